@@ -1,0 +1,104 @@
+"""Time and peak memory of one call, measured in a fresh process.
+
+Peak memory of PyTorch code on the CPU is not visible to ``tracemalloc``; the honest figure is
+the resident set size of a process that did nothing else. :func:`measure` runs the call in a
+spawned child process, records the RSS after imports and set-up (the baseline), runs the call
+``repeat`` times and reports the best wall time and the peak RSS above the baseline.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing as mp
+import os
+import resource
+import time
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Measurement", "measure", "rss_bytes"]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Result of :func:`measure`."""
+
+    seconds: float  #: best wall time over the repeats
+    peak_bytes: int  #: peak resident memory above the baseline
+    extra: dict[str, Any]  #: whatever the set-up function returned under ``"extra"``
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_bytes / 2**20
+
+
+def rss_bytes() -> int:
+    """Current resident set size of this process in bytes (Linux)."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def _child(target: str, kwargs: dict[str, Any], repeat: int, threads: int | None, queue: Any) -> None:
+    try:
+        import torch
+
+        if threads is not None:
+            torch.set_num_threads(threads)
+        module_name, func_name = target.split(":")
+        setup = getattr(importlib.import_module(module_name), func_name)
+        # setup(**kwargs) builds inputs and returns (call, extra); call() is what is measured
+        call, extra = setup(**kwargs)
+        baseline = rss_bytes()
+        best = float("inf")
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            call()
+            best = min(best, time.perf_counter() - t0)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+        queue.put(("ok", best, max(peak - baseline, 0), extra))
+    except BaseException as exc:  # report any failure to the parent instead of hanging it
+        queue.put(("error", f"{type(exc).__name__}: {exc}", 0, {}))
+
+
+def measure(
+    target: str,
+    *,
+    repeat: int = 3,
+    threads: int | None = None,
+    timeout: float = 600.0,
+    **kwargs: Any,
+) -> Measurement:
+    """Measure ``call()`` where ``call, extra = module.setup(**kwargs)``, in a fresh process.
+
+    Parameters
+    ----------
+    target : str
+        ``"package.module:function"``; the function builds its inputs from ``kwargs`` and
+        returns ``(call, extra)``.
+    repeat : int, default: 3
+        How many times ``call`` runs; the best time is reported. The peak memory covers all runs.
+    threads : int, optional
+        ``torch.set_num_threads`` in the child; default: PyTorch's own choice.
+    timeout : float, default: 600
+        Seconds to wait for the child before giving up.
+
+    Notes
+    -----
+    The peak is ``ru_maxrss`` minus the RSS after set-up, so memory that set-up allocated and
+    freed again before the baseline can hide in it; set-up functions should build only inputs.
+    """
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(target, kwargs, repeat, threads, queue))
+    proc.start()
+    try:
+        status, seconds, peak, extra = queue.get(timeout=timeout)
+    finally:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+    if status != "ok":
+        msg = f"benchmark {target}({kwargs}) failed: {seconds}"
+        raise RuntimeError(msg)
+    return Measurement(seconds=seconds, peak_bytes=int(peak), extra=extra)
