@@ -1,0 +1,159 @@
+"""The ``meshfield`` command.
+
+``meshfield --help`` lists the subcommands; each has its own ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "default_mesh_path"]
+
+
+def default_mesh_path() -> Path:
+    """The 2D cylinder-in-channel mesh bundled with meshfield (MSH 4.1, named boundaries)."""
+    return Path(__file__).parent / "assets" / "cylinder.msh"
+
+
+def _describe(data: Any) -> list[str]:
+    from meshfield.data import validate
+
+    lines = []
+    n, d = data.pos.shape
+    lines.append(f"nodes        {n} ({d}D)")
+    cells = getattr(data, "cells", None) or {}
+    if cells:
+        parts = ", ".join(f"{len(c)} {name}" for name, c in cells.items())
+        lines.append(f"cells        {parts}")
+    lines.append(f"edges        {data.edge_index.shape[1] // 2} (undirected)")
+    names = list(getattr(data, "boundary_names", ["interior"]))
+    counts = data.boundary.bincount(minlength=len(names)).tolist()
+    groups = ", ".join(f"{name}: {count}" for name, count in zip(names, counts))
+    lines.append(f"boundary     {groups}")
+    if "fields" in data:
+        t, _, c = data.fields.shape
+        lines.append(f"fields       {t} step(s) x {c} channel(s): {', '.join(data.field_names)}")
+    if "cond" in data:
+        pairs = ", ".join(f"{k}={float(v):g}" for k, v in zip(data.cond_names, data.cond))
+        lines.append(f"conditions   {pairs}")
+    for warning in validate(data):
+        lines.append(f"warning      {warning}")
+    return lines
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from meshfield.io import load_mesh
+
+    data = load_mesh(args.mesh)
+    print(f"{args.mesh}")
+    for line in _describe(data):
+        print(f"  {line}")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from meshfield.io import load_mesh, save
+
+    data = load_mesh(args.source, cell_to_point=args.cell_to_point)
+    out = save(data, args.dest)
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_roundtrip(args: argparse.Namespace) -> int:
+    import torch
+
+    from meshfield.io import load_mesh, save
+
+    source = Path(args.mesh) if args.mesh else default_mesh_path()
+    data = load_mesh(source)
+    print(f"read {source}")
+    for line in _describe(data):
+        print(f"  {line}")
+    # a smooth field, so the written files have something to show
+    x = data.pos.to(torch.float64)
+    field = torch.stack([torch.sin(x[:, 0] / 4) * torch.cos(x[:, 1] / 4), x.norm(dim=1)], dim=-1)
+    data.fields = field.to(torch.float32)[None]
+    data.field_names = ["wave", "radius"]
+    data.times = torch.zeros(1)
+
+    out_dir = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="meshfield-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    print(f"round trip through {out_dir}:")
+    for suffix in args.formats:
+        path = save(data, out_dir / f"{source.stem}{suffix}")
+        back = load_mesh(path)
+        checks = {
+            "points": torch.equal(back.pos, data.pos),
+            "edges": torch.equal(back.edge_index, data.edge_index),
+            "boundary": torch.equal(back.boundary, data.boundary)
+            and list(back.boundary_names) == list(data.boundary_names),
+            "fields": torch.equal(back.fields, data.fields),
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        failures += bool(bad)
+        status = "identical" if not bad else "DIFFERS in " + ", ".join(bad)
+        print(f"  {path.name:<24} {status}")
+    return 1 if failures else 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from meshfield.bench.__main__ import main as bench_main
+
+    return bench_main([args.name, *args.options])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``meshfield`` command."""
+    from meshfield import __version__
+    from meshfield.bench import BENCHMARKS
+
+    parser = argparse.ArgumentParser(
+        prog="meshfield",
+        description="Learn physical fields on unstructured meshes.",
+    )
+    parser.add_argument("--version", action="version", version=f"meshfield {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("info", help="summarize a mesh: nodes, cells, edges, boundary groups, fields")
+    p.add_argument("mesh", help="mesh file, time series (.pvd) or OpenFOAM case directory")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("convert", help="read any supported mesh and write .vtu/.vtk/.xdmf/.pvd")
+    p.add_argument("source", help="input mesh, time series or OpenFOAM case")
+    p.add_argument("dest", help="output file; the suffix picks the format")
+    p.add_argument("--cell-to-point", action="store_true", help="average cell data onto nodes")
+    p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser(
+        "roundtrip",
+        help="read a mesh (default: the bundled cylinder mesh), write every format, read back, compare",
+    )
+    p.add_argument("mesh", nargs="?", default=None, help="mesh to use (default: bundled cylinder.msh)")
+    p.add_argument("--out", default=None, help="folder for the written files (default: a temp folder)")
+    p.add_argument(
+        "--formats", nargs="+", default=[".vtu", ".vtk", ".xdmf", ".pvd"], help="suffixes to write"
+    )
+    p.set_defaults(func=_cmd_roundtrip)
+
+    p = sub.add_parser("bench", help="run a benchmark and print its figures")
+    p.add_argument("name", choices=sorted(BENCHMARKS))
+    p.add_argument("options", nargs=argparse.REMAINDER, help="options passed to the benchmark")
+    p.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``meshfield`` command."""
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
