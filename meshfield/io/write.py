@@ -1,0 +1,178 @@
+"""``save``: write a graph to a file ParaView and PyVista open, atomically."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import warnings
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from meshfield.errors import MeshFormatError
+from meshfield.io._export import export_arrays, num_steps
+
+__all__ = ["WRITE_SUFFIXES", "save"]
+
+#: The formats :func:`save` writes.
+WRITE_SUFFIXES = (".vtu", ".vtk", ".xdmf", ".pvd")
+
+
+def _temp_path(path: Path) -> Path:
+    # same folder as the target, so os.replace is an atomic rename
+    handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    return Path(name)
+
+
+def _write_vtk(data: Any, path: Path, step: int | None) -> None:
+    from meshfield.io._pyvista import to_pyvista
+
+    grid = to_pyvista(data, step=step)
+    tmp = _temp_path(path)
+    try:
+        # legacy .vtk in binary: the ASCII writer rounds floats
+        grid.save(tmp, binary=True)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_xdmf(data: Any, path: Path, step: int | None) -> None:
+    import meshio
+
+    from meshfield.io._meshio import to_meshio, write_xdmf_metadata
+
+    arrays = export_arrays(data, step=step)
+    mesh = to_meshio(data, step=step)
+    # the .xdmf names its .h5 file, so both are written under their final names in a private
+    # folder beside the target and then moved into place, the .xdmf last
+    folder = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent))
+    try:
+        xdmf = folder / path.name
+        h5 = xdmf.with_suffix(".h5")
+        meshio.xdmf.write(str(xdmf), mesh, data_format="HDF", compression=None)
+        write_xdmf_metadata(
+            h5,
+            {
+                "boundary_names": arrays.boundary_names,
+                "cond": arrays.cond,
+                "cond_names": arrays.cond_names,
+                "time": arrays.time,
+            },
+        )
+        os.replace(h5, path.with_suffix(".h5"))
+        os.replace(xdmf, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_pvd(data: Any, path: Path) -> None:
+    from meshfield.io._pyvista import to_pyvista
+
+    total = num_steps(data)
+    times = (
+        np.asarray(data.times.detach().cpu() if hasattr(data.times, "detach") else data.times)
+        if "times" in data and data.times is not None
+        else np.arange(total, dtype=np.float32)
+    )
+    folder = path.parent / path.stem
+    folder.mkdir(exist_ok=True)
+    width = max(4, len(str(total - 1)))
+    collection_root = ET.Element(
+        "VTKFile", type="Collection", version="0.1", byte_order="LittleEndian"
+    )
+    collection = ET.SubElement(collection_root, "Collection")
+    for index in range(total):
+        step_path = folder / f"{path.stem}_{index:0{width}d}.vtu"
+        grid = to_pyvista(data, step=index)
+        tmp = _temp_path(step_path)
+        try:
+            grid.save(tmp)
+            os.replace(tmp, step_path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        ET.SubElement(
+            collection,
+            "DataSet",
+            # repr of the float keeps every bit of the float32 time
+            timestep=repr(float(times[index])),
+            group="",
+            part="0",
+            file=step_path.relative_to(path.parent).as_posix(),
+        )
+    ET.indent(collection_root)
+    tmp = _temp_path(path)
+    try:
+        ET.ElementTree(collection_root).write(tmp, encoding="utf-8", xml_declaration=True)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save(data: Any, path: str | os.PathLike[str], *, step: int | None = None) -> Path:
+    """Write a graph to ``path``; the suffix picks the format.
+
+    ``.pvd`` writes every time step: one ``.vtu`` per step in the folder ``<stem>/`` beside the
+    ``.pvd`` collection, which is written last. ``.vtu``, ``.vtk`` (VTK's writers) and ``.xdmf``
+    (meshio, with a ``.h5`` file beside it) hold one time step. Every field, the boundary
+    tags and names, the conditions and the step's time are stored so that
+    :func:`meshfield.load_mesh` reads the same graph back (points bitwise). Files are written to
+    a temporary name in the target folder and renamed, so a reader never sees half a file.
+
+    Parameters
+    ----------
+    data
+        A :class:`~meshfield.data.MeshGraph`.
+    path
+        Target file; its folder must exist.
+    step
+        For the single-step formats, the time step to write. default: ``None`` (the last;
+        with a warning if the graph has several)
+
+    Returns
+    -------
+    pathlib.Path
+        The written file (the ``.pvd`` for a series).
+
+    Raises
+    ------
+    MeshFormatError
+        If the suffix is not one of ``.vtu``, ``.vtk``, ``.xdmf``, ``.pvd``.
+    MeshFileNotFoundError
+        If the target folder does not exist.
+
+    Example
+    -------
+    >>> import meshfield
+    >>> meshfield.save(data, "results/run.pvd")  # doctest: +SKIP
+    PosixPath('results/run.pvd')
+    """
+    from meshfield.errors import MeshFileNotFoundError
+
+    path = Path(os.fspath(path)).expanduser()
+    suffix = path.suffix.lower()
+    if suffix not in WRITE_SUFFIXES:
+        msg = f"Cannot write {path}: unknown extension {path.suffix!r}; supported: {', '.join(WRITE_SUFFIXES)}"
+        raise MeshFormatError(msg)
+    if not path.parent.is_dir():
+        msg = f"Cannot write {path}: folder {path.parent} does not exist"
+        raise MeshFileNotFoundError(msg)
+    if suffix == ".pvd":
+        _write_pvd(data, path)
+        return path
+    total = num_steps(data)
+    if step is None and total > 1:
+        warnings.warn(
+            f"{path.name} holds one time step; writing the last of {total} "
+            "(pass step= to choose, or write .pvd for all steps)",
+            stacklevel=2,
+        )
+    if suffix == ".xdmf":
+        _write_xdmf(data, path, step)
+    else:
+        _write_vtk(data, path, step)
+    return path
