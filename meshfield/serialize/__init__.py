@@ -1,0 +1,42 @@
+"""Space-filling-curve serialization of mesh nodes.
+
+Nodes are quantized per graph to an integer grid, encoded along a Hilbert or Z-order curve (or
+their transposed variants), the graph index is packed into the high bits of the code, and a
+stable sort gives the sequence order and its inverse (:func:`serialize`). :func:`patch` cuts
+the sequence into fixed-size patches that never mix graphs, for patch attention.
+:class:`Serialize` stores the orders on a PyG graph once, in a form that survives batching.
+
+References
+----------
+X. Wu et al., "Point Transformer V3: Simpler, Faster, Stronger", CVPR 2024.
+"""
+
+from __future__ import annotations
+
+from meshfield.serialize.curves import CURVES, MAX_DEPTH, decode, encode
+from meshfield.serialize.locality import edge_span, mean_edge_span, neighbor_window_fraction
+from meshfield.serialize.patch import Patching, patch
+from meshfield.serialize.serialization import (
+    DEFAULT_DEPTH,
+    Serialization,
+    default_depth,
+    quantize,
+    serialize,
+)
+
+__all__ = [
+    "CURVES",
+    "MAX_DEPTH",
+    "DEFAULT_DEPTH",
+    "encode",
+    "decode",
+    "quantize",
+    "default_depth",
+    "serialize",
+    "Serialization",
+    "patch",
+    "Patching",
+    "edge_span",
+    "neighbor_window_fraction",
+    "mean_edge_span",
+]
