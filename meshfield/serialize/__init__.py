@@ -23,6 +23,7 @@ from meshfield.serialize.serialization import (
     quantize,
     serialize,
 )
+from meshfield.serialize.transform import Serialize, get_serialization, serialization_keys
 
 __all__ = [
     "CURVES",
@@ -34,6 +35,9 @@ __all__ = [
     "default_depth",
     "serialize",
     "Serialization",
+    "Serialize",
+    "get_serialization",
+    "serialization_keys",
     "patch",
     "Patching",
     "edge_span",
