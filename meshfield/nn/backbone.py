@@ -40,6 +40,9 @@ class MambaConfig:
         Chunk length of the chunked scan.
     backend : {"auto", "torch", "cuda"}, default: "auto"
         Scan implementation.
+    checkpoint : bool or int, default: False
+        Recompute the scan activations in the backward pass, block by block (``True`` for
+        the default block length, or a length in tokens): less memory for long sequences.
     """
 
     d_state: int = 16
@@ -49,6 +52,7 @@ class MambaConfig:
     ngroups: int = 1
     chunk_size: int = 64
     backend: str = "auto"
+    checkpoint: bool | int = False
 
 
 @dataclass(frozen=True)

@@ -246,3 +246,16 @@ def test_repr() -> None:
     assert repr(model.blocks[1]) == (
         "HybridBlock(PatchAttention(16, num_heads=2, patch_size=16, shift=0), mlp_ratio=4.0, cond_channels=0)"
     )
+
+
+def test_mamba_checkpointing_gives_the_same_values_and_gradients() -> None:
+    plain = HybridBackbone(_config(pattern="M"))
+    chunked = HybridBackbone(_config(pattern="M", mamba=MambaConfig(**{**SMALL_MAMBA.__dict__, "checkpoint": 32})))
+    chunked.load_state_dict(plain.state_dict())
+    x, pos, batch = _two_graphs()
+    out_plain, out_chunked = plain(x, pos, batch), chunked(x, pos, batch)
+    torch.testing.assert_close(out_chunked, out_plain)
+    out_plain.square().sum().backward()
+    out_chunked.square().sum().backward()
+    for (name, a), b in zip(plain.named_parameters(), chunked.parameters()):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-4, msg=name)
