@@ -13,6 +13,9 @@ X. Wu et al., "Point Transformer V3: Simpler, Faster, Stronger", CVPR 2024.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from meshfield.serialize.curves import CURVES, MAX_DEPTH, decode, encode
 from meshfield.serialize.locality import edge_span, mean_edge_span, neighbor_window_fraction
 from meshfield.serialize.patch import Patching, patch
@@ -23,7 +26,16 @@ from meshfield.serialize.serialization import (
     quantize,
     serialize,
 )
-from meshfield.serialize.transform import Serialize, get_serialization, serialization_keys
+
+if TYPE_CHECKING:
+    from meshfield.serialize.transform import Serialize, get_serialization, serialization_keys
+
+# the PyG transform loads torch_geometric, so it is imported on first use
+_LAZY: dict[str, str] = {
+    "Serialize": "meshfield.serialize.transform",
+    "get_serialization": "meshfield.serialize.transform",
+    "serialization_keys": "meshfield.serialize.transform",
+}
 
 __all__ = [
     "CURVES",
@@ -44,3 +56,17 @@ __all__ = [
     "neighbor_window_fraction",
     "mean_edge_span",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'meshfield.serialize' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -6,7 +6,11 @@ positions apart, so that a patch or a short scan sees them together. Two measure
 * :func:`neighbor_window_fraction`: the fraction of edges whose endpoints are at most
   ``window`` sequence positions apart (higher is better);
 * :func:`mean_edge_span`: the mean sequence distance between the endpoints of an edge (lower
-  is better; dominated by the few edges that a curve cuts at its coarse levels).
+  is better). It is dominated by the few edges that a curve cuts at its coarse levels, where
+  any curve makes jumps of the order of the sequence length, so it says little about what a
+  patch of a few dozen tokens sees; the window fraction at small windows does. On unstructured
+  triangle and tetrahedron meshes Hilbert orders keep more edges within small windows than
+  Z-orders (the tests measure it on gmsh meshes), while the mean spans of the two are close.
 """
 
 from __future__ import annotations
