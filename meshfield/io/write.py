@@ -41,6 +41,27 @@ def _write_vtk(data: Any, path: Path, step: int | None) -> None:
         tmp.unlink(missing_ok=True)
 
 
+#: Components an XDMF attribute may have (scalar, vector, symmetric and full tensor).
+_XDMF_COMPONENTS = (1, 2, 3, 6, 9)
+
+
+def _xdmf_attributes(arrays: dict[str, Any]) -> dict[str, Any]:
+    """Split arrays XDMF cannot hold into their channels ``A_0, A_1, ...`` (read back alike)."""
+    out: dict[str, Any] = {}
+    for name, value in arrays.items():
+        first = value[0] if isinstance(value, list) else value
+        k = 1 if first.ndim == 1 else first.shape[1]
+        if k in _XDMF_COMPONENTS:
+            out[name] = value
+            continue
+        for i in range(k):
+            if isinstance(value, list):
+                out[f"{name}_{i}"] = [block[:, i] for block in value]
+            else:
+                out[f"{name}_{i}"] = value[:, i]
+    return out
+
+
 def _write_xdmf(data: Any, path: Path, step: int | None) -> None:
     import meshio
 
@@ -48,6 +69,8 @@ def _write_xdmf(data: Any, path: Path, step: int | None) -> None:
 
     arrays = export_arrays(data, step=step)
     mesh = to_meshio(data, step=step)
+    mesh.point_data = _xdmf_attributes(mesh.point_data)
+    mesh.cell_data = _xdmf_attributes(mesh.cell_data)
     # the .xdmf names its .h5 file, so both are written under their final names in a private
     # folder beside the target and then moved into place, the .xdmf last
     folder = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent))
