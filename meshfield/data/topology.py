@@ -8,6 +8,8 @@ straight into a coalesced ``edge_index``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -21,28 +23,38 @@ def _bits(num_nodes: int) -> int:
     return max(1, int(num_nodes - 1).bit_length())
 
 
-def _sort_rows(rows: np.ndarray) -> np.ndarray:
-    """Sort each row of a small-width int64 array ascending (a min/max sorting network)."""
-    k = rows.shape[1]
+def _sort_columns(columns: list[np.ndarray]) -> list[np.ndarray]:
+    """Sort k node-id columns elementwise, so that row i of the result is sorted ascending.
+
+    Min/max sorting networks for k <= 4 (the sizes of edges, triangles and quads) keep this a
+    handful of vectorized passes instead of a sort per row.
+    """
+    k = len(columns)
     if k == 1:
-        return rows
+        return columns
     if k == 2:
-        a, b = rows[:, 0], rows[:, 1]
-        return np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
+        a, b = columns
+        return [np.minimum(a, b), np.maximum(a, b)]
     if k == 3:
-        a, b, c = rows[:, 0], rows[:, 1], rows[:, 2]
+        a, b, c = columns
         low = np.minimum(np.minimum(a, b), c)
         high = np.maximum(np.maximum(a, b), c)
-        return np.stack([low, a + b + c - low - high, high], axis=1)
-    return np.sort(rows, axis=1)
+        return [low, a + b + c - low - high, high]
+    if k == 4:
+        cols = list(columns)
+        for i, j in ((0, 1), (2, 3), (0, 2), (1, 3), (1, 2)):
+            cols[i], cols[j] = np.minimum(cols[i], cols[j]), np.maximum(cols[i], cols[j])
+        return cols
+    rows = np.sort(np.stack(columns, axis=1), axis=1)
+    return [rows[:, j] for j in range(k)]
 
 
-def _pack(sorted_rows: np.ndarray, bits: int) -> np.ndarray:
-    """One int64 key per row, lexicographic order preserved (needs ``k * bits <= 63``)."""
-    key = sorted_rows[:, 0].copy()
-    for j in range(1, sorted_rows.shape[1]):
+def _pack(columns: list[np.ndarray], bits: int) -> np.ndarray:
+    """One int64 key per row of sorted columns, lexicographic order kept (``k * bits <= 63``)."""
+    key = columns[0].copy()
+    for column in columns[1:]:
         key <<= bits
-        key |= sorted_rows[:, j]
+        key |= column
     return key
 
 
@@ -64,25 +76,39 @@ def _unique_sorted(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return keys[starts], counts
 
 
-def _gather(cells: np.ndarray, local: np.ndarray) -> np.ndarray:
-    """Rows of global node ids of every sub-entity ``local`` ([m, k]) of every cell."""
-    m, k = local.shape
-    return cells[:, local.reshape(-1)].reshape(-1, k)
+def _columns(
+    cells: dict[str, np.ndarray],
+    types: list[str],
+    entities: Callable[[str], list[np.ndarray]],
+    size: int,
+) -> list[np.ndarray] | None:
+    """Global node ids of the sub-entities (edges, faces) of ``size`` nodes of every cell.
+
+    ``entities(type)`` gives local node lists ``[m, k]``; the result has one flat column per
+    position ``j < size``: column j holds node j of every sub-entity of every cell.
+    """
+    parts = []
+    for cell_type in types:
+        conn = cells[cell_type]
+        for local in entities(cell_type):
+            if local.shape[1] == size and local.shape[0] and len(conn):
+                parts.append([conn[:, local[:, j]].reshape(-1) for j in range(size)])
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return [np.concatenate([part[j] for part in parts]) for j in range(size)]
 
 
 def _edge_keys(cells: dict[str, np.ndarray], bits: int, types: list[str]) -> np.ndarray:
-    parts = []
-    for cell_type in types:
-        local = cell_edges(cell_type)
-        if local.size == 0 or cells[cell_type].size == 0:
-            continue
-        pairs = _gather(cells[cell_type], local)
-        low, high = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
-        keys = (low << bits) | high
-        parts.append(keys[low != high])  # a collapsed cell side is no edge
-    if not parts:
+    columns = _columns(cells, types, lambda t: [cell_edges(t)], 2)
+    if columns is None:
         return np.zeros(0, dtype=np.int64)
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    low, high = _sort_columns(columns)
+    proper = low != high  # a collapsed cell side is no edge
+    if not proper.all():
+        low, high = low[proper], high[proper]
+    return _pack([low, high], bits)
 
 
 def _undirected(unique_keys: np.ndarray, bits: int) -> Tensor:
@@ -94,16 +120,17 @@ def _undirected(unique_keys: np.ndarray, bits: int) -> Tensor:
     return torch.from_numpy(np.stack([both >> bits, both & mask]))
 
 
-def _single_facet_nodes(rows: np.ndarray, num_nodes: int) -> np.ndarray:
-    """Node ids of the facets (rows of node ids) that occur exactly once."""
-    k = rows.shape[1]
-    rows = _sort_rows(rows)
+def _single_facet_nodes(columns: list[np.ndarray], num_nodes: int) -> np.ndarray:
+    """Node ids of the facets (given as node-id columns) that occur exactly once."""
+    k = len(columns)
+    columns = _sort_columns(columns)
     bits = _bits(num_nodes)
     if k * bits <= 63:
-        keys, counts = _unique_sorted(_pack(rows, bits))
+        keys, counts = _unique_sorted(_pack(columns, bits))
         return _unpack(keys[counts == 1], k, bits).reshape(-1)
-    order = np.lexsort(rows.T[::-1])
-    rows = rows[order]
+    # too many nodes to pack a facet into one int64: exact row matching after a lexsort
+    order = np.lexsort(columns[::-1])
+    rows = np.stack([column[order] for column in columns], axis=1)
     same = np.all(rows[1:] == rows[:-1], axis=1)
     single = np.ones(len(rows), dtype=bool)
     single[1:] &= ~same
@@ -137,15 +164,9 @@ def _boundary(
             unique_edges = keys
     elif top == 3:
         for size in (3, 4):
-            facets = [
-                _gather(cells[t], local)
-                for t in top_types
-                for local in cell_facets(t)
-                if local.shape[1] == size
-            ]
-            if facets:
-                rows = facets[0] if len(facets) == 1 else np.concatenate(facets)
-                mask[_single_facet_nodes(rows, num_nodes)] = True
+            columns = _columns(cells, top_types, cell_facets, size)
+            if columns is not None:
+                mask[_single_facet_nodes(columns, num_nodes)] = True
     return torch.from_numpy(mask), unique_edges
 
 
