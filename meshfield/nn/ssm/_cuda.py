@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 INSTALL_HINT = 'pip install "meshfield[gpu]"'
 
 
+def _on_cuda(tensor: Tensor) -> bool:
+    return tensor.is_cuda
+
+
 def require_mamba_ssm() -> None:
     """Raise :class:`MissingDependencyError` with the install hint if the kernels are missing."""
     from meshfield.typing import mamba_ssm_available
@@ -38,7 +42,7 @@ def require_mamba_ssm() -> None:
 def mamba2_forward_cuda(module: Mamba, u: Tensor, seq_idx: Tensor | None) -> Tensor:
     """Forward pass of ``module`` through the ``mamba_ssm`` kernels; ``u`` is ``[b, l, d]``."""
     require_mamba_ssm()
-    if not u.is_cuda:
+    if not _on_cuda(u):
         msg = (
             f"backend='cuda' runs the mamba_ssm kernels on CUDA tensors only (got a tensor on "
             f"{u.device}); use backend='torch' or 'auto' on the CPU, or install the kernels "
