@@ -44,6 +44,7 @@ class MeshGraph(Data):
     Example
     -------
     >>> from torch_geometric.data import Batch
+    >>> from meshfield.data import mesh_graph
     >>> g = mesh_graph([[0, 0], [1, 0], [0, 1]], {"triangle": [[0, 1, 2]]})
     >>> Batch.from_data_list([g, g]).cells["triangle"].tolist()
     [[0, 1, 2], [3, 4, 5]]

@@ -306,6 +306,7 @@ def validate(data: Data, *, source: str | None = None) -> list[str]:
 
     Example
     -------
+    >>> from meshfield.data import mesh_graph
     >>> g = mesh_graph([[0, 0], [1, 0], [0, 1]], {"triangle": [[0, 1, 2]]})
     >>> validate(g)
     []

@@ -181,6 +181,7 @@ def from_grid(
 
     Example
     -------
+    >>> import numpy as np
     >>> g = from_grid(np.zeros((4, 3, 2), dtype=np.float32))
     >>> g.grid_shape, g.cells["quad"].shape, to_grid(g).shape
     ((4, 3), torch.Size([6, 4]), torch.Size([4, 3, 2]))
