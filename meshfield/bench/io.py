@@ -13,6 +13,7 @@ peak resident memory above the memory held after set-up.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import gc
 import itertools
@@ -30,7 +31,9 @@ TARGET_SECONDS = 3.0
 TARGET_BYTES = 1.5 * 2**30
 
 
-def _shuffle(pos: np.ndarray, cells: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _shuffle(
+    pos: np.ndarray, cells: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Renumber nodes and reorder cells at random; the mesh stays the same."""
     new_id = rng.permutation(len(pos))
     shuffled = np.empty_like(pos)
@@ -52,7 +55,9 @@ def triangle_mesh(num_cells: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndar
     """
     m = max(1, round(math.sqrt(num_cells / 2)))  # squares per side
     n = m + 1
-    y, x = np.meshgrid(np.arange(n, dtype=np.float64), np.arange(n, dtype=np.float64), indexing="ij")
+    y, x = np.meshgrid(
+        np.arange(n, dtype=np.float64), np.arange(n, dtype=np.float64), indexing="ij"
+    )
     pos = np.stack([x.reshape(-1), y.reshape(-1)], axis=1)
     j, i = np.meshgrid(np.arange(m), np.arange(m), indexing="ij")
     a = (i + n * j).reshape(-1)
@@ -104,10 +109,9 @@ _MESHES: dict[str, tuple[str, Callable[..., tuple[np.ndarray, np.ndarray, int]]]
 def _release_freed_memory() -> None:
     """Hand freed heap pages back to the OS so the baseline holds only the inputs."""
     gc.collect()
-    try:
+    # without glibc the baseline may include freed memory
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: the baseline may include freed memory
-        pass
 
 
 def setup(kind: str, cells: int, seed: int = 0) -> tuple[Callable[[], Any], dict[str, Any]]:
@@ -128,10 +132,18 @@ def setup(kind: str, cells: int, seed: int = 0) -> tuple[Callable[[], Any], dict
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(prog="meshfield bench io", description=__doc__.split("\n")[0])
-    parser.add_argument("--cells", type=int, default=1_000_000, help="cells per mesh (default: 1000000)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per mesh; best is shown (default: 3)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's choice)")
-    parser.add_argument("--mesh", choices=[*_MESHES, "all"], default="all", help="which mesh (default: all)")
+    parser.add_argument(
+        "--cells", type=int, default=1_000_000, help="cells per mesh (default: 1000000)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="timed runs per mesh; best is shown (default: 3)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: PyTorch's choice)"
+    )
+    parser.add_argument(
+        "--mesh", choices=[*_MESHES, "all"], default="all", help="which mesh (default: all)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed (default: 0)")
     args = parser.parse_args(argv)
 
@@ -147,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         f"repeat: {args.repeat} (best time; peak RSS above set-up over all runs)"
     )
     scale = args.cells / 1_000_000
-    header = f"{'mesh':<15}{'cells':>11}{'nodes':>10}{'edges':>11}{'time [s]':>10}{'peak [MB]':>11}  target"
+    header = (
+        f"{'mesh':<15}{'cells':>11}{'nodes':>10}{'edges':>11}"
+        f"{'time [s]':>10}{'peak [MB]':>11}  target"
+    )
     print(header)
     print("-" * len(header))
     kinds = list(_MESHES) if args.mesh == "all" else [args.mesh]

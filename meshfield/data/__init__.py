@@ -16,9 +16,9 @@ from meshfield.errors import MeshValidationError
 
 __all__ = [
     "CELL_TYPES",
+    "RESERVED_KEYS",
     "MeshGraph",
     "MeshValidationError",
-    "RESERVED_KEYS",
     "cell_to_point",
     "channel_names",
     "detect_boundary",

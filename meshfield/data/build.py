@@ -89,7 +89,10 @@ def _check_data(
         else:
             counts = ", ".join(str(n) for n in sorted(other))
             hint = f"{found} matches neither {what} nor {counts} ({'; '.join(other.values())})"
-        msg = f"{prefix}{key}: expected a tensor of shape {layout} with {what} (got {_shape(data)}); {hint}"
+        msg = (
+            f"{prefix}{key}: expected a tensor of shape "
+            f"{layout} with {what} (got {_shape(data)}); {hint}"
+        )
         raise MeshValidationError(msg)
     if not np.isfinite(data).all():
         bad = int(np.count_nonzero(~np.isfinite(data)))
@@ -113,17 +116,25 @@ def _point_fields(
     what = f"N = {num_nodes} nodes"
     if isinstance(fields, Mapping):
         if field_names is not None:
-            msg = f"{prefix}field_names: give names either as the keys of fields or as field_names, not both"
+            msg = (
+                f"{prefix}field_names: give names either as the "
+                "keys of fields or as field_names, not both"
+            )
             raise MeshValidationError(msg)
         parts, names = [], []
         for name, value in fields.items():
-            data = _check_data(f"fields[{name!r}]", _numpy(value), num_nodes, what, other, advice, prefix)
+            data = _check_data(
+                f"fields[{name!r}]", _numpy(value), num_nodes, what, other, advice, prefix
+            )
             parts.append(data)
             names += channel_names(str(name), data.shape[2])
         steps = {p.shape[0] for p in parts}
         if len(steps) > 1:
-            found = {name: p.shape[0] for name, p in zip(fields, parts)}
-            msg = f"{prefix}fields: expected the same number of time steps T in every field (got {found})"
+            found = {name: p.shape[0] for name, p in zip(fields, parts, strict=True)}
+            msg = (
+                f"{prefix}fields: expected the same number of "
+                f"time steps T in every field (got {found})"
+            )
             raise MeshValidationError(msg)
         return np.concatenate(parts, axis=2), names
     data = _check_data("fields", _numpy(fields), num_nodes, what, other, advice, prefix)
@@ -166,43 +177,64 @@ def _cell_fields(
 
     def check(key: str, value: Any, cell_type: str, count: int) -> np.ndarray:
         what = f"n_cells = {count} {cell_type} cells"
-        return _check_data(key, _numpy(value), count, what, other, "pass point data as fields", prefix)
+        return _check_data(
+            key, _numpy(value), count, what, other, "pass point data as fields", prefix
+        )
 
     if all(is_cell_type(k) for k in cell_fields):
         out = {}
         for cell_type, value in cell_fields.items():
             if cell_type not in cells:
-                msg = f"{prefix}cell_fields[{cell_type!r}]: expected a cell type of cells (got one not in {list(cells)})"
+                msg = (
+                    f"{prefix}cell_fields[{cell_type!r}]: expected a "
+                    f"cell type of cells (got one not in {list(cells)})"
+                )
                 raise MeshValidationError(msg)
-            out[cell_type] = check(f"cell_fields[{cell_type!r}]", value, cell_type, len(cells[cell_type]))
+            out[cell_type] = check(
+                f"cell_fields[{cell_type!r}]", value, cell_type, len(cells[cell_type])
+            )
         channels = {v.shape[2] for v in out.values()}
         steps = {v.shape[0] for v in out.values()}
         if len(channels) > 1 or len(steps) > 1:
             found = {t: list(v.shape) for t, v in out.items()}
-            msg = f"{prefix}cell_fields: expected the same T and C for every cell type (got {found})"
+            msg = (
+                f"{prefix}cell_fields: expected the same T and C for every cell type (got {found})"
+            )
             raise MeshValidationError(msg)
         count = channels.pop() if channels else 0
-        return out, _names("cell_field_names", cell_field_names, count, "cell_field", "C_cell", prefix)
+        return out, _names(
+            "cell_field_names", cell_field_names, count, "cell_field", "C_cell", prefix
+        )
 
     # meshio's cell_data: name -> one array per cell block, in the order of the blocks
     if cell_field_names is not None:
-        msg = f"{prefix}cell_field_names: give names either as the keys of cell_fields or as cell_field_names, not both"
+        msg = (
+            f"{prefix}cell_field_names: give names either as the "
+            "keys of cell_fields or as cell_field_names, not both"
+        )
         raise MeshValidationError(msg)
     per_type: dict[str, list[np.ndarray]] = {t: [] for t in cells}
     names: list[str] = []
     for name, arrays in cell_fields.items():
-        if isinstance(arrays, (np.ndarray, Tensor)) or not isinstance(arrays, Sequence) or len(arrays) != len(blocks):
+        if (
+            isinstance(arrays, (np.ndarray, Tensor))
+            or not isinstance(arrays, Sequence)
+            or len(arrays) != len(blocks)
+        ):
             msg = (
                 f"{prefix}cell_fields[{name!r}]: expected a list of {len(blocks)} arrays, one per "
                 f"cell block (got {type(arrays).__name__})"
             )
             raise MeshValidationError(msg)
         merged: dict[str, list[np.ndarray]] = {t: [] for t in cells}
-        for i, ((cell_type, count), value) in enumerate(zip(blocks, arrays)):
+        for i, ((cell_type, count), value) in enumerate(zip(blocks, arrays, strict=True)):
             merged[cell_type].append(check(f"cell_fields[{name!r}][{i}]", value, cell_type, count))
         channels = {a.shape[2] for parts in merged.values() for a in parts}
         if len(channels) > 1:
-            msg = f"{prefix}cell_fields[{name!r}]: expected the same number of channels in every block (got {sorted(channels)})"
+            msg = (
+                f"{prefix}cell_fields[{name!r}]: expected the same number "
+                f"of channels in every block (got {sorted(channels)})"
+            )
             raise MeshValidationError(msg)
         for cell_type, parts in merged.items():
             per_type[cell_type].append(np.concatenate(parts, axis=1))
@@ -210,7 +242,10 @@ def _cell_fields(
     out = {t: np.concatenate(parts, axis=2) for t, parts in per_type.items() if parts}
     steps = {v.shape[0] for v in out.values()}
     if len(steps) > 1:
-        msg = f"{prefix}cell_fields: expected the same number of time steps T in every array (got {sorted(steps)})"
+        msg = (
+            f"{prefix}cell_fields: expected the same number of "
+            f"time steps T in every array (got {sorted(steps)})"
+        )
         raise MeshValidationError(msg)
     return out, names
 
@@ -222,7 +257,9 @@ def _average(cells: Mapping[str, Tensor], values: Mapping[str, Tensor], num_node
         connectivity = cells[cell_type]
         src.append(value.repeat_interleave(connectivity.shape[1], dim=1))
         index.append(connectivity.reshape(-1))
-    return scatter(torch.cat(src, dim=1), torch.cat(index), dim=1, dim_size=num_nodes, reduce="mean")
+    return scatter(
+        torch.cat(src, dim=1), torch.cat(index), dim=1, dim_size=num_nodes, reduce="mean"
+    )
 
 
 def cell_to_point(
@@ -283,14 +320,20 @@ def _boundary_tags(
 ) -> tuple[np.ndarray, list[str]]:
     tags = _numpy(boundary)
     if tags.shape != (num_nodes,):
-        msg = f"{prefix}boundary: expected a tensor of shape [N] with N = {num_nodes} nodes (got {_shape(tags)})"
+        msg = (
+            f"{prefix}boundary: expected a tensor of shape [N] "
+            f"with N = {num_nodes} nodes (got {_shape(tags)})"
+        )
         raise MeshValidationError(msg)
     if tags.dtype == bool:
         tags = tags.astype(np.int64)
         if names is None:
             names = ["interior", "boundary"]
     if tags.dtype.kind not in "iu":
-        msg = f"{prefix}boundary: expected integer group ids or a boolean mask (got dtype {tags.dtype})"
+        msg = (
+            f"{prefix}boundary: expected integer group ids "
+            f"or a boolean mask (got dtype {tags.dtype})"
+        )
         raise MeshValidationError(msg)
     tags = tags.astype(np.int64, copy=False)
     low, high = (int(tags.min()), int(tags.max())) if tags.size else (0, 0)
@@ -314,7 +357,10 @@ def _boundary_tags(
 def _cond(cond: Any, cond_names: Sequence[str] | None, prefix: str) -> tuple[np.ndarray, list[str]]:
     if isinstance(cond, Mapping):
         if cond_names is not None:
-            msg = f"{prefix}cond_names: give names either as the keys of cond or as cond_names, not both"
+            msg = (
+                f"{prefix}cond_names: give names either as "
+                "the keys of cond or as cond_names, not both"
+            )
             raise MeshValidationError(msg)
         cond_names = [str(k) for k in cond]
         cond = list(cond.values())
@@ -325,7 +371,9 @@ def _cond(cond: Any, cond_names: Sequence[str] | None, prefix: str) -> tuple[np.
     if not np.isfinite(values).all():
         msg = f"{prefix}cond: expected finite values (got {values.tolist()})"
         raise MeshValidationError(msg)
-    return values.astype(np.float32), _names("cond_names", cond_names, len(values), "cond", "K", prefix)
+    return values.astype(np.float32), _names(
+        "cond_names", cond_names, len(values), "cond", "K", prefix
+    )
 
 
 def mesh_graph(
@@ -462,7 +510,9 @@ def mesh_graph(
 
     cell_data = cell_names = None
     if cell_fields is not None:
-        cell_data, cell_names = _cell_fields(cell_fields, cell_field_names, arrays, blocks, num_nodes, prefix)
+        cell_data, cell_names = _cell_fields(
+            cell_fields, cell_field_names, arrays, blocks, num_nodes, prefix
+        )
     elif cell_field_names is not None:
         msg = f"{prefix}cell_field_names: given without cell_fields"
         raise MeshValidationError(msg)
@@ -477,24 +527,38 @@ def mesh_graph(
         raise MeshValidationError(msg)
 
     if cell_to_point and cell_data:
-        averaged = _average(out["cells"], {t: torch.from_numpy(v) for t, v in cell_data.items()}, num_nodes)
+        averaged = _average(
+            out["cells"], {t: torch.from_numpy(v) for t, v in cell_data.items()}, num_nodes
+        )
         if point_data is None:
             point_data, names = averaged.numpy(), list(cell_names)
         else:
             clash = sorted(set(names) & set(cell_names))
             if clash:
-                msg = f"{prefix}cell_fields: names {clash} are already point fields; cannot append them to fields"
+                msg = (
+                    f"{prefix}cell_fields: names {clash} are already "
+                    "point fields; cannot append them to fields"
+                )
                 raise MeshValidationError(msg)
             point_data = np.concatenate([point_data, averaged.numpy()], axis=2)
             names = names + list(cell_names)
         cell_data = None
 
     if times is not None:
-        stamps = _numpy(times).astype(np.float64).reshape(-1) if np.ndim(_numpy(times)) <= 1 else None
+        stamps = (
+            _numpy(times).astype(np.float64).reshape(-1) if np.ndim(_numpy(times)) <= 1 else None
+        )
         num_steps = next(iter(steps.values()), None)
         if stamps is None or num_steps is None or len(stamps) != num_steps:
-            expected = f"T = {num_steps} steps of fields" if num_steps is not None else "fields or cell_fields"
-            msg = f"{prefix}times: expected a tensor of shape [T] with {expected} (got {_shape(_numpy(times))})"
+            expected = (
+                f"T = {num_steps} steps of fields"
+                if num_steps is not None
+                else "fields or cell_fields"
+            )
+            msg = (
+                f"{prefix}times: expected a tensor of shape [T] "
+                f"with {expected} (got {_shape(_numpy(times))})"
+            )
             raise MeshValidationError(msg)
         if not np.isfinite(stamps).all():
             msg = f"{prefix}times: expected finite values (got {stamps.tolist()})"
@@ -520,7 +584,9 @@ def mesh_graph(
     if times is not None:
         out["times"] = torch.from_numpy(stamps.astype(np.float32))
     if cell_data:
-        out["cell_fields"] = {t: torch.from_numpy(np.ascontiguousarray(v)) for t, v in cell_data.items()}
+        out["cell_fields"] = {
+            t: torch.from_numpy(np.ascontiguousarray(v)) for t, v in cell_data.items()
+        }
         out["cell_field_names"] = cell_names
     if cond is not None:
         values, names_k = _cond(cond, cond_names, prefix)

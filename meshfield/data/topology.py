@@ -143,9 +143,7 @@ def _top_dim(cells: dict[str, np.ndarray]) -> int:
     return max(dims, default=0)
 
 
-def _boundary(
-    cells: dict[str, np.ndarray], num_nodes: int
-) -> tuple[Tensor, np.ndarray | None]:
+def _boundary(cells: dict[str, np.ndarray], num_nodes: int) -> tuple[Tensor, np.ndarray | None]:
     """Boundary mask of normalized cells, and the sorted unique edge keys when computing the
     mask produced them anyway (surface meshes), so the edge set needs no second sort."""
     bits = _bits(num_nodes)

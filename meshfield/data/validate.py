@@ -46,7 +46,9 @@ class _Checker:
         if not isinstance(value, Tensor):
             self.fail(key, f"expected a {kind} tensor of shape {shape} (got {_shape(value)})")
         if floating and not torch.is_floating_point(value):
-            self.fail(key, f"expected a floating-point tensor of shape {shape} (got dtype {value.dtype})")
+            self.fail(
+                key, f"expected a floating-point tensor of shape {shape} (got dtype {value.dtype})"
+            )
         if not floating and value.dtype != torch.int64:
             self.fail(key, f"expected an int64 tensor of shape {shape} (got dtype {value.dtype})")
         if floating and not bool(torch.isfinite(value).all()):
@@ -57,11 +59,17 @@ class _Checker:
     def names(self, key: str, count: int, symbol: str, of: str) -> None:
         names = self.data[key]
         if isinstance(names, str) or not isinstance(names, Sequence):
-            self.fail(key, f"expected a list of {symbol} = {count} names (got {type(names).__name__})")
+            self.fail(
+                key, f"expected a list of {symbol} = {count} names (got {type(names).__name__})"
+            )
         if not all(isinstance(n, str) for n in names):
             self.fail(key, f"expected a list of str (got {[type(n).__name__ for n in names]})")
         if len(names) != count:
-            self.fail(key, f"expected {symbol} = {count} names, one per {of} (got {len(names)}: {list(names)})")
+            self.fail(
+                key,
+                f"expected {symbol} = {count} names, one "
+                f"per {of} (got {len(names)}: {list(names)})",
+            )
         if len(set(names)) != len(names):
             self.fail(key, f"expected unique names (got {list(names)})")
 
@@ -99,12 +107,17 @@ class _Checker:
             return
         cells = self.data.cells
         if not isinstance(cells, Mapping):
-            self.fail("cells", f"expected a dict of cell type -> [n_cells, k] tensor (got {type(cells).__name__})")
+            self.fail(
+                "cells",
+                f"expected a dict of cell type -> [n_cells, k] tensor (got {type(cells).__name__})",
+            )
         used = torch.zeros(num_nodes, dtype=torch.bool)
         for cell_type, conn in cells.items():
             key = f"cells[{cell_type!r}]"
             if not is_cell_type(str(cell_type)):
-                self.fail(key, "expected a meshio cell type such as 'triangle', 'tetra' or 'polygon5'")
+                self.fail(
+                    key, "expected a meshio cell type such as 'triangle', 'tetra' or 'polygon5'"
+                )
             k = nodes_per_cell(cell_type)
             conn = self.tensor(key, conn, f"[n_cells, {k}]", floating=False)
             if conn.dim() != 2 or conn.shape[1] != k:
@@ -121,7 +134,9 @@ class _Checker:
         unused = int((~used).sum())
         if unused:
             first = int(torch.nonzero(~used)[0])
-            self.warn("cells", f"{unused} of N = {num_nodes} nodes are in no cell (first: node {first})")
+            self.warn(
+                "cells", f"{unused} of N = {num_nodes} nodes are in no cell (first: node {first})"
+            )
 
     def check_edge_index(self, num_nodes: int) -> None:
         if not self.has("edge_index"):
@@ -154,7 +169,9 @@ class _Checker:
             self.warn("edge_index", f"{loops} self loops (meshfield graphs have none)")
         if not bool((forward[1:] > forward[:-1]).all()):
             duplicates = int((forward_sorted[1:] == forward_sorted[:-1]).sum())
-            what = f"{duplicates} duplicate edges" if duplicates else "edges not sorted by (row, col)"
+            what = (
+                f"{duplicates} duplicate edges" if duplicates else "edges not sorted by (row, col)"
+            )
             self.warn("edge_index", f"not coalesced: {what}")
 
     def check_boundary(self, num_nodes: int) -> None:
@@ -163,7 +180,11 @@ class _Checker:
             return
         boundary = self.tensor("boundary", self.data.boundary, "[N]", floating=False)
         if boundary.shape != (num_nodes,):
-            self.fail("boundary", f"expected a tensor of shape [N] with N = {num_nodes} nodes (got {_shape(boundary)})")
+            self.fail(
+                "boundary",
+                "expected a tensor of shape [N] with N = "
+                f"{num_nodes} nodes (got {_shape(boundary)})",
+            )
         low, high = int(boundary.min()), int(boundary.max())
         if low < 0:
             self.fail("boundary", f"expected group ids >= 0 (got {low})")
@@ -171,7 +192,10 @@ class _Checker:
             names = self.data.boundary_names
             self.names("boundary_names", len(names), "G", "group")
             if not names or names[0] != "interior":
-                self.fail("boundary_names", f"expected 'interior' as the name of group 0 (got {list(names)})")
+                self.fail(
+                    "boundary_names",
+                    f"expected 'interior' as the name of group 0 (got {list(names)})",
+                )
             if high >= len(names):
                 self.fail(
                     "boundary",
@@ -187,7 +211,8 @@ class _Checker:
             if fields.dim() != 3 or fields.shape[1] != num_nodes:
                 self.fail(
                     "fields",
-                    f"expected a tensor of shape [T, N, C] with N = {num_nodes} nodes (got {_shape(fields)})",
+                    "expected a tensor of shape [T, N, C] with N "
+                    f"= {num_nodes} nodes (got {_shape(fields)})",
                 )
             num_steps = int(fields.shape[0])
             if self.has("field_names"):
@@ -200,7 +225,11 @@ class _Checker:
             return num_steps
         cell_fields = self.data.cell_fields
         if not isinstance(cell_fields, Mapping):
-            self.fail("cell_fields", f"expected a dict of cell type -> [T, n_cells, C] tensor (got {type(cell_fields).__name__})")
+            self.fail(
+                "cell_fields",
+                "expected a dict of cell type -> [T, n_cells, "
+                f"C] tensor (got {type(cell_fields).__name__})",
+            )
         cells = self.data.cells if self.has("cells") else {}
         channels = None
         for cell_type, values in cell_fields.items():
@@ -216,10 +245,16 @@ class _Checker:
                     f"{cell_type} cells (got {_shape(values)})",
                 )
             if num_steps is not None and values.shape[0] != num_steps:
-                self.fail(key, f"expected T = {num_steps} time steps as in fields (got {_shape(values)})")
+                self.fail(
+                    key, f"expected T = {num_steps} time steps as in fields (got {_shape(values)})"
+                )
             num_steps = int(values.shape[0])
             if channels is not None and values.shape[2] != channels:
-                self.fail(key, f"expected C = {channels} channels as the other cell types (got {_shape(values)})")
+                self.fail(
+                    key,
+                    f"expected C = {channels} channels as the "
+                    f"other cell types (got {_shape(values)})",
+                )
             channels = int(values.shape[2])
         if self.has("cell_field_names") and channels is not None:
             self.names("cell_field_names", channels, "C_cell", "cell channel")
@@ -232,7 +267,11 @@ class _Checker:
         if num_steps is None:
             self.fail("times", "given without fields or cell_fields")
         if times.shape != (num_steps,):
-            self.fail("times", f"expected a tensor of shape [T] with T = {num_steps} steps of fields (got {_shape(times)})")
+            self.fail(
+                "times",
+                "expected a tensor of shape [T] with T = "
+                f"{num_steps} steps of fields (got {_shape(times)})",
+            )
         if num_steps > 1 and not bool((times[1:] > times[:-1]).all()):
             self.warn("times", "not strictly increasing")
 
@@ -256,7 +295,8 @@ class _Checker:
         if not ok or len(shape) != dim or math.prod(shape) != num_nodes:
             self.fail(
                 "grid_shape",
-                f"expected {dim} positive point counts whose product is N = {num_nodes} (got {shape!r})",
+                f"expected {dim} positive point counts whose "
+                f"product is N = {num_nodes} (got {shape!r})",
             )
 
     def check_duplicate_points(self) -> None:
@@ -269,7 +309,8 @@ class _Checker:
             i = int(np.flatnonzero(same)[0])
             self.warn(
                 "pos",
-                f"{duplicates} duplicate points (e.g. nodes {int(order[i])} and {int(order[i + 1])} "
+                f"{duplicates} duplicate points (e.g. nodes "
+                f"{int(order[i])} and {int(order[i + 1])} "
                 f"at {ordered[i].tolist()})",
             )
 

@@ -43,7 +43,7 @@ def _grid_points(shape: tuple[int, ...], spacing: np.ndarray, origin: np.ndarray
 def _grid_cells(shape: tuple[int, ...]) -> dict[str, np.ndarray]:
     """Quads (2D) or hexahedra (3D) in VTK node and cell order (x fastest)."""
     strides = np.cumprod((1, *shape[:-1]))
-    corner_ranges = [np.arange(n - 1) * s for n, s in zip(shape, strides)]
+    corner_ranges = [np.arange(n - 1) * s for n, s in zip(shape, strides, strict=True)]
     mesh = np.meshgrid(*corner_ranges[::-1], indexing="ij")
     base = sum(m.reshape(-1) for m in mesh).astype(np.int64)
     sx, sy = strides[0], strides[1]
@@ -86,26 +86,25 @@ def _from_image(image: Any, field_names: Sequence[str] | None, times: Any) -> Me
         raise MissingDependencyError(msg) from exc
     image = pv.wrap(image)
     if not isinstance(image, pv.ImageData):
-        msg = f"from_grid: expected an array, a shape or a pyvista.ImageData (got {type(image).__name__})"
+        msg = (
+            "from_grid: expected an array, a shape or a "
+            f"pyvista.ImageData (got {type(image).__name__})"
+        )
         raise MeshValidationError(msg)
     if times is not None:
         msg = "times: an ImageData holds one time step; build a [T, *shape, C] array instead"
         raise MeshValidationError(msg)
     dims = tuple(int(n) for n in image.dimensions)
-    if dims[2] == 1:
-        shape = dims[:2]
-    else:
-        shape = dims
-    shape = _check_shape(shape)
+    shape = _check_shape(dims[:2] if dims[2] == 1 else dims)
     pos = np.asarray(image.points, dtype=np.float64)  # 2D: constant z, kept by mesh_graph in z0
     cells = _grid_cells(shape)
     fields: dict[str, np.ndarray] = {}
-    for name in image.point_data.keys():
+    for name in image.point_data:
         fields[name] = np.asarray(image.point_data[name])
     cell_type = next(iter(cells))
     names: list[str] = []
     cell_parts: list[np.ndarray] = []
-    for name in image.cell_data.keys():
+    for name in image.cell_data:
         values = np.asarray(image.cell_data[name]).reshape(image.n_cells, -1)
         cell_parts.append(values)
         names += channel_names(name, values.shape[1])
@@ -117,7 +116,10 @@ def _from_image(image: Any, field_names: Sequence[str] | None, times: Any) -> Me
         fields = {}
         data = values.reshape(len(values), -1)
         if len(field_names) != data.shape[1]:
-            msg = f"field_names: expected C = {data.shape[1]} names (got {len(field_names)}: {list(field_names)})"
+            msg = (
+                f"field_names: expected C = {data.shape[1]} names "
+                f"(got {len(field_names)}: {list(field_names)})"
+            )
             raise MeshValidationError(msg)
         fields = {str(n): data[:, i] for i, n in enumerate(field_names)}
     graph = mesh_graph(
@@ -271,7 +273,9 @@ def to_grid(data: Any) -> Tensor:
         raise MeshValidationError(msg)
     shape = tuple(int(n) for n in data.grid_shape)
     if "fields" not in data or data.fields is None:
-        msg = f"to_grid: expected fields [T, N, C] to fold into the grid {shape} (the graph has none)"
+        msg = (
+            f"to_grid: expected fields [T, N, C] to fold into the grid {shape} (the graph has none)"
+        )
         raise MeshValidationError(msg)
     fields = data.fields
     if fields.dim() != 3 or fields.shape[1] != math.prod(shape):

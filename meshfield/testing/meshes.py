@@ -46,7 +46,9 @@ def _grid_quads() -> list[list[int]]:
     def n(i: int, j: int) -> int:
         return i + 3 * j
 
-    return [[n(i, j), n(i + 1, j), n(i + 1, j + 1), n(i, j + 1)] for j in range(2) for i in range(2)]
+    return [
+        [n(i, j), n(i + 1, j), n(i + 1, j + 1), n(i, j + 1)] for j in range(2) for i in range(2)
+    ]
 
 
 def _grid_hexes() -> list[list[int]]:
@@ -58,7 +60,12 @@ def _grid_hexes() -> list[list[int]]:
         for j in range(2):
             for i in range(2):
                 bottom = [n(i, j, k), n(i + 1, j, k), n(i + 1, j + 1, k), n(i, j + 1, k)]
-                top = [n(i, j, k + 1), n(i + 1, j, k + 1), n(i + 1, j + 1, k + 1), n(i, j + 1, k + 1)]
+                top = [
+                    n(i, j, k + 1),
+                    n(i + 1, j, k + 1),
+                    n(i + 1, j + 1, k + 1),
+                    n(i, j + 1, k + 1),
+                ]
                 hexes.append(bottom + top)
     return hexes
 
@@ -126,7 +133,9 @@ def tiny_meshes() -> dict[str, TinyMesh]:
             7,
             [0, 1, 2, 3, 4, 5],
         ),
-        "polyline": _mesh([[0, 0], [1, 0], [2, 0.5], [3, 0.5]], {"line": [[0, 1], [1, 2], [2, 3]]}, 3, [0, 3]),
+        "polyline": _mesh(
+            [[0, 0], [1, 0], [2, 0.5], [3, 0.5]], {"line": [[0, 1], [1, 2], [2, 3]]}, 3, [0, 3]
+        ),
         "closed_surface": _mesh(
             [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]],
             {"triangle": [[0, 2, 1], [0, 1, 3], [1, 2, 3], [0, 3, 2]]},

@@ -42,7 +42,9 @@ def test_batch_increments_cells_like_edge_index() -> None:
     for cell_type in first.cells:
         expected = torch.cat([first.cells[cell_type], second.cells[cell_type] + offset])
         assert torch.equal(batch.cells[cell_type], expected)
-    assert torch.equal(batch.edge_index, torch.cat([first.edge_index, second.edge_index + offset], dim=1))
+    assert torch.equal(
+        batch.edge_index, torch.cat([first.edge_index, second.edge_index + offset], dim=1)
+    )
     assert validate(Data(pos=batch.pos, cells=batch.cells, edge_index=batch.edge_index)) == []
 
 

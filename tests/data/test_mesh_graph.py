@@ -25,7 +25,10 @@ def test_keys_dtypes_and_shapes() -> None:
 
 
 def test_torch_inputs_are_accepted() -> None:
-    graph = mesh_graph(torch.from_numpy(SQUARE.pos), {"triangle": torch.tensor([[0, 1, 2], [0, 2, 3]], dtype=torch.int32)})
+    graph = mesh_graph(
+        torch.from_numpy(SQUARE.pos),
+        {"triangle": torch.tensor([[0, 1, 2], [0, 2, 3]], dtype=torch.int32)},
+    )
     assert graph.edge_index.shape == (2, 10)
 
 
@@ -46,8 +49,18 @@ def test_varying_z_stays_3d() -> None:
 
 def test_meshio_cell_blocks_and_cell_data() -> None:
     pos, cells, _, _ = tiny_meshes()["tri_quad"]
-    blocks = [meshio.CellBlock("quad", cells["quad"]), meshio.CellBlock("triangle", cells["triangle"])]
-    graph = mesh_graph(pos, blocks, cell_fields={"p": [np.array([1.0]), np.array([2.0])], "U": [np.ones((1, 2)), np.zeros((1, 2))]})
+    blocks = [
+        meshio.CellBlock("quad", cells["quad"]),
+        meshio.CellBlock("triangle", cells["triangle"]),
+    ]
+    graph = mesh_graph(
+        pos,
+        blocks,
+        cell_fields={
+            "p": [np.array([1.0]), np.array([2.0])],
+            "U": [np.ones((1, 2)), np.zeros((1, 2))],
+        },
+    )
     assert graph.cell_field_names == ["p", "U_x", "U_y"]
     assert graph.cell_fields["quad"].tolist() == [[[1.0, 1.0, 1.0]]]
     assert graph.cell_fields["triangle"].tolist() == [[[2.0, 0.0, 0.0]]]
@@ -62,7 +75,11 @@ def test_field_forms() -> None:
     assert graph.fields.shape == (3, n, 2) and graph.fields.dtype == torch.float32
     assert graph.field_names == ["field_0", "field_1"]
     assert graph.times.tolist() == pytest.approx([0.0, 0.1, 0.2])
-    named = mesh_graph(SQUARE.pos, SQUARE.cells, fields={"p": np.zeros(n), "U": np.zeros((n, 2)), "S": np.zeros((n, 6))})
+    named = mesh_graph(
+        SQUARE.pos,
+        SQUARE.cells,
+        fields={"p": np.zeros(n), "U": np.zeros((n, 2)), "S": np.zeros((n, 6))},
+    )
     assert named.field_names == ["p", "U_x", "U_y", *(f"S_{i}" for i in range(6))]
     assert named.fields.shape == (1, n, 9)
 
@@ -74,7 +91,9 @@ def test_channel_names() -> None:
 
 
 def test_cell_data_is_kept_on_cells_by_default() -> None:
-    graph = mesh_graph(SQUARE.pos, SQUARE.cells, cell_fields={"triangle": [1.0, 3.0]}, cell_field_names=["p"])
+    graph = mesh_graph(
+        SQUARE.pos, SQUARE.cells, cell_fields={"triangle": [1.0, 3.0]}, cell_field_names=["p"]
+    )
     assert "fields" not in graph
     assert graph.cell_fields["triangle"].tolist() == [[[1.0], [3.0]]]
     assert graph.cell_field_names == ["p"]
@@ -82,7 +101,13 @@ def test_cell_data_is_kept_on_cells_by_default() -> None:
 
 def test_cell_to_point_averages_over_touching_cells() -> None:
     # nodes 0 and 2 touch both triangles: (1 + 3) / 2; node 1 only the first, node 3 the second
-    graph = mesh_graph(SQUARE.pos, SQUARE.cells, cell_fields={"triangle": [1.0, 3.0]}, cell_field_names=["p"], cell_to_point=True)
+    graph = mesh_graph(
+        SQUARE.pos,
+        SQUARE.cells,
+        cell_fields={"triangle": [1.0, 3.0]},
+        cell_field_names=["p"],
+        cell_to_point=True,
+    )
     assert graph.fields[0, :, 0].tolist() == [2.0, 1.0, 2.0, 3.0]
     assert graph.field_names == ["p"]
     assert "cell_fields" not in graph
@@ -99,8 +124,12 @@ def test_cell_to_point_over_mixed_cell_types_and_steps() -> None:
 
 def test_cell_to_point_appends_to_point_fields() -> None:
     graph = mesh_graph(
-        SQUARE.pos, SQUARE.cells, fields={"T": np.ones(4)},
-        cell_fields={"triangle": [1.0, 3.0]}, cell_field_names=["p"], cell_to_point=True,
+        SQUARE.pos,
+        SQUARE.cells,
+        fields={"T": np.ones(4)},
+        cell_fields={"triangle": [1.0, 3.0]},
+        cell_field_names=["p"],
+        cell_to_point=True,
     )
     assert graph.field_names == ["T", "p"]
     assert graph.fields[0, :, 1].tolist() == [2.0, 1.0, 2.0, 3.0]
@@ -118,7 +147,10 @@ def test_given_boundary_tags_and_names() -> None:
     assert graph.boundary.tolist() == [0, 1, 2, 1]
     assert graph.boundary_names == ["interior", "wall", "inlet"]
     masked = mesh_graph(SQUARE.pos, SQUARE.cells, boundary=np.array([True, False, False, True]))
-    assert masked.boundary.tolist() == [1, 0, 0, 1] and masked.boundary_names == ["interior", "boundary"]
+    assert masked.boundary.tolist() == [1, 0, 0, 1] and masked.boundary_names == [
+        "interior",
+        "boundary",
+    ]
     unnamed = mesh_graph(SQUARE.pos, SQUARE.cells, boundary=tags)
     assert unnamed.boundary_names == ["interior", "boundary_1", "boundary_2"]
 
@@ -152,17 +184,24 @@ def test_no_cells() -> None:
 def test_non_finite_coordinates(bad: float) -> None:
     pos = SQUARE.pos.copy()
     pos[2, 1] = bad
-    with pytest.raises(MeshValidationError, match=r"^m.msh: pos: expected finite coordinates.*node 2"):
+    with pytest.raises(
+        MeshValidationError, match=r"^m.msh: pos: expected finite coordinates.*node 2"
+    ):
         mesh_graph(pos, SQUARE.cells, source="m.msh")
 
 
 def test_wrong_pos_shape() -> None:
-    with pytest.raises(MeshValidationError, match=r"pos: expected a tensor of shape \[N, 2\] or \[N, 3\] \(got \[4, 4\]\)"):
+    with pytest.raises(
+        MeshValidationError,
+        match=r"pos: expected a tensor of shape \[N, 2\] or \[N, 3\] \(got \[4, 4\]\)",
+    ):
         mesh_graph(np.zeros((4, 4)), SQUARE.cells)
 
 
 def test_out_of_range_cell_index() -> None:
-    with pytest.raises(MeshValidationError, match=r"^a.vtu: cells\['triangle'\]: .*\[0, 4\).*from 0 to 4"):
+    with pytest.raises(
+        MeshValidationError, match=r"^a.vtu: cells\['triangle'\]: .*\[0, 4\).*from 0 to 4"
+    ):
         mesh_graph(SQUARE.pos, {"triangle": [[0, 1, 4]]}, source="a.vtu")
 
 
@@ -172,17 +211,26 @@ def test_negative_cell_index() -> None:
 
 
 def test_field_with_the_length_of_the_cells() -> None:
-    with pytest.raises(MeshValidationError, match=r"^b.vtu: fields: expected a tensor of shape \[T, N, C\] with N = 4 nodes \(got \[1, 2, 1\]\); 2 is the number of cells: pass cell data as cell_fields"):
+    with pytest.raises(
+        MeshValidationError,
+        match=r"^b.vtu: fields: expected a tensor of shape \[T, N, C\] with N = 4 nodes \(got \[1, 2, 1\]\); 2 is the number of cells: pass cell data as cell_fields",
+    ):
         mesh_graph(SQUARE.pos, SQUARE.cells, fields=np.zeros(2), source="b.vtu")
 
 
 def test_field_matching_neither_points_nor_cells() -> None:
-    with pytest.raises(MeshValidationError, match=r"fields\['p'\]: expected a tensor of shape \[T, N, C\] with N = 4 nodes \(got \[1, 7, 1\]\); 7 matches neither"):
+    with pytest.raises(
+        MeshValidationError,
+        match=r"fields\['p'\]: expected a tensor of shape \[T, N, C\] with N = 4 nodes \(got \[1, 7, 1\]\); 7 matches neither",
+    ):
         mesh_graph(SQUARE.pos, SQUARE.cells, fields={"p": np.zeros(7)})
 
 
 def test_cell_field_with_the_length_of_the_points() -> None:
-    with pytest.raises(MeshValidationError, match=r"cell_fields\['triangle'\]: .*n_cells = 2 triangle cells.*4 is the number of nodes N: pass point data as fields"):
+    with pytest.raises(
+        MeshValidationError,
+        match=r"cell_fields\['triangle'\]: .*n_cells = 2 triangle cells.*4 is the number of nodes N: pass point data as fields",
+    ):
         mesh_graph(SQUARE.pos, SQUARE.cells, cell_fields={"triangle": np.zeros(4)})
 
 
@@ -197,13 +245,20 @@ def test_field_names_count() -> None:
 
 
 def test_times_count() -> None:
-    with pytest.raises(MeshValidationError, match=r"times: expected a tensor of shape \[T\] with T = 2 steps of fields \(got \[3\]\)"):
+    with pytest.raises(
+        MeshValidationError,
+        match=r"times: expected a tensor of shape \[T\] with T = 2 steps of fields \(got \[3\]\)",
+    ):
         mesh_graph(SQUARE.pos, SQUARE.cells, fields=np.zeros((2, 4, 1)), times=[0, 1, 2])
 
 
 def test_boundary_tag_without_a_name() -> None:
-    with pytest.raises(MeshValidationError, match=r"boundary_names: expected a name for every group id"):
-        mesh_graph(SQUARE.pos, SQUARE.cells, boundary=[0, 1, 2, 0], boundary_names=["interior", "wall"])
+    with pytest.raises(
+        MeshValidationError, match=r"boundary_names: expected a name for every group id"
+    ):
+        mesh_graph(
+            SQUARE.pos, SQUARE.cells, boundary=[0, 1, 2, 0], boundary_names=["interior", "wall"]
+        )
 
 
 def test_names_without_data() -> None:

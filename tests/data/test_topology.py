@@ -22,20 +22,47 @@ EDGES = {
     "triangle": [(0, 1), (1, 2), (0, 2)],
     "quad": [(0, 1), (1, 2), (2, 3), (0, 3)],
     "tetra": [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)],
-    "hexahedron": [(0, 1), (1, 2), (2, 3), (0, 3), (4, 5), (5, 6), (6, 7), (4, 7),
-                   (0, 4), (1, 5), (2, 6), (3, 7)],
+    "hexahedron": [
+        (0, 1),
+        (1, 2),
+        (2, 3),
+        (0, 3),
+        (4, 5),
+        (5, 6),
+        (6, 7),
+        (4, 7),
+        (0, 4),
+        (1, 5),
+        (2, 6),
+        (3, 7),
+    ],
     "wedge": [(0, 1), (1, 2), (0, 2), (3, 4), (4, 5), (3, 5), (0, 3), (1, 4), (2, 5)],
     "pyramid": [(0, 1), (1, 2), (2, 3), (0, 3), (0, 4), (1, 4), (2, 4), (3, 4)],
     "polygon5": [(0, 1), (1, 2), (2, 3), (3, 4), (0, 4)],
 }
 FACES = {
     "tetra": [(0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3)],
-    "hexahedron": [(0, 1, 2, 3), (4, 5, 6, 7), (0, 1, 4, 5), (1, 2, 5, 6), (2, 3, 6, 7), (0, 3, 4, 7)],
+    "hexahedron": [
+        (0, 1, 2, 3),
+        (4, 5, 6, 7),
+        (0, 1, 4, 5),
+        (1, 2, 5, 6),
+        (2, 3, 6, 7),
+        (0, 3, 4, 7),
+    ],
     "wedge": [(0, 1, 2), (3, 4, 5), (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5)],
     "pyramid": [(0, 1, 2, 3), (0, 1, 4), (1, 2, 4), (2, 3, 4), (0, 3, 4)],
 }
-DIM = {"line": 1, "triangle": 2, "quad": 2, "polygon5": 2,
-       "tetra": 3, "hexahedron": 3, "wedge": 3, "pyramid": 3}
+DIM = {
+    "line": 1,
+    "triangle": 2,
+    "quad": 2,
+    "polygon5": 2,
+    "tetra": 3,
+    "hexahedron": 3,
+    "wedge": 3,
+    "pyramid": 3,
+}
 
 
 def reference_edges(cells: dict[str, np.ndarray]) -> set[tuple[int, int]]:
@@ -103,7 +130,16 @@ def test_edge_index_is_coalesced_undirected_without_loops(name: str) -> None:
 
 def test_every_cell_type_is_covered_by_the_tiny_meshes() -> None:
     types = {t for mesh in MESHES.values() for t in mesh.cells}
-    assert {"line", "triangle", "quad", "polygon5", "tetra", "hexahedron", "wedge", "pyramid"} <= types
+    assert {
+        "line",
+        "triangle",
+        "quad",
+        "polygon5",
+        "tetra",
+        "hexahedron",
+        "wedge",
+        "pyramid",
+    } <= types
 
 
 def test_tetra_edges_are_the_six_edges_not_all_pairs_of_a_hexahedron() -> None:
@@ -136,7 +172,10 @@ def test_meshio_polygon_blocks_are_named_by_size() -> None:
     import meshio
 
     pos = MESHES["pentagon_triangle"].pos
-    blocks = [meshio.CellBlock("polygon", np.array([[0, 1, 2, 3, 4]])), meshio.CellBlock("triangle", [[1, 5, 2]])]
+    blocks = [
+        meshio.CellBlock("polygon", np.array([[0, 1, 2, 3, 4]])),
+        meshio.CellBlock("triangle", [[1, 5, 2]]),
+    ]
     graph = mesh_graph(pos, blocks)
     assert set(graph.cells) == {"polygon5", "triangle"}
     assert graph.edge_index.shape[1] == 2 * 7
@@ -159,7 +198,7 @@ def test_boundary_with_many_nodes_uses_exact_row_matching(name: str) -> None:
     num_nodes = 3_000_000
     mask = detect_boundary(cells, num_nodes)
     assert mask[: len(pos)].tolist() == boundary.tolist()
-    assert not mask[len(pos):].any()
+    assert not mask[len(pos) :].any()
 
 
 def test_random_mixed_volume_mesh_matches_reference() -> None:
@@ -170,7 +209,9 @@ def test_random_mixed_volume_mesh_matches_reference() -> None:
     perm = rng.permutation(27)
     shuffled = {"hexahedron": perm[keep]}
     assert detect_boundary(shuffled, 27).tolist() == reference_boundary(shuffled, 27).tolist()
-    assert {tuple(e) for e in edges_from_cells(shuffled, 27).t().tolist() if e[0] < e[1]} == reference_edges(shuffled)
+    assert {
+        tuple(e) for e in edges_from_cells(shuffled, 27).t().tolist() if e[0] < e[1]
+    } == reference_edges(shuffled)
 
 
 points_2d = st.integers(min_value=4, max_value=60).flatmap(

@@ -86,7 +86,10 @@ def test_cells_unknown_type(graph: MeshGraph) -> None:
 
 def test_cells_wrong_dtype(graph: MeshGraph) -> None:
     graph.cells = {"triangle": graph.cells["triangle"].int()}
-    check(graph, r"cells\['triangle'\]: expected an int64 tensor of shape \[n_cells, 3\] \(got dtype torch.int32\)")
+    check(
+        graph,
+        r"cells\['triangle'\]: expected an int64 tensor of shape \[n_cells, 3\] \(got dtype torch.int32\)",
+    )
 
 
 def test_cells_wrong_shape(graph: MeshGraph) -> None:
@@ -96,7 +99,10 @@ def test_cells_wrong_shape(graph: MeshGraph) -> None:
 
 def test_cells_index_out_of_range(graph: MeshGraph) -> None:
     graph.cells["triangle"][0, 0] = 5
-    check(graph, r"cells\['triangle'\]: expected node indices in \[0, 5\) for N = 5 nodes \(got indices from 0 to 5\)")
+    check(
+        graph,
+        r"cells\['triangle'\]: expected node indices in \[0, 5\) for N = 5 nodes \(got indices from 0 to 5\)",
+    )
 
 
 def test_edge_index_wrong_shape(graph: MeshGraph) -> None:
@@ -111,7 +117,9 @@ def test_edge_index_out_of_range(graph: MeshGraph) -> None:
 
 def test_edge_index_not_undirected(graph: MeshGraph) -> None:
     graph.edge_index = graph.edge_index[:, 1:]
-    check(graph, r"edge_index: expected an undirected graph.*1 of E = 15 edges without their reverse")
+    check(
+        graph, r"edge_index: expected an undirected graph.*1 of E = 15 edges without their reverse"
+    )
 
 
 def test_boundary_wrong_shape(graph: MeshGraph) -> None:
@@ -131,7 +139,10 @@ def test_boundary_negative(graph: MeshGraph) -> None:
 
 def test_boundary_tag_without_name(graph: MeshGraph) -> None:
     graph.boundary[0] = 2
-    check(graph, r"boundary: expected group ids in \[0, 2\) for the 2 boundary_names \(got ids up to 2\)")
+    check(
+        graph,
+        r"boundary: expected group ids in \[0, 2\) for the 2 boundary_names \(got ids up to 2\)",
+    )
 
 
 def test_boundary_names_without_interior(graph: MeshGraph) -> None:
@@ -146,12 +157,17 @@ def test_boundary_names_without_boundary(graph: MeshGraph) -> None:
 
 def test_fields_wrong_node_count(graph: MeshGraph) -> None:
     graph.fields = torch.zeros(3, 4, 2)
-    check(graph, r"^case.vtu: fields: expected a tensor of shape \[T, N, C\] with N = 5 nodes \(got \[3, 4, 2\]\)$")
+    check(
+        graph,
+        r"^case.vtu: fields: expected a tensor of shape \[T, N, C\] with N = 5 nodes \(got \[3, 4, 2\]\)$",
+    )
 
 
 def test_fields_wrong_rank(graph: MeshGraph) -> None:
     graph.fields = torch.zeros(5, 2)
-    check(graph, r"fields: expected a tensor of shape \[T, N, C\] with N = 5 nodes \(got \[5, 2\]\)")
+    check(
+        graph, r"fields: expected a tensor of shape \[T, N, C\] with N = 5 nodes \(got \[5, 2\]\)"
+    )
 
 
 def test_fields_not_floating(graph: MeshGraph) -> None:
@@ -181,7 +197,9 @@ def test_field_names_without_fields(graph: MeshGraph) -> None:
 
 def test_times_count(graph: MeshGraph) -> None:
     graph.times = torch.zeros(2)
-    check(graph, r"times: expected a tensor of shape \[T\] with T = 3 steps of fields \(got \[2\]\)")
+    check(
+        graph, r"times: expected a tensor of shape \[T\] with T = 3 steps of fields \(got \[2\]\)"
+    )
 
 
 def test_times_without_fields(graph: MeshGraph) -> None:
@@ -196,7 +214,10 @@ def test_cell_fields_unknown_type(graph: MeshGraph) -> None:
 
 def test_cell_fields_wrong_cell_count(graph: MeshGraph) -> None:
     graph.cell_fields = {"triangle": torch.zeros(3, 5, 1)}
-    check(graph, r"cell_fields\['triangle'\]: expected a tensor of shape \[T, n_cells, C\] with n_cells = 4 triangle cells \(got \[3, 5, 1\]\)")
+    check(
+        graph,
+        r"cell_fields\['triangle'\]: expected a tensor of shape \[T, n_cells, C\] with n_cells = 4 triangle cells \(got \[3, 5, 1\]\)",
+    )
 
 
 def test_cell_fields_wrong_steps(graph: MeshGraph) -> None:
@@ -226,7 +247,10 @@ def test_cond_non_finite(graph: MeshGraph) -> None:
 
 def test_grid_shape_mismatch(graph: MeshGraph) -> None:
     graph.grid_shape = (2, 2)
-    check(graph, r"grid_shape: expected 2 positive point counts whose product is N = 5 \(got \(2, 2\)\)")
+    check(
+        graph,
+        r"grid_shape: expected 2 positive point counts whose product is N = 5 \(got \(2, 2\)\)",
+    )
 
 
 # --- findings that are only reported ------------------------------------------------------

@@ -38,11 +38,21 @@ def test_array_axis_0_is_x_and_x_runs_fastest() -> None:
     values = np.zeros((3, 2, 1), dtype=np.float32)
     values[2, 0, 0] = 1.0  # x = 2, y = 0
     graph = from_grid(values, spacing=(0.5, 2.0), origin=(1.0, -1.0))
-    assert graph.pos.tolist() == [[1.0, -1.0], [1.5, -1.0], [2.0, -1.0], [1.0, 1.0], [1.5, 1.0], [2.0, 1.0]]
+    assert graph.pos.tolist() == [
+        [1.0, -1.0],
+        [1.5, -1.0],
+        [2.0, -1.0],
+        [1.0, 1.0],
+        [1.5, 1.0],
+        [2.0, 1.0],
+    ]
     assert graph.fields[0, :, 0].tolist() == [0, 0, 1, 0, 0, 0]
 
 
-@pytest.mark.parametrize(("shape", "edges", "interior"), [((4, 3), 17, 2), ((4, 3, 3), 4 * 3 * 3 * 3 - 4 * 3 - 3 * 3 - 4 * 3, 2)])
+@pytest.mark.parametrize(
+    ("shape", "edges", "interior"),
+    [((4, 3), 17, 2), ((4, 3, 3), 4 * 3 * 3 * 3 - 4 * 3 - 3 * 3 - 4 * 3, 2)],
+)
 def test_edges_are_lattice_neighbours(shape: tuple[int, ...], edges: int, interior: int) -> None:
     graph = from_grid(shape)
     assert graph.edge_index.shape[1] == 2 * edges
@@ -63,7 +73,9 @@ def test_cells_match_mesh_graph_from_the_same_quads() -> None:
     graph = from_grid((3, 3))
     # node i + 3 j, cell (i, j) = n(i,j), n(i+1,j), n(i+1,j+1), n(i,j+1), x fastest
     assert graph.cells["quad"].tolist() == [[0, 1, 4, 3], [1, 2, 5, 4], [3, 4, 7, 6], [4, 5, 8, 7]]
-    assert torch.equal(graph.edge_index, mesh_graph(graph.pos, {"quad": graph.cells["quad"]}).edge_index)
+    assert torch.equal(
+        graph.edge_index, mesh_graph(graph.pos, {"quad": graph.cells["quad"]}).edge_index
+    )
 
 
 def test_image_data_points_and_data_agree_with_pyvista() -> None:
@@ -105,11 +117,17 @@ def test_not_a_grid_is_a_clear_error() -> None:
 
 
 def test_bad_inputs() -> None:
-    with pytest.raises(MeshValidationError, match=r"from_grid: expected an array of shape \[\*shape, C\]"):
+    with pytest.raises(
+        MeshValidationError, match=r"from_grid: expected an array of shape \[\*shape, C\]"
+    ):
         from_grid(np.zeros((4, 4)))
     with pytest.raises(MeshValidationError, match=r"grid_shape: expected 2 or 3 point counts >= 2"):
         from_grid((4, 1))
-    with pytest.raises(MeshValidationError, match=r"times: expected a tensor of shape \[T\] with T = 2"):
+    with pytest.raises(
+        MeshValidationError, match=r"times: expected a tensor of shape \[T\] with T = 2"
+    ):
         from_grid(np.zeros((2, 3, 3, 1)), times=[0.0, 1.0, 2.0])
-    with pytest.raises(MeshValidationError, match=r"spacing: expected a finite number or 2 numbers"):
+    with pytest.raises(
+        MeshValidationError, match=r"spacing: expected a finite number or 2 numbers"
+    ):
         from_grid((3, 3), spacing=(1.0, 2.0, 3.0))

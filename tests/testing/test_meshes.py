@@ -24,7 +24,11 @@ def test_structure(name: str) -> None:
     assert isinstance(num_edges, int) and num_edges > 0
     used = np.zeros(len(pos), dtype=bool)
     for cell_type, conn in cells.items():
-        k = int(cell_type[len("polygon"):]) if cell_type.startswith("polygon") else CELL_TYPES[cell_type]
+        k = (
+            int(cell_type[len("polygon") :])
+            if cell_type.startswith("polygon")
+            else CELL_TYPES[cell_type]
+        )
         assert conn.dtype == np.int64 and conn.ndim == 2 and conn.shape[1] == k
         used[conn.reshape(-1)] = True
     assert used.all(), "every node is in a cell"
