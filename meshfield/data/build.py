@@ -304,6 +304,13 @@ def cell_to_point(
     arrays, _ = as_cell_arrays(cells, num_nodes)
     if num_nodes is None:
         num_nodes = max((int(c.max()) + 1 for c in arrays.values() if c.size), default=0)
+    unknown = [str(k) for k in cell_fields if k not in arrays]
+    if unknown:
+        msg = (
+            f"cell_fields: expected cell types of cells, {list(arrays)}, as keys "
+            f"(got {unknown})"
+        )
+        raise MeshValidationError(msg)
     values, _ = _cell_fields(dict(cell_fields), None, arrays, [], num_nodes, "")
     ndim = {_numpy(v).ndim for v in cell_fields.values()}
     connectivity = {t: torch.from_numpy(c) for t, c in arrays.items()}

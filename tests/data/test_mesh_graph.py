@@ -141,6 +141,11 @@ def test_node_in_no_cell_with_data_gets_zero() -> None:
     assert out.tolist() == [5.0, 5.0, 5.0, 5.0, 0.0]
 
 
+def test_cell_to_point_needs_cell_types_as_keys() -> None:
+    with pytest.raises(MeshValidationError, match=r"cell_fields: expected cell types of cells"):
+        cell_to_point(SQUARE.cells, {"p": [1.0, 3.0]}, 4)
+
+
 def test_given_boundary_tags_and_names() -> None:
     tags = np.array([0, 1, 2, 1])
     graph = mesh_graph(SQUARE.pos, SQUARE.cells, boundary=tags, boundary_names=["wall", "inlet"])
