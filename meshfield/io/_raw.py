@@ -409,7 +409,10 @@ def build_graph(
         found_arrays = set(first.point_data) | set(first.cell_data)
         missing = sorted(w for w in wanted if w not in known and w not in found_arrays)
         if missing:
-            available = sorted(set(point_names) | set(cell_names))
+            all_points, _ = _point_channels(first, None)
+            all_cells, _ = _cell_channels(first, None)
+            available = sorted({*first.point_data, *first.cell_data, *all_points, *all_cells})
+            available = [a for a in available if not a.startswith(_SKIPPED_PREFIXES)]
             msg = f"{first.source}: no field named {missing}; available: {available}"
             raise MeshValidationError(msg)
 
