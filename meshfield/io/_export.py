@@ -50,7 +50,7 @@ def num_steps(data: Any) -> int:
     for values in cell_fields.values():
         return int(values.shape[0])
     if "times" in data and data.times is not None:
-        return max(int(len(data.times)), 1)
+        return max(len(data.times), 1)
     return 1
 
 

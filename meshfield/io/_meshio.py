@@ -146,7 +146,9 @@ def _apply_xdmf_metadata(raw: RawMesh, path: Path) -> None:
         if METADATA_GROUP not in h5:
             return
         group = h5[METADATA_GROUP]
-        names = [n.decode() if isinstance(n, bytes) else str(n) for n in group["boundary_names"][()]]
+        names = [
+            n.decode() if isinstance(n, bytes) else str(n) for n in group["boundary_names"][()]
+        ]
         if "boundary" in raw.point_data:
             raw.boundary = np.asarray(raw.point_data.pop("boundary"), dtype=np.int64)
             raw.boundary_names = names
@@ -208,4 +210,3 @@ def to_meshio(data: Any, *, step: int | None = None) -> Any:
         point_data=dict(arrays.point_data),
         cell_data={name: list(blocks) for name, blocks in arrays.cell_data.items()},
     )
-

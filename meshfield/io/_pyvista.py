@@ -156,7 +156,9 @@ def _strings(values: Any) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(values).reshape(-1)]
 
 
-def from_pyvista(dataset: Any, *, source: str | None = None, block: int | str | None = None) -> RawMesh:
+def from_pyvista(
+    dataset: Any, *, source: str | None = None, block: int | str | None = None
+) -> RawMesh:
     """Convert a PyVista dataset into a :class:`RawMesh` (one time step).
 
     Parameters
@@ -176,16 +178,17 @@ def from_pyvista(dataset: Any, *, source: str | None = None, block: int | str | 
     if not isinstance(dataset, pv.DataSet):
         msg = f"{source}: expected a pyvista.DataSet or MultiBlock (got {type(dataset).__name__})"
         raise MeshFormatError(msg)
-    grid = dataset if isinstance(dataset, pv.UnstructuredGrid) else dataset.cast_to_unstructured_grid()
+    grid = (
+        dataset if isinstance(dataset, pv.UnstructuredGrid) else dataset.cast_to_unstructured_grid()
+    )
     blocks, ids_per_block = _cell_blocks(pv, grid, source)
 
     cell_data = {}
-    for name in grid.cell_data.keys():
-        values = np.asarray(grid.cell_data[name])
-        cell_data[name] = [values[ids] for ids in ids_per_block]
+    for name, values in grid.cell_data.items():
+        cell_data[name] = [np.asarray(values)[ids] for ids in ids_per_block]
     cells, cell_data = merge_blocks(blocks, cell_data)
 
-    point_data = {name: np.asarray(grid.point_data[name]) for name in grid.point_data.keys()}
+    point_data = {name: np.asarray(values) for name, values in grid.point_data.items()}
     raw = RawMesh(
         points=np.asarray(grid.points),
         cells=cells,
@@ -194,12 +197,14 @@ def from_pyvista(dataset: Any, *, source: str | None = None, block: int | str | 
         source=source,
     )
     field_data = dataset.field_data
-    if BOUNDARY_NAMES in field_data.keys() and BOUNDARY_ARRAY in point_data:
+    if BOUNDARY_NAMES in field_data and BOUNDARY_ARRAY in point_data:
         raw.boundary = np.asarray(raw.point_data.pop(BOUNDARY_ARRAY), dtype=np.int64)
         raw.boundary_names = _strings(field_data[BOUNDARY_NAMES])
-    if COND in field_data.keys() and COND_NAMES in field_data.keys():
-        raw.cond = dict(zip(_strings(field_data[COND_NAMES]), np.asarray(field_data[COND]).tolist()))
-    if TIME_VALUE in field_data.keys():
+    if COND in field_data and COND_NAMES in field_data:
+        raw.cond = dict(
+            zip(_strings(field_data[COND_NAMES]), np.asarray(field_data[COND]).tolist())
+        )
+    if TIME_VALUE in field_data:
         raw.time = float(np.asarray(field_data[TIME_VALUE]).reshape(-1)[0])
     return raw
 
@@ -226,12 +231,12 @@ def select_block(blocks: Any, block: int | str | None, source: str) -> Any:
         return "\n".join(rows)
 
     if block is None:
-        leaves = [
-            i for i in range(len(blocks)) if blocks[i] is not None and blocks[i].n_points > 0
-        ]
+        leaves = [i for i in range(len(blocks)) if blocks[i] is not None and blocks[i].n_points > 0]
         if len(leaves) == 1:
             chosen = blocks[leaves[0]]
-            return select_block(chosen, None, source) if isinstance(chosen, pv.MultiBlock) else chosen
+            return (
+                select_block(chosen, None, source) if isinstance(chosen, pv.MultiBlock) else chosen
+            )
         msg = (
             f"{source}: a MultiBlock with {len(leaves)} non-empty blocks; choose one with "
             f"block=<name or index>:\n{listing()}"
@@ -267,7 +272,7 @@ def read_vtk_file(path: Path, *, block: int | str | None = None) -> RawMesh:
     try:
         with _vtk_errors_raise(pv):
             dataset = pv.read(path)
-    except Exception as exc:  # noqa: BLE001 - VTK raises several kinds; all mean "unreadable"
+    except Exception as exc:  # VTK raises several kinds; all mean "unreadable"
         msg = f"Could not read {path}: {type(exc).__name__}: {str(exc).strip()[:500]}"
         raise MeshFormatError(msg) from exc
     return from_pyvista(dataset, source=str(path), block=block)
@@ -285,7 +290,7 @@ def read_pvd(path: Path, *, block: int | str | None = None) -> list[RawMesh]:
             for time in time_values:
                 reader.set_active_time_value(time)
                 datasets.append(reader.read())
-    except Exception as exc:  # noqa: BLE001 - XML and VTK errors both mean "unreadable"
+    except Exception as exc:  # XML and VTK errors both mean "unreadable"
         msg = f"Could not read {path}: {type(exc).__name__}: {str(exc).strip()[:500]}"
         raise MeshFormatError(msg) from exc
     if not datasets:

@@ -227,9 +227,7 @@ def _numeric(name: str, values: np.ndarray, where: str, source: str) -> bool:
     return False
 
 
-def _point_channels(
-    step: RawMesh, wanted: set[str] | None
-) -> tuple[list[str], list[np.ndarray]]:
+def _point_channels(step: RawMesh, wanted: set[str] | None) -> tuple[list[str], list[np.ndarray]]:
     n = len(step.points)
     names: list[str] = []
     columns: list[np.ndarray] = []
@@ -245,7 +243,9 @@ def _point_channels(
             )
             raise MeshValidationError(msg)
         channels = expand_array(name, values)
-        if not _selected(name, channels, wanted) or not _numeric(name, values, "point", step.source):
+        if not _selected(name, channels, wanted) or not _numeric(
+            name, values, "point", step.source
+        ):
             continue
         names.extend(channels)
         columns.append(values.reshape(n, -1).astype(np.float32, copy=False))
@@ -282,16 +282,16 @@ def _cell_channels(
             continue
         names.extend(channels)
         for (cell_type, conn), values in zip(step.cells, arrays):
-            per_block[cell_type].append(values.reshape(len(conn), -1).astype(np.float32, copy=False))
+            per_block[cell_type].append(
+                values.reshape(len(conn), -1).astype(np.float32, copy=False)
+            )
     return names, per_block
 
 
 def _check_same_mesh(first: RawMesh, step: RawMesh) -> None:
     same = first.points.shape == step.points.shape and np.array_equal(first.points, step.points)
     same = same and [t for t, _ in first.cells] == [t for t, _ in step.cells]
-    same = same and all(
-        np.array_equal(a, b) for (_, a), (_, b) in zip(first.cells, step.cells)
-    )
+    same = same and all(np.array_equal(a, b) for (_, a), (_, b) in zip(first.cells, step.cells))
     if not same:
         msg = (
             f"Time steps must share one mesh: {step.source} has different points or cells than "
@@ -303,7 +303,9 @@ def _check_same_mesh(first: RawMesh, step: RawMesh) -> None:
 def _check_content(step: RawMesh) -> None:
     points = step.points
     if points.ndim != 2 or points.shape[1] not in (2, 3):
-        msg = f"{step.source}: expected points with shape [N, 2] or [N, 3] (got {list(points.shape)})"
+        msg = (
+            f"{step.source}: expected points with shape [N, 2] or [N, 3] (got {list(points.shape)})"
+        )
         raise MeshValidationError(msg)
     if len(points) == 0:
         msg = f"{step.source}: the mesh is empty (no points)"

@@ -28,7 +28,9 @@ def from_trimesh(mesh: Any, *, source: str | None = None) -> RawMesh:
 
     source = source or f"<{type(mesh).__name__}>"
     if isinstance(mesh, trimesh.Scene):
-        geometry = mesh.to_geometry() if hasattr(mesh, "to_geometry") else mesh.dump(concatenate=True)
+        geometry = (
+            mesh.to_geometry() if hasattr(mesh, "to_geometry") else mesh.dump(concatenate=True)
+        )
         mesh = geometry
     if not isinstance(mesh, trimesh.Trimesh):
         msg = f"{source}: expected a trimesh.Trimesh or Scene (got {type(mesh).__name__})"

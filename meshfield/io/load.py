@@ -69,7 +69,9 @@ def _read_path(path: Path, *, block: int | str | None, cell_to_point: bool) -> l
 def _read_object(source: Any, *, block: int | str | None, cell_to_point: bool) -> list[RawMesh]:
     module = type(source).__module__
     if isinstance(source, (str, os.PathLike)):
-        return _read_path(Path(os.fspath(source)).expanduser(), block=block, cell_to_point=cell_to_point)
+        return _read_path(
+            Path(os.fspath(source)).expanduser(), block=block, cell_to_point=cell_to_point
+        )
     if module.startswith("pyvista"):
         from meshfield.io._pyvista import from_pyvista
 

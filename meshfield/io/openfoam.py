@@ -39,7 +39,9 @@ def _reader_path(case: Path) -> Path:
     return case if case.suffix == ".foam" else case / "system" / "controlDict"
 
 
-def _patch_nodes(internal_points: np.ndarray, patch_points: np.ndarray, name: str, case: Path) -> np.ndarray:
+def _patch_nodes(
+    internal_points: np.ndarray, patch_points: np.ndarray, name: str, case: Path
+) -> np.ndarray:
     from scipy.spatial import cKDTree
 
     if len(patch_points) == 0:
@@ -53,7 +55,9 @@ def _patch_nodes(internal_points: np.ndarray, patch_points: np.ndarray, name: st
     return np.unique(index).astype(np.int64)
 
 
-def read_openfoam_steps(case: str | os.PathLike[str], *, cell_to_point: bool = False) -> list[RawMesh]:
+def read_openfoam_steps(
+    case: str | os.PathLike[str], *, cell_to_point: bool = False
+) -> list[RawMesh]:
     """Read every time step of an OpenFOAM case into :class:`RawMesh` objects.
 
     Parameters
@@ -84,13 +88,14 @@ def read_openfoam_steps(case: str | os.PathLike[str], *, cell_to_point: bool = F
                 if time is not None:
                     reader.set_active_time_value(time)
                 outputs.append(reader.read())
-    except Exception as exc:  # noqa: BLE001 - any VTK failure means the case is unreadable
+    except Exception as exc:  # any VTK failure means the case is unreadable
         msg = f"Could not read OpenFOAM case {case}: {type(exc).__name__}: {str(exc).strip()[:500]}"
         raise MeshFormatError(msg) from exc
 
     steps = []
     for time, blocks in zip(time_values, outputs):
-        if _INTERNAL not in blocks.keys() or blocks[_INTERNAL] is None:
+        names = list(blocks.keys())
+        if _INTERNAL not in names or blocks[_INTERNAL] is None:
             msg = f"{case}: the reader found no internal mesh (is constant/polyMesh complete?)"
             raise MeshValidationError(msg)
         internal = blocks[_INTERNAL]
@@ -98,16 +103,18 @@ def read_openfoam_steps(case: str | os.PathLike[str], *, cell_to_point: bool = F
         if cell_to_point:
             raw.cell_data = {}
         raw.time = None if time is None else float(time)
-        patches = blocks["boundary"] if "boundary" in blocks.keys() else None
+        patches = blocks["boundary"] if "boundary" in names else None
         if patches is not None and len(patches) and not steps:
             points = np.asarray(internal.points)
             names = ["interior"]
             boundary = np.zeros(len(points), dtype=np.int64)
             members = []
-            for name in patches.keys():
-                patch = patches[name]
-                nodes = np.zeros(0, dtype=np.int64) if patch is None else _patch_nodes(
-                    points, np.asarray(patch.points), name, case
+            for index, name in enumerate(patches.keys()):
+                patch = patches[index]
+                nodes = (
+                    np.zeros(0, dtype=np.int64)
+                    if patch is None
+                    else _patch_nodes(points, np.asarray(patch.points), name, case)
                 )
                 names.append(str(name))
                 members.append(nodes)

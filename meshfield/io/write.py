@@ -179,7 +179,10 @@ def save(data: Any, path: str | os.PathLike[str], *, step: int | None = None) ->
     path = Path(os.fspath(path)).expanduser()
     suffix = path.suffix.lower()
     if suffix not in WRITE_SUFFIXES:
-        msg = f"Cannot write {path}: unknown extension {path.suffix!r}; supported: {', '.join(WRITE_SUFFIXES)}"
+        msg = (
+            f"Cannot write {path}: unknown extension {path.suffix!r}; supported: "
+            f"{', '.join(WRITE_SUFFIXES)}"
+        )
         raise MeshFormatError(msg)
     if not path.parent.is_dir():
         msg = f"Cannot write {path}: folder {path.parent} does not exist"

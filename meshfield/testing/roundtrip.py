@@ -14,7 +14,9 @@ _SINGLE_STEP = (".vtu", ".vtk", ".xdmf")
 
 
 def _fail(path: Path, key: str, expected: Any, found: Any) -> None:
-    msg = f"round trip through {path.name}: {key} differs\n  written: {expected}\n  read:    {found}"
+    msg = (
+        f"round trip through {path.name}: {key} differs\n  written: {expected}\n  read:    {found}"
+    )
     raise AssertionError(msg)
 
 

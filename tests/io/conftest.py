@@ -38,7 +38,9 @@ def _gmsh_session() -> Iterator[None]:
     gmsh.finalize()
 
 
-def _finish(name: str, folder: Path, dim: int, groups: dict[str, tuple[int, list[int]]]) -> GmshCase:
+def _finish(
+    name: str, folder: Path, dim: int, groups: dict[str, tuple[int, list[int]]]
+) -> GmshCase:
     """Mesh the current model, write both MSH versions and record gmsh's own answers."""
     for group_name, (group_dim, tags) in groups.items():
         tag = gmsh.model.addPhysicalGroup(group_dim, tags)
@@ -82,7 +84,9 @@ def _rectangle(x0: float, x1: float, size: float) -> tuple[int, list[int]]:
 
 
 @pytest.fixture(scope="session")
-def gmsh_meshes(_gmsh_session: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, GmshCase]:
+def gmsh_meshes(
+    _gmsh_session: None, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, GmshCase]:
     """Four small meshes: 2D triangles, 2D quads, 3D tetrahedra, 2D triangles + quads."""
     folder = tmp_path_factory.mktemp("gmsh")
     cases = {}
@@ -91,8 +95,15 @@ def gmsh_meshes(_gmsh_session: None, tmp_path_factory: pytest.TempPathFactory) -
     surface, (bottom, right, top, left) = _rectangle(0.0, 2.0, 0.3)
     gmsh.model.geo.synchronize()
     cases["tri"] = _finish(
-        "tri", folder, 2,
-        {"inlet": (1, [left]), "outlet": (1, [right]), "walls": (1, [bottom, top]), "fluid": (2, [surface])},
+        "tri",
+        folder,
+        2,
+        {
+            "inlet": (1, [left]),
+            "outlet": (1, [right]),
+            "walls": (1, [bottom, top]),
+            "fluid": (2, [surface]),
+        },
     )
 
     gmsh.model.add("quad")
@@ -100,8 +111,15 @@ def gmsh_meshes(_gmsh_session: None, tmp_path_factory: pytest.TempPathFactory) -
     gmsh.model.geo.synchronize()
     gmsh.model.mesh.setRecombine(2, surface)
     cases["quad"] = _finish(
-        "quad", folder, 2,
-        {"inlet": (1, [left]), "outlet": (1, [right]), "walls": (1, [bottom, top]), "fluid": (2, [surface])},
+        "quad",
+        folder,
+        2,
+        {
+            "inlet": (1, [left]),
+            "outlet": (1, [right]),
+            "walls": (1, [bottom, top]),
+            "fluid": (2, [surface]),
+        },
     )
 
     gmsh.model.add("mixed")
@@ -118,7 +136,9 @@ def gmsh_meshes(_gmsh_session: None, tmp_path_factory: pytest.TempPathFactory) -
     geo.synchronize()
     gmsh.model.mesh.setRecombine(2, right_surface)
     cases["mixed"] = _finish(
-        "mixed", folder, 2,
+        "mixed",
+        folder,
+        2,
         {
             "inlet": (1, [l_left]),
             "outlet": (1, [l_right]),
@@ -141,7 +161,9 @@ def gmsh_meshes(_gmsh_session: None, tmp_path_factory: pytest.TempPathFactory) -
     outlet = [t for t in faces if x_of(t)[0] > 1 - 1e-3]
     walls = [t for t in faces if t not in inlet + outlet]
     cases["tetra"] = _finish(
-        "tetra", folder, 3,
+        "tetra",
+        folder,
+        3,
         {"inlet": (2, inlet), "outlet": (2, outlet), "walls": (2, walls), "fluid": (3, [box])},
     )
     gmsh.option.setNumber("Mesh.MeshSizeMax", 1e22)
@@ -151,7 +173,7 @@ def gmsh_meshes(_gmsh_session: None, tmp_path_factory: pytest.TempPathFactory) -
 def _foam_header(cls: str, obj: str, location: str) -> str:
     return (
         "FoamFile\n{\n    version 2.0;\n    format ascii;\n"
-        f"    class {cls};\n    location \"{location}\";\n    object {obj};\n}}\n\n"
+        f'    class {cls};\n    location "{location}";\n    object {obj};\n}}\n\n'
     )
 
 
@@ -171,24 +193,36 @@ def write_openfoam_case(root: Path) -> Path:
     points = [(i, j, k) for k in range(2) for j in range(2) for i in range(3)]
     (mesh / "points").write_text(
         _foam_header("vectorField", "points", "constant/polyMesh")
-        + f"{len(points)}\n(\n" + "".join(f"({x} {y} {z})\n" for x, y, z in points) + ")\n"
+        + f"{len(points)}\n(\n"
+        + "".join(f"({x} {y} {z})\n" for x, y, z in points)
+        + ")\n"
     )
     # internal face first, then the patches; every face's normal points out of its owner
     faces = [
         (1, 4, 10, 7),  # internal, x = 1
         (0, 6, 9, 3),  # inlet
         (2, 5, 11, 8),  # outlet
-        (0, 1, 7, 6), (1, 2, 8, 7), (3, 9, 10, 4), (4, 10, 11, 5),  # walls y = 0, y = 1
-        (0, 3, 4, 1), (1, 4, 5, 2), (6, 7, 10, 9), (7, 8, 11, 10),  # walls z = 0, z = 1
+        (0, 1, 7, 6),
+        (1, 2, 8, 7),
+        (3, 9, 10, 4),
+        (4, 10, 11, 5),  # walls y = 0, y = 1
+        (0, 3, 4, 1),
+        (1, 4, 5, 2),
+        (6, 7, 10, 9),
+        (7, 8, 11, 10),  # walls z = 0, z = 1
     ]
     (mesh / "faces").write_text(
         _foam_header("faceList", "faces", "constant/polyMesh")
-        + f"{len(faces)}\n(\n" + "".join("4(" + " ".join(map(str, f)) + ")\n" for f in faces) + ")\n"
+        + f"{len(faces)}\n(\n"
+        + "".join("4(" + " ".join(map(str, f)) + ")\n" for f in faces)
+        + ")\n"
     )
     owner = [0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]
     (mesh / "owner").write_text(
         _foam_header("labelList", "owner", "constant/polyMesh")
-        + f"{len(owner)}\n(\n" + "\n".join(map(str, owner)) + "\n)\n"
+        + f"{len(owner)}\n(\n"
+        + "\n".join(map(str, owner))
+        + "\n)\n"
     )
     (mesh / "neighbour").write_text(
         _foam_header("labelList", "neighbour", "constant/polyMesh") + "1\n(\n1\n)\n"
@@ -198,7 +232,8 @@ def write_openfoam_case(root: Path) -> Path:
         _foam_header("polyBoundaryMesh", "boundary", "constant/polyMesh")
         + f"{len(patches)}\n(\n"
         + "".join(
-            f"    {name}\n    {{\n        type {kind};\n        nFaces {n};\n        startFace {start};\n    }}\n"
+            f"    {name}\n    {{\n        type {kind};\n        nFaces {n};\n"
+            f"        startFace {start};\n    }}\n"
             for name, kind, n, start in patches
         )
         + ")\n"

@@ -72,8 +72,10 @@ def test_physical_groups_become_boundary_groups(gmsh_meshes, name: str, version:
     # interior nodes are on no group
     interior = data.boundary.numpy() == 0
     on_box = (
-        (pos[:, 0] == 0) | (pos[:, 0] == 2 if name != "tetra" else pos[:, 0] == 1)
-        | (pos[:, 1] == 0) | (pos[:, 1] == 1)
+        (pos[:, 0] == 0)
+        | (pos[:, 0] == 2 if name != "tetra" else pos[:, 0] == 1)
+        | (pos[:, 1] == 0)
+        | (pos[:, 1] == 1)
     )
     if name == "tetra":
         on_box |= (pos[:, 2] == 0) | (pos[:, 2] == 1)

@@ -45,7 +45,8 @@ def test_hexbeam_fields(pyvista_examples) -> None:
     assert list(data.cells) == ["hexahedron"]
     column = data.field_names.index("sample_point_scalars")
     np.testing.assert_array_equal(
-        data.fields[0, :, column].numpy(), dataset.point_data["sample_point_scalars"].astype(np.float32)
+        data.fields[0, :, column].numpy(),
+        dataset.point_data["sample_point_scalars"].astype(np.float32),
     )
     assert data.cell_field_names == ["sample_cell_scalars"]
     np.testing.assert_array_equal(
@@ -105,7 +106,8 @@ def test_image_data_subset_of_channels(pyvista_examples) -> None:
     assert data.edge_index.shape[1] == 2 * _num_edges(dataset)
     assert data.cell_field_names == ["facies"]
     np.testing.assert_array_equal(
-        data.cell_fields["hexahedron"][0, :, 0].numpy(), dataset.cell_data["facies"].astype(np.float32)
+        data.cell_fields["hexahedron"][0, :, 0].numpy(),
+        dataset.cell_data["facies"].astype(np.float32),
     )
 
 

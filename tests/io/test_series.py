@@ -33,7 +33,9 @@ def test_list_of_files(tmp_path: Path) -> None:
     assert data.field_names == ["U_x", "U_y", "U_z", "p"]
     assert data.times.tolist() == [0.0, 0.5, 1.0]
     for step in range(3):
-        np.testing.assert_array_equal(data.fields[step, :, :3].numpy(), _velocity(step).astype(np.float32))
+        np.testing.assert_array_equal(
+            data.fields[step, :, :3].numpy(), _velocity(step).astype(np.float32)
+        )
     assert data.fields[:, 0, 3].tolist() == [0.0, 1.0, 2.0]
 
 
