@@ -90,7 +90,9 @@ def setup_block(
     torch.manual_seed(0)
     patching = None
     if mixer == "bimamba":
-        module: torch.nn.Module = BiMamba(d_model, **asdict(MambaConfig(chunk_size=CHUNK_SIZE, backend=backend)))
+        module: torch.nn.Module = BiMamba(
+            d_model, **asdict(MambaConfig(chunk_size=CHUNK_SIZE, backend=backend))
+        )
     elif mixer == "patch":
         module = PatchAttention(d_model, NUM_HEADS, PATCH_SIZE)
         patching = module.patching(None, length, torch.device("cpu"))
@@ -114,7 +116,9 @@ def setup_block(
     return _warm(call, length), {"params": sum(p.numel() for p in params)}
 
 
-def setup_mambapy_block(*, length: int, backward: bool, d_model: int = D_MODEL) -> tuple[Callable[[], None], dict]:
+def setup_mambapy_block(
+    *, length: int, backward: bool, d_model: int = D_MODEL
+) -> tuple[Callable[[], None], dict]:
     """``mambapy``'s Mamba with one layer (residual, RMS norm, Mamba-1 mixer, parallel scan)."""
     from mambapy.mamba import Mamba as PyMamba
     from mambapy.mamba import MambaConfig as PyMambaConfig
@@ -143,7 +147,9 @@ def setup_scan(*, impl: str, length: int, backward: bool) -> tuple[Callable[[], 
         from mambapy.mamba import MambaBlock
         from mambapy.mamba import MambaConfig as PyMambaConfig
 
-        block = MambaBlock(PyMambaConfig(d_model=SCAN_D_INNER // 2, n_layers=1, d_state=SCAN_D_STATE))
+        block = MambaBlock(
+            PyMambaConfig(d_model=SCAN_D_INNER // 2, n_layers=1, d_state=SCAN_D_STATE)
+        )
         x = torch.randn(1, length, SCAN_D_INNER, requires_grad=grad)
         delta = (0.01 + 0.09 * torch.rand(1, length, SCAN_D_INNER)).requires_grad_(grad)
         A = -torch.rand(SCAN_D_INNER, SCAN_D_STATE).exp()
@@ -236,7 +242,10 @@ def _print_row(row: Row) -> None:
 
 def _print_header(title: str) -> None:
     print(f"\n{title}")
-    print(f"  {'config':<28} {'L':>6} {'pass':>8} {'us/token':>10} {'ms':>11} {'peak MB':>10} {'bytes/token':>12}")
+    print(
+        f"  {'config':<28} {'L':>6} {'pass':>8} {'us/token':>10} {'ms':>11} {'peak MB':>10} "
+        f"{'bytes/token':>12}"
+    )
 
 
 class _Runner:
@@ -248,7 +257,9 @@ class _Runner:
         self.rows: list[Row] = []
         self._last: dict[tuple[str, str, bool], Row] = {}
 
-    def run(self, table: str, name: str, length: int, backward: bool, target: str, **kwargs: Any) -> Row:
+    def run(
+        self, table: str, name: str, length: int, backward: bool, target: str, **kwargs: Any
+    ) -> Row:
         previous = self._last.get((table, name, backward))
         predicted = previous.bytes_per_token * length if previous is not None else 0.0
         if predicted > self.max_bytes:
@@ -257,7 +268,10 @@ class _Runner:
                 name,
                 length,
                 backward,
-                note=f"predicted peak {predicted / 2**20:.0f} MB > --max-mb {self.max_bytes / 2**20:.0f}",
+                note=(
+                    f"predicted peak {predicted / 2**20:.0f} MB > --max-mb "
+                    f"{self.max_bytes / 2**20:.0f}"
+                ),
             )
         else:
             try:
@@ -285,13 +299,22 @@ class _Runner:
 
     def find(self, table: str, name: str, length: int, backward: bool) -> Row | None:
         for row in self.rows:
-            if (row.table, row.name, row.length, row.backward) == (table, name, length, backward) and row.measured:
+            if (row.table, row.name, row.length, row.backward) == (
+                table,
+                name,
+                length,
+                backward,
+            ) and row.measured:
                 return row
         return None
 
     def series(self, table: str, name: str, backward: bool) -> list[Row]:
         return sorted(
-            (r for r in self.rows if (r.table, r.name, r.backward) == (table, name, backward) and r.measured),
+            (
+                r
+                for r in self.rows
+                if (r.table, r.name, r.backward) == (table, name, backward) and r.measured
+            ),
             key=lambda r: r.length,
         )
 
@@ -308,7 +331,9 @@ def _parse_sizes(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(sizes)))
 
 
-def _target_line(label: str, value: float | None, target: str, ok: bool | None, note: str = "") -> None:
+def _target_line(
+    label: str, value: float | None, target: str, ok: bool | None, note: str = ""
+) -> None:
     shown = "n/a" if value is None else f"{value:.3g}"
     verdict = "" if ok is None else ("met" if ok else "NOT met")
     print(f"  {label:<58} {shown:>9}   target {target:<8} {verdict:<8}{note}")
@@ -316,15 +341,31 @@ def _target_line(label: str, value: float | None, target: str, ok: bool | None, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its tables; returns 0."""
-    parser = argparse.ArgumentParser(prog="meshfield bench backbone", description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=_parse_sizes, default=None, help="sequence lengths, e.g. 16k,64k,256k,1M")
+    parser = argparse.ArgumentParser(
+        prog="meshfield bench backbone", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--sizes", type=_parse_sizes, default=None, help="sequence lengths, e.g. 16k,64k,256k,1M"
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
-    parser.add_argument("--repeat", type=int, default=None, help="calls per configuration; best time kept")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's choice)")
-    parser.add_argument("--scan-length", type=_parse_sizes, default=None, help="length of the scan comparison")
-    parser.add_argument("--reference-length", type=_parse_sizes, default=None, help="length of the reference scan")
-    parser.add_argument("--full-max", type=int, default=None, help="longest sequence for full attention")
-    parser.add_argument("--max-mb", type=float, default=12000.0, help="skip configurations predicted above this")
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="calls per configuration; best time kept"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: PyTorch's choice)"
+    )
+    parser.add_argument(
+        "--scan-length", type=_parse_sizes, default=None, help="length of the scan comparison"
+    )
+    parser.add_argument(
+        "--reference-length", type=_parse_sizes, default=None, help="length of the reference scan"
+    )
+    parser.add_argument(
+        "--full-max", type=int, default=None, help="longest sequence for full attention"
+    )
+    parser.add_argument(
+        "--max-mb", type=float, default=12000.0, help="skip configurations predicted above this"
+    )
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per configuration")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
@@ -340,9 +381,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  float32, d_model {D_MODEL}, one sequence; torch {torch.__version__}, "
         f"threads {args.threads or torch.get_num_threads()}, cpus {os.cpu_count()}"
     )
-    print(f"  THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', '(unset)')}, repeat {repeat} (best time)")
     print(
-        "  mixer block = x + mixer(LayerNorm(x)), no MLP; BiMamba: d_state 16, expand 2, headdim 64, "
+        f"  THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', '(unset)')}, "
+        f"repeat {repeat} (best time)"
+    )
+    print(
+        "  mixer block = x + mixer(LayerNorm(x)), no MLP; BiMamba: d_state 16, expand 2, "
+        "headdim 64, "
         f"chunk {CHUNK_SIZE}, torch backend; PatchAttention: patch {PATCH_SIZE}, {NUM_HEADS} heads"
     )
     if not has_mambapy:
@@ -355,34 +400,64 @@ def main(argv: Sequence[str] | None = None) -> int:
         for length in sizes:
             runner.run("block", "BiMamba block", length, backward, "setup_block", mixer="bimamba")
         for length in sizes:
-            runner.run("block", "PatchAttention block", length, backward, "setup_block", mixer="patch")
+            runner.run(
+                "block", "PatchAttention block", length, backward, "setup_block", mixer="patch"
+            )
         for length in sizes:
             if length > full_max:
-                runner.skip("block", "FullAttention block", length, backward, f"L > --full-max {full_max} (O(L^2))")
+                runner.skip(
+                    "block",
+                    "FullAttention block",
+                    length,
+                    backward,
+                    f"L > --full-max {full_max} (O(L^2))",
+                )
             else:
-                runner.run("block", "FullAttention block", length, backward, "setup_block", mixer="full")
+                runner.run(
+                    "block", "FullAttention block", length, backward, "setup_block", mixer="full"
+                )
         if not backward:
             runner.run(
-                "block", "BiMamba block (reference scan)", sizes[0], False, "setup_block",
-                mixer="bimamba", backend="reference",
+                "block",
+                "BiMamba block (reference scan)",
+                sizes[0],
+                False,
+                "setup_block",
+                mixer="bimamba",
+                backend="reference",
             )
         for length in sizes:
             if has_mambapy:
                 runner.run("block", "mambapy Mamba block", length, backward, "setup_mambapy_block")
             else:
-                runner.skip("block", "mambapy Mamba block", length, backward, "mambapy not installed")
+                runner.skip(
+                    "block", "mambapy Mamba block", length, backward, "mambapy not installed"
+                )
 
     _print_header(f"scan alone (d_inner {SCAN_D_INNER}, d_state {SCAN_D_STATE}, batch 1)")
     for backward in (False, True):
         runner.run("scan", "ssd_chunked", scan_length, backward, "setup_scan", impl="chunked")
         if has_mambapy:
-            runner.run("scan", "mambapy selective_scan", scan_length, backward, "setup_scan", impl="mambapy")
+            runner.run(
+                "scan",
+                "mambapy selective_scan",
+                scan_length,
+                backward,
+                "setup_scan",
+                impl="mambapy",
+            )
         else:
-            runner.skip("scan", "mambapy selective_scan", scan_length, backward, "mambapy not installed")
-        runner.run("scan", "ssd_reference", reference_length, backward, "setup_scan", impl="reference")
+            runner.skip(
+                "scan", "mambapy selective_scan", scan_length, backward, "mambapy not installed"
+            )
+        runner.run(
+            "scan", "ssd_reference", reference_length, backward, "setup_scan", impl="reference"
+        )
 
     _print_targets(runner, sizes, scan_length)
-    print("\n  figures taken on a shared machine are indicative; rerun on a quiet one to report them")
+    print(
+        "\n  figures taken on a shared machine are indicative; rerun on a quiet one to report them"
+    )
     return 0
 
 
@@ -398,7 +473,13 @@ def _print_targets(runner: _Runner, sizes: Sequence[int], scan_length: int) -> N
         if end.length > start.length:
             growth = (end.seconds / start.seconds) / (end.length / start.length)
             note = f"  ({_fmt_len(start.length)} -> {_fmt_len(end.length)}, fwd+bwd)"
-    _target_line("BiMamba block time growth / L growth", growth, "<= 1.15", None if growth is None else growth <= 1.15, note)
+    _target_line(
+        "BiMamba block time growth / L growth",
+        growth,
+        "<= 1.15",
+        None if growth is None else growth <= 1.15,
+        note,
+    )
 
     # 2-4. the scan
     chunked = runner.find("scan", "ssd_chunked", scan_length, True)
@@ -406,15 +487,26 @@ def _print_targets(runner: _Runner, sizes: Sequence[int], scan_length: int) -> N
     reference = runner.series("scan", "ssd_reference", True)
     value = chunked.us_per_token if chunked else None
     _target_line(
-        f"scan us/token fwd+bwd at {_fmt_len(scan_length)} (ssd_chunked)", value, "< 8",
+        f"scan us/token fwd+bwd at {_fmt_len(scan_length)} (ssd_chunked)",
+        value,
+        "< 8",
         None if value is None else value < 8,
     )
     ratio = pscan.us_per_token / chunked.us_per_token if chunked and pscan else None
-    _target_line("scan speed-up vs mambapy selective_scan (fwd+bwd)", ratio, ">= 3x", None if ratio is None else ratio >= 3)
+    _target_line(
+        "scan speed-up vs mambapy selective_scan (fwd+bwd)",
+        ratio,
+        ">= 3x",
+        None if ratio is None else ratio >= 3,
+    )
     ratio = reference[-1].us_per_token / chunked.us_per_token if chunked and reference else None
     note = f"  (reference at {_fmt_len(reference[-1].length)}, per token)" if reference else ""
     _target_line(
-        "scan speed-up vs ssd_reference (fwd+bwd)", ratio, ">= 50x", None if ratio is None else ratio >= 50, note
+        "scan speed-up vs ssd_reference (fwd+bwd)",
+        ratio,
+        ">= 50x",
+        None if ratio is None else ratio >= 50,
+        note,
     )
 
     # 5. BiMamba vs full attention at 64k (or the longest BiMamba length measured)
@@ -435,7 +527,13 @@ def _print_targets(runner: _Runner, sizes: Sequence[int], scan_length: int) -> N
                 f"  (fwd+bwd at {at}; full attention EXTRAPOLATED as L^2 from "
                 f"{_fmt_len(base.length)}: {estimate:.3g} s)"
             )
-    _target_line("BiMamba vs FullAttention block at 64k", ratio, ">= 10x", None if ratio is None else ratio >= 10, note)
+    _target_line(
+        "BiMamba vs FullAttention block at 64k",
+        ratio,
+        ">= 10x",
+        None if ratio is None else ratio >= 10,
+        note,
+    )
 
     # 6. memory per token
     value, note = None, ""
@@ -443,11 +541,17 @@ def _print_targets(runner: _Runner, sizes: Sequence[int], scan_length: int) -> N
         value = series[-1].bytes_per_token
         note = f"  (BiMamba block fwd+bwd at {_fmt_len(series[-1].length)})"
     _target_line(
-        f"peak bytes/token at d_model {D_MODEL}", value, "< 4096", None if value is None else value < 4096, note
+        f"peak bytes/token at d_model {D_MODEL}",
+        value,
+        "< 4096",
+        None if value is None else value < 4096,
+        note,
     )
     patch = runner.series("block", "PatchAttention block", True)
     if patch:
-        print(f"  {'(PatchAttention block fwd+bwd at ' + _fmt_len(patch[-1].length) + ')':<58} "
-              f"{patch[-1].bytes_per_token:>9.3g}")
+        print(
+            f"  {'(PatchAttention block fwd+bwd at ' + _fmt_len(patch[-1].length) + ')':<58} "
+            f"{patch[-1].bytes_per_token:>9.3g}"
+        )
     if not any(r.length == 65536 for r in series) and sizes:
         print("  note: 64k is not among --sizes; ratios use the nearest measured lengths")

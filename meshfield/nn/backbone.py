@@ -135,7 +135,10 @@ class BackboneConfig:
             raise ValueError(msg)
         inner = self.mamba.expand * self.d_model
         if "M" in self.pattern and inner % self.mamba.headdim != 0:
-            msg = f"mamba.expand * d_model ({inner}) must be divisible by mamba.headdim ({self.mamba.headdim})"
+            msg = (
+                f"mamba.expand * d_model ({inner}) must be divisible by mamba.headdim "
+                f"({self.mamba.headdim})"
+            )
             raise ValueError(msg)
         if not 0.0 <= self.dropout < 1.0:
             msg = f"'dropout' must be in [0, 1) (got {self.dropout})"
@@ -242,7 +245,9 @@ class HybridBlock(nn.Module):
             )
         self.adaln = None
         if cond_channels > 0:
-            self.adaln = AdaLNZero(channels, cond_channels, num_branches=1 if self.mlp is None else 2)
+            self.adaln = AdaLNZero(
+                channels, cond_channels, num_branches=1 if self.mlp is None else 2
+            )
         self.dropout = nn.Dropout(dropout)
         self.reset_parameters()
 
@@ -259,7 +264,9 @@ class HybridBlock(nn.Module):
     def _pre_norm(self, x: Tensor) -> Tensor:
         return self.mixer.norm(x) if self.norm1 is None else self.norm1(x)
 
-    def _mix(self, h: Tensor, batch: Tensor | None, seq_idx: Tensor | None, patching: Patching | None) -> Tensor:
+    def _mix(
+        self, h: Tensor, batch: Tensor | None, seq_idx: Tensor | None, patching: Patching | None
+    ) -> Tensor:
         if self.kind == "M":
             if seq_idx is None and batch is not None:
                 seq_idx = batch.to(torch.int32).unsqueeze(0)
@@ -366,6 +373,8 @@ class HybridBackbone(nn.Module):
 
     Example
     -------
+    >>> import torch
+    >>> from meshfield.nn import HybridBackbone
     >>> model = HybridBackbone(d_model=32, pattern="MA", patch_size=16)
     >>> pos = torch.rand(100, 2)
     >>> model(torch.randn(100, 32), pos).shape
@@ -378,7 +387,9 @@ class HybridBackbone(nn.Module):
         if options:
             config = replace(config, **options)
         self.config = config
-        self.blocks = nn.ModuleList(self._make_block(kind, i) for i, kind in enumerate(config.pattern))
+        self.blocks = nn.ModuleList(
+            self._make_block(kind, i) for i, kind in enumerate(config.pattern)
+        )
 
     @classmethod
     def from_config(cls, config: BackboneConfig | Mapping[str, Any]) -> HybridBackbone:
@@ -396,7 +407,9 @@ class HybridBackbone(nn.Module):
         elif cfg.attention == "patch":
             attention_index = cfg.pattern[:layer].count("A")
             shift = cfg.patch_size // 2 if cfg.shift_patches and attention_index % 2 == 1 else 0
-            mixer = PatchAttention(cfg.d_model, cfg.num_heads, cfg.patch_size, shift, dropout=cfg.dropout)
+            mixer = PatchAttention(
+                cfg.d_model, cfg.num_heads, cfg.patch_size, shift, dropout=cfg.dropout
+            )
         elif cfg.attention == "linear":
             mixer = LinearAttention(cfg.d_model, cfg.num_heads, dropout=cfg.dropout)
         else:
@@ -428,7 +441,8 @@ class HybridBackbone(nn.Module):
         from meshfield.serialize import serialize
 
         return {
-            curve: serialize(pos, batch, curve=curve, depth=self.config.depth) for curve in self.curves_used
+            curve: serialize(pos, batch, curve=curve, depth=self.config.depth)
+            for curve in self.curves_used
         }
 
     def _collect_serializations(
@@ -461,7 +475,9 @@ class HybridBackbone(nn.Module):
                 given[curve] = serialize(pos, batch, curve=curve, depth=self.config.depth)
         return given
 
-    def _check_inputs(self, x: Tensor, pos: Tensor | None, batch: Tensor | None, cond: Tensor | None) -> None:
+    def _check_inputs(
+        self, x: Tensor, pos: Tensor | None, batch: Tensor | None, cond: Tensor | None
+    ) -> None:
         cfg = self.config
         if x.dim() != 2 or x.size(1) != cfg.d_model:
             msg = f"Expected 'x' tensor with shape [num_nodes, {cfg.d_model}] (got {list(x.shape)})"
@@ -523,7 +539,9 @@ class HybridBackbone(nn.Module):
         patchings: dict[tuple[str, int], Patching] = {}
         for curve in self.curves_used:
             seq_batch[curve] = None if batch is None else batch[orders[curve].order]
-            seq_idx[curve] = None if batch is None else seq_batch[curve].to(torch.int32).unsqueeze(0)
+            seq_idx[curve] = (
+                None if batch is None else seq_batch[curve].to(torch.int32).unsqueeze(0)
+            )
 
         current: str | None = None
         h = x
@@ -531,7 +549,11 @@ class HybridBackbone(nn.Module):
             curve = self.config.curve_of(layer)
             if curve != current:
                 # one gather from the previous curve's order to this one's
-                h = h[orders[curve].order] if current is None else h[orders[current].inverse[orders[curve].order]]
+                h = (
+                    h[orders[curve].order]
+                    if current is None
+                    else h[orders[current].inverse[orders[curve].order]]
+                )
                 current = curve
             patching = None
             if isinstance(block.mixer, PatchAttention):

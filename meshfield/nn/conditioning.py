@@ -32,7 +32,10 @@ class Modulation(NamedTuple):
 
 def _check_cond(cond: Tensor, cond_channels: int) -> None:
     if cond.dim() != 2 or cond.size(-1) != cond_channels:
-        msg = f"Expected 'cond' tensor with shape [num_graphs, {cond_channels}] (got {list(cond.shape)})"
+        msg = (
+            f"Expected 'cond' tensor with shape [num_graphs, {cond_channels}] "
+            f"(got {list(cond.shape)})"
+        )
         raise ValueError(msg)
 
 
@@ -49,7 +52,8 @@ class AdaLNZero(nn.Module):
         = \mathbf{W}\, \mathrm{SiLU}(\mathbf{c}_g) + \mathbf{b},
         \qquad
         \mathbf{x} \leftarrow \mathbf{x} + \boldsymbol{\alpha}_b \odot
-        f_b\big(\mathrm{LN}(\mathbf{x}) \odot (1 + \boldsymbol{\gamma}_b) + \boldsymbol{\beta}_b\big).
+        f_b\big(\mathrm{LN}(\mathbf{x}) \odot (1 + \boldsymbol{\gamma}_b)
+        + \boldsymbol{\beta}_b\big).
 
     :math:`\mathbf{W}` and :math:`\mathbf{b}` start at zero, so every gate is zero and a block
     built on this layer starts as the identity map; the conditioning is learned from there.
@@ -75,6 +79,8 @@ class AdaLNZero(nn.Module):
 
     Example
     -------
+    >>> import torch
+    >>> from meshfield.nn import AdaLNZero
     >>> adaln = AdaLNZero(64, 8)
     >>> mixer_mod, mlp_mod = adaln(torch.randn(2, 8))
     >>> mixer_mod.gate.abs().max().item()
@@ -84,7 +90,10 @@ class AdaLNZero(nn.Module):
     def __init__(self, channels: int, cond_channels: int, *, num_branches: int = 2) -> None:
         super().__init__()
         if cond_channels < 1 or num_branches < 1:
-            msg = f"'cond_channels' and 'num_branches' must be positive (got {cond_channels}, {num_branches})"
+            msg = (
+                "'cond_channels' and 'num_branches' must be positive "
+                f"(got {cond_channels}, {num_branches})"
+            )
             raise ValueError(msg)
         self.channels = channels
         self.cond_channels = cond_channels
@@ -142,6 +151,8 @@ class FiLM(nn.Module):
 
     Example
     -------
+    >>> import torch
+    >>> from meshfield.nn import FiLM
     >>> film = FiLM(64, 8)
     >>> x = torch.randn(10, 64)
     >>> torch.equal(film(x, torch.randn(1, 8)), x)
@@ -174,4 +185,3 @@ class FiLM(nn.Module):
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.channels}, cond_channels={self.cond_channels})"
-

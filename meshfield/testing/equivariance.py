@@ -40,14 +40,23 @@ def _permute_inputs(
     node_keys: Iterable[str] | None,
     index_keys: Iterable[str],
 ) -> tuple[dict[str, Any], int]:
-    tensors = {key: value for key, value in inputs.items() if isinstance(value, Tensor) and value.dim() > 0}
+    tensors = {
+        key: value for key, value in inputs.items() if isinstance(value, Tensor) and value.dim() > 0
+    }
     if node_keys is None:
         anchor = next((key for key in ("x", "pos") if key in tensors), None)
         if anchor is None:
-            msg = "Cannot tell the node count: give 'x' or 'pos' among the inputs, or pass 'node_keys'"
+            msg = (
+                "Cannot tell the node count: give 'x' or 'pos' among the inputs, "
+                "or pass 'node_keys'"
+            )
             raise ValueError(msg)
         num_nodes = tensors[anchor].size(0)
-        node_keys = [key for key, value in tensors.items() if value.size(0) == num_nodes and key not in index_keys]
+        node_keys = [
+            key
+            for key, value in tensors.items()
+            if value.size(0) == num_nodes and key not in index_keys
+        ]
     else:
         node_keys = list(node_keys)
         missing = [key for key in node_keys if key not in tensors]
@@ -64,14 +73,19 @@ def _permute_inputs(
     return out, num_nodes
 
 
-def _compare(expected: Any, actual: Any, perm: Tensor, num_nodes: int, atol: float, rtol: float, where: str) -> None:
+def _compare(
+    expected: Any, actual: Any, perm: Tensor, num_nodes: int, atol: float, rtol: float, where: str
+) -> None:
     if isinstance(expected, Tensor):
         if expected.dim() > 0 and expected.size(0) == num_nodes:
             expected = expected[perm]
         try:
             torch.testing.assert_close(actual, expected, atol=atol, rtol=rtol)
         except AssertionError as err:
-            msg = f"{where} is not permutation equivariant (output[perm] != model(permuted input)):\n{err}"
+            msg = (
+                f"{where} is not permutation equivariant "
+                f"(output[perm] != model(permuted input)):\n{err}"
+            )
             raise AssertionError(msg) from None
     elif isinstance(expected, Data):
         for key, value in expected.items():
@@ -149,9 +163,11 @@ def assert_permutation_equivariant(
 
     Example
     -------
+    >>> import torch
+    >>> from meshfield.testing import assert_permutation_equivariant
     >>> from meshfield.nn import HybridBackbone
-    >>> model = HybridBackbone(d_model=16, pattern="MA", patch_size=8)
-    >>> inputs = {"x": torch.randn(50, 16), "pos": torch.rand(50, 2)}
+    >>> model = HybridBackbone(d_model=32, pattern="MA", patch_size=8)
+    >>> inputs = {"x": torch.randn(50, 32), "pos": torch.rand(50, 2)}
     >>> assert_permutation_equivariant(model, inputs)
     """
     if isinstance(data_or_inputs, Data):
@@ -159,7 +175,10 @@ def assert_permutation_equivariant(
     elif isinstance(data_or_inputs, Mapping):
         num_nodes = -1
     else:
-        msg = f"Expected a torch_geometric Data or a mapping of keyword inputs (got {type(data_or_inputs).__name__})"
+        msg = (
+            "Expected a torch_geometric Data or a mapping of keyword inputs "
+            f"(got {type(data_or_inputs).__name__})"
+        )
         raise TypeError(msg)
 
     def permuted(perm: Tensor, inverse: Tensor) -> tuple[Any, int]:
@@ -170,13 +189,19 @@ def assert_permutation_equivariant(
     if num_nodes < 0:  # learn the node count from the mapping
         probe = torch.zeros(0, dtype=torch.long)
         num_nodes = _permute_inputs(data_or_inputs, probe, probe, node_keys, ())[1]
-    values = data_or_inputs.values() if isinstance(data_or_inputs, Mapping) else data_or_inputs.to_dict().values()
+    values = (
+        data_or_inputs.values()
+        if isinstance(data_or_inputs, Mapping)
+        else data_or_inputs.to_dict().values()
+    )
     device = next((v.device for v in values if isinstance(v, Tensor)), torch.device("cpu"))
     if perm is None:
         generator = torch.Generator().manual_seed(seed)
         perm = torch.randperm(num_nodes, generator=generator)
     perm = perm.to(device)
-    if perm.shape != (num_nodes,) or not torch.equal(perm.sort().values, torch.arange(num_nodes, device=device)):
+    if perm.shape != (num_nodes,) or not torch.equal(
+        perm.sort().values, torch.arange(num_nodes, device=device)
+    ):
         msg = f"'perm' must be a permutation of {num_nodes} nodes"
         raise ValueError(msg)
     inverse = torch.empty_like(perm)

@@ -10,7 +10,12 @@ from meshfield.bench import backbone
 
 @pytest.mark.slow
 def test_quick_run_prints_every_row(capsys: pytest.CaptureFixture[str]) -> None:
-    assert backbone.main(["--quick", "--sizes", "256,512", "--scan-length", "512", "--reference-length", "128"]) == 0
+    assert (
+        backbone.main(
+            ["--quick", "--sizes", "256,512", "--scan-length", "512", "--reference-length", "128"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "THP_MEM_ALLOC_ENABLE=" in out
     assert re.search(r"threads \d+", out)
@@ -18,7 +23,11 @@ def test_quick_run_prints_every_row(capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("BiMamba block", "PatchAttention block", "FullAttention block"):
         for length in ("256", "512"):
             for passes in ("fwd", "fwd+bwd"):
-                assert re.search(rf"{name}\s+{length}\s+{re.escape(passes)}{measured}", out), (name, length, passes)
+                assert re.search(rf"{name}\s+{length}\s+{re.escape(passes)}{measured}", out), (
+                    name,
+                    length,
+                    passes,
+                )
     assert re.search(rf"BiMamba block \(reference scan\)\s+256\s+fwd{measured}", out)
     assert re.search(rf"ssd_chunked\s+512\s+fwd\+bwd{measured}", out)
     assert re.search(rf"ssd_reference\s+128\s+fwd\+bwd{measured}", out)

@@ -54,7 +54,9 @@ def test_patch_attention_matches_naive_reference(shift: int) -> None:
     batch = torch.tensor([0] * 12 + [1] * 3 + [2] * 9)
     x = torch.randn(24, CHANNELS)
     patching = patch(batch, 5, shift=shift)
-    assert bool((patching.patch_batch[:, None] == batch[patching.index.clamp_min(0)])[patching.mask].all())
+    assert bool(
+        (patching.patch_batch[:, None] == batch[patching.index.clamp_min(0)])[patching.mask].all()
+    )
     # tokens attend to exactly the tokens of their own patch
     patch_of = torch.full((24,), -1)
     for p in range(patching.index.size(0)):
@@ -87,7 +89,9 @@ def test_full_attention_is_block_diagonal_softmax() -> None:
     x = torch.randn(10, CHANNELS)
     allowed = batch[:, None] == batch[None, :]
     torch.testing.assert_close(layer(x, batch), _naive_softmax(layer, x, allowed))
-    torch.testing.assert_close(layer(x), _naive_softmax(layer, x, torch.ones(10, 10, dtype=torch.bool)))
+    torch.testing.assert_close(
+        layer(x), _naive_softmax(layer, x, torch.ones(10, 10, dtype=torch.bool))
+    )
 
 
 def test_full_attention_refuses_large_graphs() -> None:
@@ -151,6 +155,9 @@ def test_bad_input_is_rejected() -> None:
 
 
 def test_repr() -> None:
-    assert repr(PatchAttention(16, 4, 8, 2)) == "PatchAttention(16, num_heads=4, patch_size=8, shift=2)"
+    assert (
+        repr(PatchAttention(16, 4, 8, 2))
+        == "PatchAttention(16, num_heads=4, patch_size=8, shift=2)"
+    )
     assert repr(LinearAttention(16, 2)) == "LinearAttention(16, num_heads=2)"
     assert repr(FullAttention(16)) == "FullAttention(16, num_heads=4, max_tokens=16384)"

@@ -23,12 +23,19 @@ SMALL_MAMBA = MambaConfig(d_state=8, headdim=8, chunk_size=16, backend="torch")
 
 
 def _config(**options: object) -> BackboneConfig:
-    values: dict[str, object] = {"d_model": D, "patch_size": 16, "num_heads": 2, "mamba": SMALL_MAMBA}
+    values: dict[str, object] = {
+        "d_model": D,
+        "patch_size": 16,
+        "num_heads": 2,
+        "mamba": SMALL_MAMBA,
+    }
     values.update(options)
     return BackboneConfig(**values)
 
 
-def _two_graphs(dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _two_graphs(
+    dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     sizes = (70, 45)
     pos = torch.rand(sum(sizes), 2, dtype=dtype)
     batch = torch.repeat_interleave(torch.arange(2), torch.tensor(sizes))
@@ -84,13 +91,22 @@ def test_blocks_follow_pattern_curves_and_shifts() -> None:
     assert all(isinstance(m, BiMamba) for m in (mixers[0], mixers[1], mixers[3], mixers[4]))
     assert [m.shift for m in (mixers[2], mixers[5], mixers[6])] == [0, 8, 0]
     assert [model.config.curve_of(i) for i in range(6)] == [
-        "hilbert", "hilbert-trans", "z", "z-trans", "hilbert", "hilbert-trans",
+        "hilbert",
+        "hilbert-trans",
+        "z",
+        "z-trans",
+        "hilbert",
+        "hilbert-trans",
     ]
     assert model.curves_used == ("hilbert", "hilbert-trans", "z", "z-trans")
     unshifted = HybridBackbone(_config(pattern="AA", shift_patches=False))
     assert [block.mixer.shift for block in unshifted.blocks] == [0, 0]
-    assert isinstance(HybridBackbone(_config(pattern="A", attention="linear")).blocks[0].mixer, LinearAttention)
-    assert isinstance(HybridBackbone(_config(pattern="A", attention="full")).blocks[0].mixer, FullAttention)
+    assert isinstance(
+        HybridBackbone(_config(pattern="A", attention="linear")).blocks[0].mixer, LinearAttention
+    )
+    assert isinstance(
+        HybridBackbone(_config(pattern="A", attention="full")).blocks[0].mixer, FullAttention
+    )
 
 
 def test_forward_matches_block_by_block_reference() -> None:
@@ -126,7 +142,9 @@ def test_batched_graphs_equal_separate_graphs(options: dict[str, object]) -> Non
     together = model(x, pos, batch)
     for graph in range(2):
         nodes = batch == graph
-        torch.testing.assert_close(together[nodes], model(x[nodes], pos[nodes]), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            together[nodes], model(x[nodes], pos[nodes]), atol=1e-5, rtol=1e-5
+        )
 
 
 def test_graphs_do_not_see_each_other() -> None:
@@ -203,7 +221,9 @@ def test_precomputed_serializations() -> None:
     assert tuple(serializations) == model.curves_used
     expected = model(x, pos, batch)
     torch.testing.assert_close(model(x, None, batch, serializations=serializations), expected)
-    torch.testing.assert_close(model(x, pos, batch, serializations=list(serializations.values())), expected)
+    torch.testing.assert_close(
+        model(x, pos, batch, serializations=list(serializations.values())), expected
+    )
     partial = {"hilbert": serializations["hilbert"]}
     torch.testing.assert_close(model(x, pos, batch, serializations=partial), expected)
     with pytest.raises(ValueError, match="'pos' is required"):
@@ -242,20 +262,38 @@ def test_hybrid_block_on_its_own() -> None:
 
 def test_repr() -> None:
     model = HybridBackbone(_config(pattern="MA", curves=("z",)))
-    assert repr(model) == "HybridBackbone(16, pattern='MA', attention='patch', curves=('z',), d_cond=0)"
+    assert (
+        repr(model)
+        == "HybridBackbone(16, pattern='MA', attention='patch', curves=('z',), d_cond=0)"
+    )
     assert repr(model.blocks[1]) == (
-        "HybridBlock(PatchAttention(16, num_heads=2, patch_size=16, shift=0), mlp_ratio=4.0, cond_channels=0)"
+        "HybridBlock(PatchAttention(16, num_heads=2, patch_size=16, shift=0), "
+        "mlp_ratio=4.0, cond_channels=0)"
     )
 
 
 def test_mamba_checkpointing_gives_the_same_values_and_gradients() -> None:
     plain = HybridBackbone(_config(pattern="M"))
-    chunked = HybridBackbone(_config(pattern="M", mamba=MambaConfig(**{**SMALL_MAMBA.__dict__, "checkpoint": 32})))
+    chunked = HybridBackbone(
+        _config(pattern="M", mamba=MambaConfig(**{**SMALL_MAMBA.__dict__, "checkpoint": 32}))
+    )
     chunked.load_state_dict(plain.state_dict())
     x, pos, batch = _two_graphs()
     out_plain, out_chunked = plain(x, pos, batch), chunked(x, pos, batch)
     torch.testing.assert_close(out_chunked, out_plain)
     out_plain.square().sum().backward()
     out_chunked.square().sum().backward()
-    for (name, a), b in zip(plain.named_parameters(), chunked.parameters()):
+    for (name, a), b in zip(plain.named_parameters(), chunked.parameters(), strict=True):
         torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-4, msg=name)
+
+
+def test_nn_exports_load_without_cuda_kernels() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, meshfield.nn as nn\n"
+        "[getattr(nn, name) for name in nn.__all__]\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('mamba_ssm', 'triton')]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

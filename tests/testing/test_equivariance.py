@@ -23,7 +23,12 @@ class NeighbourMean(torch.nn.Module):
 
 def _graph() -> Data:
     edge_index = torch.tensor([[0, 1, 1, 2, 2, 3, 3, 4, 0, 4], [1, 0, 2, 1, 3, 2, 4, 3, 4, 0]])
-    return Data(x=torch.randn(5, 3), pos=torch.rand(5, 2), edge_index=edge_index, fields=torch.randn(4, 5, 2))
+    return Data(
+        x=torch.randn(5, 3),
+        pos=torch.rand(5, 2),
+        edge_index=edge_index,
+        fields=torch.randn(4, 5, 2),
+    )
 
 
 def test_equivariant_model_passes_on_data_and_mapping() -> None:
@@ -72,7 +77,9 @@ def test_explicit_node_keys_leave_graph_inputs_alone() -> None:
         return x + cond[batch]
 
     batch = torch.arange(4)
-    assert_permutation_equivariant(model, {"x": x, "batch": batch, "cond": cond}, node_keys=["x", "batch"])
+    assert_permutation_equivariant(
+        model, {"x": x, "batch": batch, "cond": cond}, node_keys=["x", "batch"]
+    )
     with pytest.raises(AssertionError):
         assert_permutation_equivariant(model, {"x": x, "batch": batch, "cond": cond})
 
@@ -97,4 +104,6 @@ def test_bad_arguments() -> None:
     with pytest.raises(TypeError, match="Data or a mapping"):
         assert_permutation_equivariant(lambda x: x, torch.randn(3, 2))
     with pytest.raises(ValueError, match="permutation of 3 nodes"):
-        assert_permutation_equivariant(lambda x: x, {"x": torch.randn(3, 2)}, perm=torch.tensor([0, 0, 1]))
+        assert_permutation_equivariant(
+            lambda x: x, {"x": torch.randn(3, 2)}, perm=torch.tensor([0, 0, 1])
+        )

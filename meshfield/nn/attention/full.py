@@ -47,6 +47,8 @@ class FullAttention(nn.Module):
 
     Example
     -------
+    >>> import torch
+    >>> from meshfield.nn import FullAttention
     >>> attn = FullAttention(64, num_heads=4)
     >>> attn(torch.randn(100, 64), torch.tensor([0] * 60 + [1] * 40)).shape
     torch.Size([100, 64])
@@ -133,7 +135,9 @@ class FullAttention(nn.Module):
             dense = qkv.unsqueeze(0)
 
         num, size = dense.shape[:2]
-        query, key, value = dense.view(num, size, 3, heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        query, key, value = (
+            dense.view(num, size, 3, heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        )
         out = F.scaled_dot_product_attention(
             query,
             key,

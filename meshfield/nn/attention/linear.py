@@ -21,7 +21,8 @@ class LinearAttention(nn.Module):
         \mathbf{y}_i = \mathbf{W}_o \big\Vert_h \; \mathbf{q}_i^{h\top}
         \Big(\frac{1}{n_g} \sum_{j \in g(i)} \tilde{\mathbf{k}}_j^h
         \tilde{\mathbf{v}}_j^{h\top}\Big),
-        \qquad \tilde{\mathbf{k}} = \mathrm{LN}(\mathbf{k}),\; \tilde{\mathbf{v}} = \mathrm{LN}(\mathbf{v})
+        \qquad \tilde{\mathbf{k}} = \mathrm{LN}(\mathbf{k}),\;
+        \tilde{\mathbf{v}} = \mathrm{LN}(\mathbf{v})
 
     The :math:`1/n_g` makes the layer a quadrature of an integral operator over the domain,
     so the same weights apply to coarse and fine meshes. The sums run over the tokens of one
@@ -59,6 +60,8 @@ class LinearAttention(nn.Module):
 
     Example
     -------
+    >>> import torch
+    >>> from meshfield.nn import LinearAttention
     >>> attn = LinearAttention(64, num_heads=4)
     >>> attn(torch.randn(100, 64), torch.tensor([0] * 60 + [1] * 40)).shape
     torch.Size([100, 64])
@@ -123,7 +126,9 @@ class LinearAttention(nn.Module):
 
         sizes = [length] if batch is None else graph_sizes(batch)
         outs = []
-        for q_g, k_g, v_g in zip(query.split(sizes), key.split(sizes), value.split(sizes)):
+        for q_g, k_g, v_g in zip(
+            query.split(sizes), key.split(sizes), value.split(sizes), strict=True
+        ):
             kv = torch.einsum("lhd,lhe->hde", k_g, v_g) / k_g.size(0)  # [H, Dh, Dh]
             outs.append(torch.einsum("lhd,hde->lhe", q_g, kv))
         out = self.proj(self.dropout(torch.cat(outs).reshape(length, self.channels)))

@@ -61,6 +61,8 @@ class PatchAttention(nn.Module):
 
     Example
     -------
+    >>> import torch
+    >>> from meshfield.nn import PatchAttention
     >>> attn = PatchAttention(64, num_heads=4, patch_size=32)
     >>> attn(torch.randn(100, 64)).shape
     torch.Size([100, 64])
@@ -105,7 +107,9 @@ class PatchAttention(nn.Module):
             batch = torch.zeros(length, dtype=torch.long, device=device)
         return patch(batch, self.patch_size, shift=self.shift)
 
-    def forward(self, x: Tensor, batch: Tensor | None = None, patching: Patching | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, batch: Tensor | None = None, patching: Patching | None = None
+    ) -> Tensor:
         """Attend inside the patches of the sequence ``x``.
 
         Parameters
