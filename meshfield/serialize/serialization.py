@@ -132,25 +132,32 @@ def _check_budget(depth: int, dim: int, num_graphs: int) -> None:
 def _quantize(pos: Tensor, batch: Tensor | None, depth: int, num_graphs: int) -> Tensor:
     """:func:`quantize` without argument checks."""
     dim = pos.shape[1]
-    pos = pos.to(torch.float64)
+    if not pos.is_floating_point():
+        pos = pos.to(torch.float64)
+    # min and max are exact in the input dtype; the arithmetic below runs in float64 (the
+    # float64 bounds promote it) without a float64 copy of ``pos``
     if batch is None:
-        low = pos.amin(dim=0, keepdim=True) if pos.numel() else pos.new_zeros(1, dim)
-        high = pos.amax(dim=0, keepdim=True) if pos.numel() else pos.new_zeros(1, dim)
+        if pos.shape[0]:
+            low, high = torch.aminmax(pos, dim=0, keepdim=True)
+        else:
+            low = high = pos.new_zeros(1, dim)
     else:
         index = batch.view(-1, 1).expand(-1, dim)
         low = pos.new_full((num_graphs, dim), float("inf"))
         low.scatter_reduce_(0, index, pos, reduce="amin")
         high = pos.new_full((num_graphs, dim), float("-inf"))
         high.scatter_reduce_(0, index, pos, reduce="amax")
+    low, high = low.to(torch.float64), high.to(torch.float64)
     extent = (high - low).amax(dim=1)
     # a graph whose nodes all coincide (or has no nodes) lands in cell 0
     extent = torch.where(torch.isfinite(extent) & (extent > 0), extent, torch.ones_like(extent))
     scale = (1 << depth) / extent
     if batch is None:
-        grid = (pos - low).mul_(scale)
+        grid = torch.sub(pos, low).mul_(scale)
     else:
-        grid = (pos - low.index_select(0, batch)).mul_(scale.index_select(0, batch).view(-1, 1))
-    return grid.floor_().clamp_(0, (1 << depth) - 1).long()
+        grid = torch.sub(pos, low.index_select(0, batch)).mul_(scale.index_select(0, batch).view(-1, 1))
+    # values are >= 0, so truncation is the floor; the upper face goes to the last cell
+    return grid.long().clamp_(max=(1 << depth) - 1)
 
 
 def quantize(
