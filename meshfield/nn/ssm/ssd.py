@@ -106,21 +106,27 @@ def _ssd_chunks(
     A: Tensor,
     B: Tensor,
     C: Tensor,
+    D: Tensor | None,
     seq_idx: Tensor | None,
     initial_states: Tensor | None,
     chunk_size: int,
 ) -> tuple[Tensor, Tensor]:
-    """SSD on a sequence whose length is a multiple of ``chunk_size``; returns ``(y, final)``."""
+    """SSD on a sequence whose length is a multiple of ``chunk_size``; returns ``(y, final)``.
+
+    Everything is laid out ``[batch, head, chunk, token, channel]`` and contiguous, so that
+    every product is one batched matmul over ``batch * nheads * nchunks`` small matrices.
+    """
     b, l, h, p = x.shape
     g, n = B.shape[2:]
     q = chunk_size
     nc = l // q
     r = h // g
+    bhc = b * h * nc
 
-    x_c = x.reshape(b, nc, q, h, p).permute(0, 3, 1, 2, 4)  # [b, h, c, q, p]
-    dt_c = dt.reshape(b, nc, q, h).permute(0, 3, 1, 2)  # [b, h, c, q]
-    B_c = B.reshape(b, nc, q, g, n).permute(0, 3, 1, 2, 4)  # [b, g, c, q, n]
-    C_c = C.reshape(b, nc, q, g, n).permute(0, 3, 1, 2, 4)
+    x_c = x.reshape(b, nc, q, h, p).permute(0, 3, 1, 2, 4).contiguous()  # [b, h, c, q, p]
+    dt_c = dt.reshape(b, nc, q, h).permute(0, 3, 1, 2).contiguous()  # [b, h, c, q]
+    B_c = B.reshape(b, nc, q, g, n).permute(0, 3, 1, 2, 4).contiguous()  # [b, g, c, q, n]
+    C_c = C.reshape(b, nc, q, g, n).permute(0, 3, 1, 2, 4).contiguous()
     cum = torch.cumsum(dt_c * A[:, None, None], dim=-1)  # [b, h, c, q]
     x_dt = x_c * dt_c[..., None]
 
@@ -134,35 +140,38 @@ def _ssd_chunks(
     else:
         same_intra = same_as_last = same_as_prev = chunk_resets = None
 
-    # diagonal blocks: y_i = sum_{j<=i} (C_i . B_j) exp(cum_i - cum_j) dt_j x_j
-    keep = _lower_mask(q, x.device)
-    if same_intra is not None:
-        keep = keep & same_intra
-    decay = torch.exp((cum[..., :, None] - cum[..., None, :]).masked_fill(~keep, -torch.inf))
-    scores = C_c @ B_c.transpose(-1, -2)  # [b, g, c, q, q]
-    scores = (decay.view(b, g, r, nc, q, q) * scores[:, :, None]).view(b, h, nc, q, q)
-    y = scores @ x_dt  # [b, h, c, q, p]
-
     # state each chunk leaves behind, starting from zero
     to_end = cum[..., -1:] - cum
     if same_as_last is not None:
         to_end = to_end.masked_fill(~same_as_last, -torch.inf)
-    B_w = (B_c[:, :, None] * torch.exp(to_end).view(b, g, r, nc, q, 1)).view(b, h, nc, q, n)
-    states = x_dt.transpose(-1, -2) @ B_w  # [b, h, c, p, n]
+    B_w = (B_c[:, :, None] * torch.exp(to_end).view(b, g, r, nc, q, 1)).view(bhc, q, n)
+    states = torch.bmm(x_dt.view(bhc, q, p).transpose(1, 2), B_w)  # [bhc, p, n]
 
-    # states carried across chunks
+    # states carried across chunks, and what they contribute to the outputs
     init_flat = None if initial_states is None else initial_states.reshape(b, h, p * n)
     ends = _decay_scan(cum[..., -1], chunk_resets, states.view(b, h, nc, p * n), init_flat)
     final = ends[:, :, -1].view(b, h, p, n)
+    y = None if D is None else (x_c * (D[:, None, None, None] if D.dim() == 1 else D[:, None, None])).view(bhc, q, p)
     if nc > 1 or initial_states is not None:
         first = ends.new_zeros(b, h, 1, p * n) if init_flat is None else init_flat[:, :, None]
-        carried = torch.cat([first, ends[:, :, :-1]], dim=2).view(b, h, nc, p, n)
+        carried = torch.cat([first, ends[:, :, :-1]], dim=2).view(bhc, p, n)
         from_start = cum
         if same_as_prev is not None:
             from_start = from_start.masked_fill(~same_as_prev, -torch.inf)
-        C_w = (C_c[:, :, None] * torch.exp(from_start).view(b, g, r, nc, q, 1)).view(b, h, nc, q, n)
-        y = y + C_w @ carried.transpose(-1, -2)
-    return y.permute(0, 2, 3, 1, 4).reshape(b, l, h, p), final
+        C_w = (C_c[:, :, None] * torch.exp(from_start).view(b, g, r, nc, q, 1)).view(bhc, q, n)
+        y = torch.bmm(C_w, carried.transpose(1, 2)) if y is None else y.baddbmm(C_w, carried.transpose(1, 2))
+
+    # diagonal blocks: y_i += sum_{j<=i} (C_i . B_j) exp(cum_i - cum_j) dt_j x_j
+    keep = _lower_mask(q, x.device)
+    if same_intra is not None:
+        keep = keep & same_intra
+    # mask before exp: above the diagonal the difference is positive and may overflow
+    decay = (cum[..., :, None] - cum[..., None, :]).masked_fill_(~keep, -torch.inf).exp_()
+    scores = torch.matmul(C_c, B_c.transpose(-1, -2))  # [b, g, c, q, q]
+    scores = (decay.view(b, g, r, nc, q, q) * scores[:, :, None]).view(bhc, q, q)
+    x_dt = x_dt.view(bhc, q, p)
+    y = torch.bmm(scores, x_dt) if y is None else y.baddbmm(scores, x_dt)
+    return y.view(b, h, nc, q, p).permute(0, 2, 3, 1, 4).reshape(b, l, h, p), final
 
 
 def ssd_chunked(
@@ -282,7 +291,7 @@ def ssd_chunked(
     init = None if initial_states is None else initial_states.to(dtype)
 
     if seqlen == 0:
-        y = x_c.new_zeros(x.shape)
+        y = x_c.new_zeros(x.shape)  # D x is empty too
         final = x_c.new_zeros(batch, nheads, headdim, dstate) if init is None else init
     else:
         q = min(chunk_size, seqlen)
@@ -298,12 +307,10 @@ def ssd_chunked(
                 seg = torch.cat([seg, seg[:, -1:].expand(batch, pad)], dim=1)
         else:
             x_p, dt_p, B_p, C_p = x_c, dt_c, B_c, C_c
-        y, final = _ssd_chunks(x_p, dt_p, A_c, B_p, C_p, seg, init, q)
+        D_c = None if D is None else D.to(dtype)
+        y, final = _ssd_chunks(x_p, dt_p, A_c, B_p, C_p, D_c, seg, init, q)
         if pad:
             y = y[:, :seqlen]
-    if D is not None:
-        D_c = D.to(dtype)
-        y = y + x_c * (D_c[:, None] if D_c.dim() == 1 else D_c)
     if z is not None:
         y = y * F.silu(z.to(dtype))
     y = y.to(out_dtype)
