@@ -154,6 +154,12 @@ def _tables(dim: int, levels: int, state_bits: int) -> tuple[Tensor, Tensor]:
     return torch.from_numpy(encode), torch.from_numpy(decode)
 
 
+@lru_cache(maxsize=None)
+def _tables_on(dim: int, levels: int, state_bits: int, which: int, device: torch.device) -> Tensor:
+    """One table of :func:`_tables`, copied once to ``device``."""
+    return _tables(dim, levels, state_bits)[which].to(device)
+
+
 def _run(value: Tensor, depth: int, dim: int, which: int, levels: int | None) -> Tensor:
     """Walk the automaton over ``value`` (Morton or Hilbert bits), top level first."""
     levels = LEVELS_PER_STEP[dim] if levels is None else levels
@@ -165,9 +171,7 @@ def _run(value: Tensor, depth: int, dim: int, which: int, levels: int | None) ->
     while level > 0:
         take = level % levels or levels  # the first look-up takes the remainder
         level -= take
-        table = _tables(dim, take, state_bits)[which]
-        if table.device != value.device:
-            table = table.to(value.device)
+        table = _tables_on(dim, take, state_bits, which, value.device)
         shift = level * dim
         chunk = (value >> shift).bitwise_and_((1 << (take * dim)) - 1)
         entry = table.index_select(0, key.bitwise_or_(chunk))

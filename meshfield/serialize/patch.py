@@ -10,7 +10,7 @@ from torch import Tensor
 __all__ = ["Patching", "patch"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Patching:
     """Patches of ``patch_size`` tokens over a serialized sequence of one or more graphs.
 

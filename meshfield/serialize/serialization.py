@@ -18,7 +18,7 @@ DEFAULT_DEPTH: dict[int, int] = {2: 24, 3: 16}
 _CODE_BITS = 63  # a signed int64 keeps 63 bits for non-negative codes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Serialization:
     """Nodes ordered along one space-filling curve.
 

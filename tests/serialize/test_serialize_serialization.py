@@ -7,7 +7,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meshfield.serialize import CURVES, Serialization, default_depth, quantize, serialize
+from meshfield.serialize import (
+    CURVES,
+    Serialization,
+    default_depth,
+    encode,
+    quantize,
+    serialize,
+)
 
 
 def check_permutation(s: Serialization, n: int) -> None:
@@ -163,3 +170,36 @@ def test_batched_equals_per_graph(sizes: list[int], dim: int, curve: str, depth:
     offsets = [0, *itertools.accumulate(sizes)][:-1]
     expected = [serialize(p, curve=curve, depth=depth).order + o for p, o in zip(graphs, offsets)]
     assert torch.equal(s.order, torch.cat(expected))
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_float32_and_float64_positions_give_one_order(dim: int) -> None:
+    pos = torch.rand(1000, dim)
+    for curve in CURVES:
+        a, b = serialize(pos, curve=curve), serialize(pos.double(), curve=curve)
+        assert torch.equal(a.code, b.code) and torch.equal(a.order, b.order)
+
+
+def test_curve_end_points() -> None:
+    # the Hilbert curve starts at the origin and ends at the far end of axis 0
+    for dim, depth in ((2, 5), (3, 4)):
+        corners = torch.zeros(2, dim, dtype=torch.long)
+        corners[1, 0] = (1 << depth) - 1
+        assert encode(corners, "hilbert", depth).tolist() == [0, (1 << (dim * depth)) - 1]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu() -> None:
+    from meshfield.serialize import patch
+
+    pos = torch.rand(5000, 3)
+    batch = torch.sort(torch.randint(0, 4, (5000,))).values
+    for curve in CURVES:
+        cpu = serialize(pos, batch, curve)
+        gpu = serialize(pos.cuda(), batch.cuda(), curve)
+        assert torch.equal(gpu.order.cpu(), cpu.order)
+        assert torch.equal(gpu.code.cpu(), cpu.code)
+        p_cpu = patch(batch[cpu.order], 64, 32)
+        p_gpu = patch(batch.cuda()[gpu.order], 64, 32)
+        assert torch.equal(p_gpu.index.cpu(), p_cpu.index)
+        assert torch.equal(p_gpu.mask.cpu(), p_cpu.mask)
