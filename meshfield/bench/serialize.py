@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["main", "setup", "locality_mesh"]
+__all__ = ["locality_mesh", "main", "setup"]
 
 #: What one curve on 1M points must meet on a 2-core machine.
 TARGET_SECONDS = 0.5
@@ -97,7 +97,9 @@ def _print_locality() -> None:
     name, pos, edges = locality_mesh()
     print()
     print(f"locality on {name}: {pos.shape[0]:,} nodes, {edges.shape[1]:,} edges")
-    print("fraction of edges whose endpoints are at most w sequence steps apart (higher is better),")
+    print(
+        "fraction of edges whose endpoints are at most w sequence steps apart (higher is better),"
+    )
     print("and mean sequence distance of an edge (lower is better)")
     header = f"{'order':<15}" + "".join(f"{f'w={w}':>9}" for w in _WINDOWS) + f"{'mean span':>11}"
     print(header)
@@ -111,12 +113,24 @@ def _print_locality() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its tables."""
-    parser = argparse.ArgumentParser(prog="meshfield bench serialize", description=__doc__.split("\n")[0])
-    parser.add_argument("--points", type=int, default=1_000_000, help="points per run (default: 1000000)")
-    parser.add_argument("--graphs", type=int, default=1, help="graphs the points are split into (default: 1)")
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs per case; best is shown (default: 5)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's choice)")
-    parser.add_argument("--dim", choices=["2", "3", "all"], default="all", help="dimension (default: all)")
+    parser = argparse.ArgumentParser(
+        prog="meshfield bench serialize", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--points", type=int, default=1_000_000, help="points per run (default: 1000000)"
+    )
+    parser.add_argument(
+        "--graphs", type=int, default=1, help="graphs the points are split into (default: 1)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="timed runs per case; best is shown (default: 5)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: PyTorch's choice)"
+    )
+    parser.add_argument(
+        "--dim", choices=["2", "3", "all"], default="all", help="dimension (default: all)"
+    )
     parser.add_argument("--no-locality", action="store_true", help="skip the mesh locality table")
     args = parser.parse_args(argv)
 
@@ -126,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     from meshfield.serialize import CURVES, default_depth
 
     threads = args.threads if args.threads is not None else torch.get_num_threads()
-    print("meshfield bench serialize: serialize() = quantize + encode + graph bits + stable argsort + inverse")
+    print("meshfield bench serialize: serialize() = quantize + encode + stable argsort + inverse")
     print(
         f"cpu cores: {os.cpu_count()}, torch threads: {threads}, "
         f"THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset')}, "
@@ -156,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             rate = args.points / result.seconds / 1e6
             print(
                 f"{dim:<4}{curve:<15}{default_depth(dim, args.graphs):>6}{args.points:>11,}"
-                f"{result.seconds:>10.3f}{rate:>8.1f}{result.peak_mb:>11.1f}  {verdict} (< {target:.2f} s)"
+                f"{result.seconds:>10.3f}{rate:>8.1f}{result.peak_mb:>11.1f}  "
+                f"{verdict} (< {target:.2f} s)"
             )
     if not args.no_locality:
         _print_locality()

@@ -39,22 +39,22 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "CURVES",
-    "MAX_DEPTH",
     "DEFAULT_DEPTH",
-    "encode",
-    "decode",
-    "quantize",
-    "default_depth",
-    "serialize",
+    "MAX_DEPTH",
+    "Patching",
     "Serialization",
     "Serialize",
-    "get_serialization",
-    "serialization_keys",
-    "patch",
-    "Patching",
+    "decode",
+    "default_depth",
     "edge_span",
-    "neighbor_window_fraction",
+    "encode",
+    "get_serialization",
     "mean_edge_span",
+    "neighbor_window_fraction",
+    "patch",
+    "quantize",
+    "serialization_keys",
+    "serialize",
 ]
 
 

@@ -14,7 +14,7 @@ from torch import Tensor
 from meshfield.serialize.hilbert import hilbert_decode, hilbert_encode
 from meshfield.serialize.morton import MAX_DEPTH, morton_decode, morton_encode
 
-__all__ = ["CURVES", "MAX_DEPTH", "encode", "decode"]
+__all__ = ["CURVES", "MAX_DEPTH", "decode", "encode"]
 
 #: The curve names understood everywhere in :mod:`meshfield.serialize`.
 CURVES: tuple[str, ...] = ("z", "z-trans", "hilbert", "hilbert-trans")
@@ -96,7 +96,11 @@ def encode(grid_coords: Tensor, curve: str, depth: int) -> Tensor:
         got = tuple(grid_coords.shape) if isinstance(grid_coords, Tensor) else type(grid_coords)
         msg = f"Expected 'grid_coords' tensor with shape [N, dim] (got {got})"
         raise ValueError(msg)
-    if grid_coords.is_floating_point() or grid_coords.is_complex() or grid_coords.dtype == torch.bool:
+    if (
+        grid_coords.is_floating_point()
+        or grid_coords.is_complex()
+        or grid_coords.dtype == torch.bool
+    ):
         msg = f"Expected integer 'grid_coords' (got dtype {grid_coords.dtype})"
         raise TypeError(msg)
     dim = grid_coords.shape[1]

@@ -8,9 +8,9 @@ following copy enters. Consecutive codes are therefore always face neighbours. T
 depth ``m`` starts at the origin and ends at ``(2**m - 1, 0, ...)``.
 
 The pair ``(e, d)`` takes only a few reachable values (4 in 2D, 12 in 3D, see :func:`_states`),
-so the whole recursion is a small finite automaton. Reading ``levels`` levels
-at once, the automaton becomes one table indexed by ``(state, levels * dim Morton bits)``, and
-encoding ``N`` points costs ``ceil(depth / levels)`` vectorized table look-ups after one Morton
+so the whole recursion is a small finite automaton. Reading ``levels`` levels at once, the
+automaton becomes one table indexed by ``(state, levels * dim Morton bits)``, and encoding
+``N`` points costs ``ceil(depth / levels)`` vectorized table look-ups after one Morton
 interleave: no Python loop over points and a short loop over groups of bits.
 
 References
@@ -21,13 +21,13 @@ Computers, C-20(4), 1971.
 C. H. Hamilton, "Compact Hilbert indices", Technical Report CS-2006-07, Dalhousie University,
 2006 (the ``T(e, d)`` transform and the entry/direction sequences used here).
 
-J. Skilling, "Programming the Hilbert curve", AIP Conference Proceedings 707, 2004 (the same
-curve family, computed by a transpose algorithm).
+J. Skilling, "Programming the Hilbert curve", AIP Conference Proceedings 707, 2004 (Butz's curve
+computed on the transposed bits).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ from torch import Tensor
 
 from meshfield.serialize.morton import morton_decode, morton_encode
 
-__all__ = ["hilbert_encode", "hilbert_decode", "LEVELS_PER_STEP"]
+__all__ = ["LEVELS_PER_STEP", "hilbert_decode", "hilbert_encode"]
 
 #: Levels read per table look-up, per dimension: tables hold ``states << (levels * dim)``
 #: entries (4 x 4096 in 2D, 12 x 4096 in 3D), small enough to stay in cache.
@@ -98,7 +98,7 @@ def _step(state: tuple[int, int], cell: int, dim: int) -> tuple[int, tuple[int, 
     return w, (e_next, d_next)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _states(dim: int) -> tuple[tuple[int, int], ...]:
     """The reachable ``(e, d)`` states, the start state ``(0, 0)`` first."""
     found = [(0, 0)]
@@ -112,7 +112,7 @@ def _states(dim: int) -> tuple[tuple[int, int], ...]:
     return tuple(found)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _single_level(dim: int) -> tuple[np.ndarray, np.ndarray]:
     """``digit[s, cell]`` and ``next_state[s, cell]`` of one level, as arrays."""
     states = _states(dim)
@@ -127,7 +127,7 @@ def _single_level(dim: int) -> tuple[np.ndarray, np.ndarray]:
     return digit, nxt
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tables(dim: int, levels: int, state_bits: int) -> tuple[Tensor, Tensor]:
     """Encode and decode tables for ``levels`` levels per look-up.
 
@@ -154,7 +154,7 @@ def _tables(dim: int, levels: int, state_bits: int) -> tuple[Tensor, Tensor]:
     return torch.from_numpy(encode), torch.from_numpy(decode)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tables_on(dim: int, levels: int, state_bits: int, which: int, device: torch.device) -> Tensor:
     """One table of :func:`_tables`, copied once to ``device``."""
     return _tables(dim, levels, state_bits)[which].to(device)

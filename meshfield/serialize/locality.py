@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["edge_span", "neighbor_window_fraction", "mean_edge_span"]
+__all__ = ["edge_span", "mean_edge_span", "neighbor_window_fraction"]
 
 
 def edge_span(edge_index: Tensor, order: Tensor) -> Tensor:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["MAX_DEPTH", "morton_encode", "morton_decode"]
+__all__ = ["MAX_DEPTH", "morton_decode", "morton_encode"]
 
 #: Largest number of bits per axis whose Morton code fits in a signed int64, per dimension.
 MAX_DEPTH: dict[int, int] = {2: 31, 3: 21}

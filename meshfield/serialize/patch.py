@@ -158,7 +158,9 @@ def patch(batch_in_sequence_order: Tensor, patch_size: int, shift: int = 0) -> P
         msg = f"Expected 'patch_size' to be a positive int (got {patch_size!r})"
         raise ValueError(msg)
     if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift < patch_size:
-        msg = f"Expected 'shift' to be an int in [0, patch_size) = [0, {patch_size}) (got {shift!r})"
+        msg = (
+            f"Expected 'shift' to be an int in [0, patch_size) = [0, {patch_size}) (got {shift!r})"
+        )
         raise ValueError(msg)
     if batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
         msg = (

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from meshfield.serialize.curves import MAX_DEPTH, _check_curve, _check_depth, _encode
 
-__all__ = ["Serialization", "serialize", "quantize", "default_depth", "DEFAULT_DEPTH"]
+__all__ = ["DEFAULT_DEPTH", "Serialization", "default_depth", "quantize", "serialize"]
 
 #: Default bits per axis when the budget allows: 65536 cells per axis in 3D, about 1.7e7 in 2D,
 #: finer than any mesh spacing that matters for ordering while leaving 15 bits for graphs.
@@ -155,7 +155,9 @@ def _quantize(pos: Tensor, batch: Tensor | None, depth: int, num_graphs: int) ->
     if batch is None:
         grid = torch.sub(pos, low).mul_(scale)
     else:
-        grid = torch.sub(pos, low.index_select(0, batch)).mul_(scale.index_select(0, batch).view(-1, 1))
+        grid = torch.sub(pos, low.index_select(0, batch)).mul_(
+            scale.index_select(0, batch).view(-1, 1)
+        )
     # values are >= 0, so truncation is the floor; the upper face goes to the last cell
     return grid.long().clamp_(max=(1 << depth) - 1)
 

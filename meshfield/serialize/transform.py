@@ -20,7 +20,7 @@ from meshfield.serialize.serialization import (
     serialize,
 )
 
-__all__ = ["Serialize", "get_serialization", "serialization_keys", "DEPTH_KEY"]
+__all__ = ["DEPTH_KEY", "Serialize", "get_serialization", "serialization_keys"]
 
 #: Key of the depth the stored orders were made with (int64 ``[1]`` per graph).
 DEPTH_KEY = "serial_depth"
@@ -105,9 +105,9 @@ class Serialize(BaseTransform):
         self.depth = depth
 
     def forward(self, data: Data) -> Data:
-        pos = data.pos if isinstance(data, Data) else None
+        pos = getattr(data, "pos", None) if isinstance(data, Data) else None
         if pos is None:
-            msg = "Serialize needs a 'pos' tensor of shape [num_nodes, 2] or [num_nodes, 3] on the graph"
+            msg = "Serialize needs a 'pos' tensor of shape [num_nodes, 2 or 3] on a Data graph"
             raise ValueError(msg)
         batch = getattr(data, "batch", None)  # a Batch serializes as a whole
         _check_pos_batch(pos, batch)
@@ -130,7 +130,9 @@ class Serialize(BaseTransform):
         return f"{self.__class__.__name__}(curves={self.curves}, depth={self.depth})"
 
 
-def get_serialization(data: Data, curve: str = "hilbert", *, depth: int | None = None) -> Serialization:
+def get_serialization(
+    data: Data, curve: str = "hilbert", *, depth: int | None = None
+) -> Serialization:
     """The :class:`~meshfield.serialize.Serialization` of a graph or batch for one curve.
 
     Reads what :class:`Serialize` stored when it is there (and was made with ``depth``, if

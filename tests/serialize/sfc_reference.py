@@ -13,6 +13,10 @@ def morton_reference(point: tuple[int, ...], depth: int) -> int:
     return code
 
 
+def _gray(i: int) -> int:
+    return i ^ (i >> 1)
+
+
 def _gray_inverse(g: int) -> int:
     i = 0
     while g:
@@ -46,7 +50,7 @@ def hilbert_reference(point: tuple[int, ...], depth: int) -> int:
     for i in range(depth - 1, -1, -1):
         bits = sum(((x >> i) & 1) << j for j, x in enumerate(point))
         w = _gray_inverse(_rot_right(bits ^ e, d + 1, dim))
-        entry = 0 if w == 0 else (lambda v: v ^ (v >> 1))(2 * ((w - 1) // 2))
+        entry = 0 if w == 0 else _gray(2 * ((w - 1) // 2))
         if w == 0:
             direction = 0
         elif w % 2 == 0:

@@ -25,8 +25,7 @@ def assert_same(a: Serialization, b: Serialization) -> None:
 
 def make_graphs(dim: int, sizes: tuple[int, ...] = (9, 1, 40, 23)) -> list[Data]:
     return [
-        Data(pos=torch.rand(n, dim) * (g + 1) - g, x=torch.randn(n, 2))
-        for g, n in enumerate(sizes)
+        Data(pos=torch.rand(n, dim) * (g + 1) - g, x=torch.randn(n, 2)) for g, n in enumerate(sizes)
     ]
 
 
