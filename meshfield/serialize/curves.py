@@ -49,12 +49,10 @@ def _check_depth(depth: int, dim: int) -> None:
 
 def _encode(grid_coords: Tensor, curve: str, depth: int) -> Tensor:
     """:func:`encode` without argument checks (``grid_coords`` int64, in range)."""
-    dim = grid_coords.shape[1]
-    if curve.endswith("-trans"):
-        grid_coords = grid_coords[:, _TRANS[dim]]
+    axes = _TRANS[grid_coords.shape[1]] if curve.endswith("-trans") else None
     if curve.startswith("hilbert"):
-        return hilbert_encode(grid_coords, depth)
-    return morton_encode(grid_coords)
+        return hilbert_encode(grid_coords, depth, axes=axes)
+    return morton_encode(grid_coords, axes=axes)
 
 
 def encode(grid_coords: Tensor, curve: str, depth: int) -> Tensor:

@@ -27,6 +27,7 @@ computed on the transposed bits).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
 import numpy as np
@@ -180,7 +181,13 @@ def _run(value: Tensor, depth: int, dim: int, which: int, levels: int | None) ->
     return out
 
 
-def hilbert_encode(grid_coords: Tensor, depth: int, *, levels: int | None = None) -> Tensor:
+def hilbert_encode(
+    grid_coords: Tensor,
+    depth: int,
+    *,
+    levels: int | None = None,
+    axes: Sequence[int] | None = None,
+) -> Tensor:
     """Hilbert code of integer grid coordinates in ``[0, 2**depth)``.
 
     Parameters
@@ -192,6 +199,8 @@ def hilbert_encode(grid_coords: Tensor, depth: int, *, levels: int | None = None
     levels : int, optional
         Levels per table look-up; default: :data:`LEVELS_PER_STEP`. Any value gives the same
         codes (used by the tests to check the tables against the one-level automaton).
+    axes : sequence of int, optional
+        Encode ``grid_coords[:, axes]`` (without copying it); default: the axes in order.
 
     Returns
     -------
@@ -207,7 +216,7 @@ def hilbert_encode(grid_coords: Tensor, depth: int, *, levels: int | None = None
     No argument checks: this is the kernel behind :func:`meshfield.serialize.encode`.
     """
     dim = grid_coords.shape[1]
-    return _run(morton_encode(grid_coords), depth, dim, 0, levels)
+    return _run(morton_encode(grid_coords, axes=axes), depth, dim, 0, levels)
 
 
 def hilbert_decode(code: Tensor, depth: int, dim: int, *, levels: int | None = None) -> Tensor:

@@ -15,6 +15,8 @@ IBM Technical Report, 1966.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -63,13 +65,15 @@ def _compact(x: Tensor, dim: int) -> Tensor:
     return x
 
 
-def morton_encode(grid_coords: Tensor) -> Tensor:
+def morton_encode(grid_coords: Tensor, *, axes: Sequence[int] | None = None) -> Tensor:
     """Morton (Z-order) code of integer grid coordinates.
 
     Parameters
     ----------
     grid_coords : torch.Tensor
         Non-negative int64 coordinates, each below ``2**MAX_DEPTH[dim]``.
+    axes : sequence of int, optional
+        Encode ``grid_coords[:, axes]`` (without copying it); default: the axes in order.
 
     Returns
     -------
@@ -86,9 +90,10 @@ def morton_encode(grid_coords: Tensor) -> Tensor:
     validates its input.
     """
     dim = grid_coords.shape[1]
-    code = _spread(grid_coords[:, 0].clone(), dim)
-    for axis in range(1, dim):
-        code.bitwise_or_(_spread(grid_coords[:, axis].clone(), dim) << axis)
+    axes = range(dim) if axes is None else axes
+    code = _spread(grid_coords[:, axes[0]].clone(), dim)
+    for position in range(1, dim):
+        code.bitwise_or_(_spread(grid_coords[:, axes[position]].clone(), dim) << position)
     return code
 
 
