@@ -168,16 +168,21 @@ def _run(value: Tensor, depth: int, dim: int, which: int, levels: int | None) ->
     low = (1 << state_bits) - 1
     out = torch.zeros_like(value)
     key = torch.zeros_like(value)  # state << state_bits; the start state is 0
+    # two scratch buffers reused at every level: fewer large allocations, lower peak memory
+    scratch = torch.empty_like(value)
+    entry = torch.empty_like(value)
     level = depth
     while level > 0:
         take = level % levels or levels  # the first look-up takes the remainder
         level -= take
         table = _tables_on(dim, take, state_bits, which, value.device)
         shift = level * dim
-        chunk = (value >> shift).bitwise_and_((1 << (take * dim)) - 1)
-        entry = table.index_select(0, key.bitwise_or_(chunk))
-        out.bitwise_or_((entry & low) << shift)
-        key = entry.bitwise_and_(~low)
+        torch.bitwise_right_shift(value, shift, out=scratch)
+        key.bitwise_or_(scratch.bitwise_and_((1 << (take * dim)) - 1))
+        torch.index_select(table, 0, key, out=entry)
+        torch.bitwise_and(entry, low, out=scratch)
+        out.bitwise_or_(scratch.bitwise_left_shift_(shift))
+        torch.bitwise_and(entry, ~low, out=key)
     return out
 
 

@@ -46,11 +46,12 @@ _SPREAD: dict[int, tuple[tuple[int, int], ...]] = {
 _LOW: dict[int, int] = {2: 0x00000000FFFFFFFF, 3: 0x00000000001FFFFF}
 
 
-def _spread(x: Tensor, dim: int) -> Tensor:
-    """Move bit ``i`` of ``x`` to bit ``i * dim`` (``x`` is consumed: updated in place)."""
+def _spread(x: Tensor, dim: int, scratch: Tensor) -> Tensor:
+    """Move bit ``i`` of ``x`` to bit ``i * dim``, in place (``scratch``: a buffer like ``x``)."""
     x.bitwise_and_(_LOW[dim])
     for shift, mask in _SPREAD[dim]:
-        x.bitwise_or_(x << shift).bitwise_and_(mask)
+        torch.bitwise_left_shift(x, shift, out=scratch)
+        x.bitwise_or_(scratch).bitwise_and_(mask)
     return x
 
 
@@ -91,9 +92,12 @@ def morton_encode(grid_coords: Tensor, *, axes: Sequence[int] | None = None) -> 
     """
     dim = grid_coords.shape[1]
     axes = range(dim) if axes is None else axes
-    code = _spread(grid_coords[:, axes[0]].clone(), dim)
+    scratch = grid_coords.new_empty(grid_coords.shape[0])
+    code = _spread(grid_coords[:, axes[0]].clone(), dim, scratch)
+    part = torch.empty_like(code)
     for position in range(1, dim):
-        code.bitwise_or_(_spread(grid_coords[:, axes[position]].clone(), dim) << position)
+        part.copy_(grid_coords[:, axes[position]])
+        code.bitwise_or_(_spread(part, dim, scratch).bitwise_left_shift_(position))
     return code
 
 
