@@ -1,0 +1,862 @@
+"""Drive OpenFOAM from Python: environment, tools, dictionaries and 2D results.
+
+The OpenFOAM cases of :mod:`meshfield.cases` (``cylinder_wake``, ``lid_driven_cavity``,
+``airfoil``) share this driver. It needs the OpenFOAM executables on ``PATH`` (Debian and Ubuntu:
+``apt-get install -y openfoam``; the ``airfoil`` case also needs ``openfoam-examples`` for the
+tutorial mesh) and ``WM_PROJECT_DIR`` pointing at the installation (``/usr/share/openfoam`` for
+the Debian package, set automatically when it exists). Sourcing OpenFOAM's ``bashrc`` is not
+needed.
+
+What it does:
+
+* :func:`check_openfoam` finds the tools and says how to install them when they are missing.
+* :func:`run_tool` runs one tool in a case folder, writes its output to ``log.<tool>`` there and
+  raises :class:`OpenFOAMError` with the end of the log when the tool fails.
+* :func:`write_foam_dict` and :func:`write_field` write dictionaries (``FoamFile`` header and
+  entries) from Python values; :func:`set_entry` edits one entry of an existing dictionary with
+  ``foamDictionary``.
+* :func:`read_planar` reads a one-cell-thick (2D) case with VTK's OpenFOAM reader and returns a
+  2D triangle :class:`~meshfield.data.MeshGraph`: the nodes of the back face in a fixed order
+  (ascending OpenFOAM point index, so every time step and every run on the same mesh share it),
+  the reader's point values, and one boundary group per non-empty patch.
+* :func:`read_function_object` reads the ``.dat`` tables that function objects such as
+  ``forceCoeffs`` write under ``postProcessing``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from meshfield.errors import MeshfieldError, MeshFormatError, MissingDependencyError
+
+__all__ = [
+    "DEFAULT_PROJECT_DIR",
+    "OpenFOAMError",
+    "OpenFOAMNotFoundError",
+    "Uniform",
+    "check_openfoam",
+    "format_value",
+    "openfoam_environment",
+    "read_function_object",
+    "read_planar",
+    "run_tool",
+    "set_entry",
+    "tutorial_dir",
+    "write_field",
+    "write_foam_dict",
+]
+
+#: Where Debian's ``openfoam`` package installs OpenFOAM's ``etc`` folder.
+DEFAULT_PROJECT_DIR = "/usr/share/openfoam"
+
+#: Folders that hold the OpenFOAM tutorials, searched in this order after ``$FOAM_TUTORIALS``.
+TUTORIAL_DIRS = (
+    "/usr/share/openfoam/tutorials",
+    "/usr/share/doc/openfoam-examples/examples",
+)
+
+_INSTALL_HINT = (
+    "Install OpenFOAM with `apt-get install -y openfoam` on Debian or Ubuntu (v1912 is "
+    "known to work) and set WM_PROJECT_DIR=/usr/share/openfoam (done automatically when that "
+    "folder exists), or source the etc/bashrc of another OpenFOAM installation so that its "
+    "solvers are on PATH."
+)
+
+_LOG_TAIL_LINES = 30
+
+
+class OpenFOAMNotFoundError(MissingDependencyError):
+    """The OpenFOAM executables (or its installation folder) cannot be found."""
+
+
+class OpenFOAMError(MeshfieldError, RuntimeError):
+    """An OpenFOAM tool failed; the message ends with the last lines of its log."""
+
+
+# ---------------------------------------------------------------------------------------------
+# environment and tools
+# ---------------------------------------------------------------------------------------------
+
+
+def openfoam_environment() -> dict[str, str]:
+    """The process environment for OpenFOAM tools.
+
+    A copy of :data:`os.environ` with ``WM_PROJECT_DIR`` set to :data:`DEFAULT_PROJECT_DIR`
+    when it is unset and that folder exists; the tools read their global ``controlDict`` from
+    there.
+
+    Returns
+    -------
+    dict
+        The environment to pass to :func:`subprocess.run`.
+    """
+    env = dict(os.environ)
+    if not env.get("WM_PROJECT_DIR") and Path(DEFAULT_PROJECT_DIR, "etc").is_dir():
+        env["WM_PROJECT_DIR"] = DEFAULT_PROJECT_DIR
+    return env
+
+
+def check_openfoam(tools: Iterable[str] = ("foamDictionary",), *, case: str = "") -> None:
+    """Check that OpenFOAM and the given tools can run.
+
+    Parameters
+    ----------
+    tools : iterable of str, default: ("foamDictionary",)
+        Executables that must be on ``PATH``, e.g. ``("gmshToFoam", "pimpleFoam")``.
+    case : str, default: ""
+        Name of the case that needs them, used in the message.
+
+    Raises
+    ------
+    OpenFOAMNotFoundError
+        A tool is not on ``PATH`` or ``WM_PROJECT_DIR`` is unset and the default installation
+        folder does not exist; the message says how to install OpenFOAM.
+    """
+    env = openfoam_environment()
+    needed = f" for the {case} case" if case else ""
+    missing = [tool for tool in tools if shutil.which(tool, path=env.get("PATH")) is None]
+    if missing:
+        msg = f"OpenFOAM is needed{needed} but {', '.join(missing)} is not on PATH. {_INSTALL_HINT}"
+        raise OpenFOAMNotFoundError(msg)
+    project = env.get("WM_PROJECT_DIR")
+    if not project or not Path(project, "etc", "controlDict").is_file():
+        msg = (
+            f"OpenFOAM is needed{needed}: its tools are on PATH but WM_PROJECT_DIR "
+            f"({project or 'unset'}) is not an OpenFOAM installation (no etc/controlDict). "
+            f"{_INSTALL_HINT}"
+        )
+        raise OpenFOAMNotFoundError(msg)
+
+
+def tutorial_dir(relative: str) -> Path:
+    """Find an OpenFOAM tutorial folder.
+
+    Parameters
+    ----------
+    relative : str
+        Path below the tutorials root, e.g. ``"incompressible/simpleFoam/airFoil2D"``.
+
+    Returns
+    -------
+    Path
+        The tutorial folder, from ``$FOAM_TUTORIALS`` or the Debian locations in
+        :data:`TUTORIAL_DIRS`.
+
+    Raises
+    ------
+    OpenFOAMNotFoundError
+        No tutorials root holds it; the message says how to install them.
+    """
+    roots = [os.environ.get("FOAM_TUTORIALS", ""), *TUTORIAL_DIRS]
+    for root in filter(None, roots):
+        candidate = Path(root, relative)
+        if candidate.is_dir():
+            return candidate
+    searched = ", ".join(r for r in roots if r)
+    msg = (
+        f"The OpenFOAM tutorial {relative} was not found (searched {searched}). Install the "
+        "tutorials with `apt-get install -y openfoam-examples` on Debian or Ubuntu, or set "
+        "FOAM_TUTORIALS to the tutorials folder of your OpenFOAM installation."
+    )
+    raise OpenFOAMNotFoundError(msg)
+
+
+def _log_tail(log: Path, lines: int = _LOG_TAIL_LINES) -> str:
+    try:
+        text = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(text[-lines:])
+
+
+def run_tool(
+    tool: str,
+    case: str | os.PathLike[str],
+    *args: str,
+    log: str | None = None,
+    timeout: float | None = None,
+) -> Path:
+    """Run an OpenFOAM tool in a case folder.
+
+    Parameters
+    ----------
+    tool : str
+        Executable name, e.g. ``"blockMesh"`` or ``"pimpleFoam"``.
+    case : path-like
+        The case folder; the tool runs with it as working directory and ``-case``.
+    *args : str
+        Further command-line arguments.
+    log : str, optional
+        Log file name in the case folder. default: ``"log.<tool>"``.
+    timeout : float, optional
+        Seconds after which the tool is killed. default: no limit.
+
+    Returns
+    -------
+    Path
+        The log file (standard output and error of the tool).
+
+    Raises
+    ------
+    OpenFOAMNotFoundError
+        The tool is not installed.
+    OpenFOAMError
+        The tool exited with an error, printed ``FOAM FATAL``, or ran past ``timeout``.
+
+    Example
+    -------
+    >>> run_tool("blockMesh", "cavity")  # doctest: +SKIP
+    PosixPath('cavity/log.blockMesh')
+    """
+    check_openfoam([tool])
+    case = Path(case)
+    log_path = case / (log or f"log.{tool}")
+    command = [tool, "-case", str(case.resolve()), *args]
+    with log_path.open("w") as stream:
+        try:
+            result = subprocess.run(
+                command,
+                cwd=case,
+                env=openfoam_environment(),
+                stdout=stream,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            msg = (
+                f"{tool} ran past its time limit of {timeout} s in {case}; last lines of "
+                f"{log_path}:\n{_log_tail(log_path)}"
+            )
+            raise OpenFOAMError(msg) from exc
+    if result.returncode != 0 or "FOAM FATAL" in _log_tail(log_path, 200):
+        msg = (
+            f"{tool} failed in {case} (exit status {result.returncode}); last lines of "
+            f"{log_path}:\n{_log_tail(log_path)}"
+        )
+        raise OpenFOAMError(msg)
+    return log_path
+
+
+def set_entry(dictionary: str | os.PathLike[str], entry: str, value: Any) -> None:
+    """Set one entry of an OpenFOAM dictionary with ``foamDictionary``.
+
+    Parameters
+    ----------
+    dictionary : path-like
+        The dictionary file, e.g. ``case/constant/polyMesh/boundary``.
+    entry : str
+        Entry path with ``/`` between levels, e.g. ``"boundaryField/inlet/type"``; in a
+        ``polyMesh/boundary`` file the patches are under ``entry0``
+        (``"entry0/cylinder/type"``).
+    value : object
+        New value, formatted by :func:`format_value`.
+
+    Raises
+    ------
+    OpenFOAMError
+        ``foamDictionary`` failed (unknown entry, unreadable file).
+    """
+    dictionary = Path(dictionary)
+    log = f"log.foamDictionary.{entry.replace('/', '.')}"
+    run_tool(
+        "foamDictionary",
+        dictionary.parent,
+        dictionary.name,
+        "-entry",
+        entry,
+        "-set",
+        format_value(value),
+        log=log,
+    )
+    (dictionary.parent / log).unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# dictionaries
+# ---------------------------------------------------------------------------------------------
+
+
+class Uniform:
+    """A uniform field value, written ``uniform <value>``.
+
+    Parameters
+    ----------
+    value : float or sequence of float
+        A scalar or a vector.
+
+    Example
+    -------
+    >>> format_value(Uniform((1, 0, 0)))
+    'uniform (1 0 0)'
+    """
+
+    def __init__(self, value: float | Sequence[float]) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Uniform({self.value!r})"
+
+
+def _format_number(value: float) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if not math.isfinite(value):
+        msg = f"cannot write the non-finite number {value} to an OpenFOAM dictionary"
+        raise ValueError(msg)
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def format_value(value: Any) -> str:
+    """Write a Python value as an OpenFOAM dictionary value.
+
+    ``bool`` -> ``true``/``false``; numbers -> shortest exact form; ``str`` -> verbatim (so
+    ``"[0 1 -1 0 0 0 0]"`` or ``"table ((0 1) (2 0))"`` pass through); tuples, lists and arrays
+    -> ``(a b c)``, nested as needed; :class:`Uniform` -> ``uniform <value>``.
+
+    Parameters
+    ----------
+    value : object
+        The value.
+
+    Returns
+    -------
+    str
+        Its dictionary text.
+
+    Example
+    -------
+    >>> format_value([(0.0, 1.5), (2, 0)])
+    '((0 1.5) (2 0))'
+    """
+    if isinstance(value, Uniform):
+        return f"uniform {format_value(value.value)}"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
+        return _format_number(value)
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return "(" + " ".join(format_value(v) for v in value) + ")"
+    msg = f"cannot write a {type(value).__name__} to an OpenFOAM dictionary: {value!r}"
+    raise TypeError(msg)
+
+
+def _format_entries(entries: Mapping[str, Any], indent: int) -> list[str]:
+    pad = " " * indent
+    lines = []
+    for key, value in entries.items():
+        name = str(key)
+        if isinstance(value, Mapping):
+            lines += [f"{pad}{name}", f"{pad}{{"]
+            lines += _format_entries(value, indent + 4)
+            lines.append(f"{pad}}}")
+        elif value is None:
+            lines.append(f"{pad}{name};")
+        else:
+            lines.append(f"{pad}{name:<15} {format_value(value)};")
+    return lines
+
+
+def write_foam_dict(
+    path: str | os.PathLike[str],
+    entries: Mapping[str, Any],
+    *,
+    foam_class: str = "dictionary",
+    location: str | None = None,
+) -> Path:
+    """Write an OpenFOAM dictionary file.
+
+    Parameters
+    ----------
+    path : path-like
+        The file; its name becomes the header's ``object`` and its parent folder is created.
+    entries : mapping
+        Entry name -> value; mappings become sub-dictionaries, ``None`` a bare keyword, other
+        values go through :func:`format_value`. Keys are written as given: quote
+        regular-expression keys yourself (``'"(U|p)Final"'``).
+    foam_class : str, default: "dictionary"
+        The header's ``class`` (``volScalarField``, ``volVectorField``, ...).
+    location : str, optional
+        The header's ``location``. default: the parent folder's name.
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> text = write_foam_dict(folder / "transportProperties", {"nu": 0.01}).read_text()
+    >>> text.splitlines()[-1]
+    'nu              0.01;'
+    """
+    path = Path(path)
+    header = {
+        "version": "2.0",
+        "format": "ascii",
+        "class": foam_class,
+        "location": f'"{location if location is not None else path.parent.name}"',
+        "object": path.name,
+    }
+    lines = ["FoamFile", "{", *_format_entries(header, 4), "}", ""]
+    lines += _format_entries(entries, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_field(
+    case: str | os.PathLike[str],
+    name: str,
+    dimensions: str,
+    internal: float | Sequence[float],
+    boundary: Mapping[str, Mapping[str, Any]],
+    *,
+    time: str = "0",
+) -> Path:
+    """Write the initial/boundary conditions of one field, ``<case>/<time>/<name>``.
+
+    Parameters
+    ----------
+    case : path-like
+        The case folder.
+    name : str
+        Field name, e.g. ``"U"``.
+    dimensions : str
+        SI dimensions, e.g. ``"[0 1 -1 0 0 0 0]"``.
+    internal : float or sequence of float
+        Uniform internal value; a sequence makes a ``volVectorField``.
+    boundary : mapping
+        Patch name -> patch entries (``{"type": "fixedValue", "value": Uniform(...)}``).
+    time : str, default: "0"
+        The time folder.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    vector = not isinstance(internal, (int, float, np.integer, np.floating))
+    return write_foam_dict(
+        Path(case, time, name),
+        {
+            "dimensions": dimensions,
+            "internalField": Uniform(internal),
+            "boundaryField": dict(boundary),
+        },
+        foam_class="volVectorField" if vector else "volScalarField",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------------
+
+
+def read_function_object(
+    case: str | os.PathLike[str], name: str, file: str | None = None
+) -> dict[str, np.ndarray]:
+    """Read the table a function object wrote under ``postProcessing/<name>``.
+
+    The tables of every start-time folder (one per restart) are joined in time order; rows of a
+    later folder replace those of an earlier one from its start time on.
+
+    Parameters
+    ----------
+    case : path-like
+        The case folder.
+    name : str
+        The function object's name, e.g. ``"forceCoeffs"``.
+    file : str, optional
+        The ``.dat`` file in each time folder. default: the only ``.dat`` file there, or
+        ``coefficient.dat`` when there are several.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Column name (from the last ``#`` header line, e.g. ``"Time"``, ``"Cd"``, ``"Cl"``) ->
+        values.
+
+    Raises
+    ------
+    MeshFormatError
+        No table was found or a table has no header.
+    """
+    root = Path(case, "postProcessing", name)
+    starts = sorted(
+        (p for p in root.glob("*") if p.is_dir() and _is_number(p.name)),
+        key=lambda p: float(p.name),
+    )
+    columns: list[str] | None = None
+    blocks: list[np.ndarray] = []
+    for start in starts:
+        tables = sorted(start.glob("*.dat"))
+        if file is not None:
+            tables = [start / file] if (start / file).is_file() else []
+        elif len(tables) > 1:
+            tables = [t for t in tables if t.name == "coefficient.dat"] or tables[:1]
+        if not tables:
+            continue
+        header, rows = _read_table(tables[0])
+        if columns is None:
+            columns = header
+        if rows.size:
+            if blocks:
+                blocks = [b[b[:, 0] < rows[0, 0]] for b in blocks]
+            blocks.append(rows)
+    if columns is None:
+        msg = f"no table of function object {name!r} found under {root}"
+        raise MeshFormatError(msg)
+    data = np.concatenate(blocks) if blocks else np.zeros((0, len(columns)))
+    return {column: data[:, i] for i, column in enumerate(columns)}
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_table(path: Path) -> tuple[list[str], np.ndarray]:
+    header: list[str] | None = None
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            words = line[1:].split()
+            if words:
+                header = words
+        elif line.strip():
+            rows.append([float(w) for w in line.replace("(", " ").replace(")", " ").split()])
+    if header is None:
+        msg = f"{path}: no '#' header line naming the columns"
+        raise MeshFormatError(msg)
+    width = len(header)
+    table = np.array([r[:width] for r in rows if len(r) >= width], dtype=np.float64)
+    return header, table.reshape(-1, width)
+
+
+def _planar_cells(grid: Any, low: np.ndarray) -> list[np.ndarray]:
+    """The back-face polygon of every cell, as lists of point ids in counter-clockwise order."""
+    offsets = np.asarray(grid.cell_offsets if hasattr(grid, "cell_offsets") else grid.offset)
+    connectivity = np.asarray(grid.cell_connectivity)
+    points = np.asarray(grid.points)
+    polygons = []
+    for start, stop in zip(offsets[:-1], offsets[1:]):
+        ids = np.unique(connectivity[start:stop])
+        polygons.append(ids[low[ids]])
+    counts = np.array([len(p) for p in polygons])
+    if counts.min(initial=3) < 3:
+        bad = int(np.flatnonzero(counts < 3)[0])
+        msg = (
+            f"cell {bad} has {counts[bad]} points on the back face; expected a one-cell-thick "
+            "mesh extruded in z (every cell spans the thickness)"
+        )
+        raise MeshFormatError(msg)
+    # sort each polygon's points by angle around its centroid: counter-clockwise
+    ordered = []
+    for count in np.unique(counts):
+        which = np.flatnonzero(counts == count)
+        ids = np.stack([polygons[i] for i in which])
+        xy = points[ids, :2]
+        angle = np.arctan2(*(xy - xy.mean(axis=1, keepdims=True)).transpose(2, 0, 1)[::-1])
+        ids = np.take_along_axis(ids, np.argsort(angle, axis=1, kind="stable"), axis=1)
+        ordered += list(zip(which, ids))
+    ordered.sort(key=lambda item: item[0])
+    return [ids for _, ids in ordered]
+
+
+def _triangulate(polygons: list[np.ndarray]) -> np.ndarray:
+    triangles = []
+    for ids in polygons:
+        for k in range(1, len(ids) - 1):
+            triangles.append((ids[0], ids[k], ids[k + 1]))
+    return np.asarray(triangles, dtype=np.int64)
+
+
+def read_planar(
+    case: str | os.PathLike[str],
+    *,
+    fields: Sequence[str] = ("U", "p"),
+    time_range: tuple[float, float] | None = None,
+    patches: Sequence[str] | None = None,
+    cond: Mapping[str, float] | None = None,
+    triangulate: bool = True,
+) -> Any:
+    """Read a one-cell-thick OpenFOAM case as a 2D :class:`~meshfield.data.MeshGraph`.
+
+    The nodes are the mesh points on the back face (smallest z), in ascending OpenFOAM point
+    order, so all time steps, and all runs on the same mesh, share one node order. Every cell
+    spans the thickness, so the mid-plane section has the same topology, and the point values
+    of VTK's reader (averages of the cells around a point, with patch values on boundary points)
+    are the same on both faces. Each cell's back face becomes triangles (or is kept as a
+    polygon with ``triangulate=False``), counter-clockwise.
+
+    Parameters
+    ----------
+    case : path-like
+        The case folder.
+    fields : sequence of str, default: ("U", "p")
+        Fields to read; vectors keep their x and y components (``U_x``, ``U_y``).
+    time_range : (float, float), optional
+        Keep the time folders with ``lo <= t <= hi`` (a tolerance of 1e-9 relative).
+        default: every time folder except ``0`` (or only ``0`` when it is the only one).
+    patches : sequence of str, optional
+        Patches that become boundary groups ``1, 2, ...`` in this order (the smallest id wins on
+        shared nodes). default: every patch that is not ``empty``, in the order of
+        ``constant/polyMesh/boundary``.
+    cond : mapping, optional
+        Conditions stored in ``cond`` / ``cond_names``.
+    triangulate : bool, default: True
+        Split the faces into triangles; otherwise keep triangles, quads and ``polygonK``.
+
+    Returns
+    -------
+    MeshGraph
+        ``pos [N, 2]``, ``cells``, ``boundary`` / ``boundary_names`` (``"interior"`` and the
+        patches), ``fields [T, N, C]``, ``field_names``, ``times [T]`` and ``cond``.
+
+    Raises
+    ------
+    MeshFormatError
+        The case cannot be read, a field or patch is missing, or the mesh is not one cell
+        thick.
+    """
+    from scipy.spatial import cKDTree
+
+    from meshfield.data import mesh_graph
+    from meshfield.io._pyvista import import_pyvista
+
+    pv = import_pyvista()
+    case = Path(case)
+    marker = case / f"{case.name}.foam"
+    marker.touch()
+    reader = pv.OpenFOAMReader(str(marker))
+    reader.enable_all_patch_arrays()
+    reader.cell_to_point_creation = True
+    if hasattr(reader, "decompose_polyhedra"):
+        reader.decompose_polyhedra = False
+    if hasattr(reader, "skip_zero_time"):
+        reader.skip_zero_time = False
+    all_times = [float(t) for t in reader.time_values]
+    if time_range is None:
+        chosen = [t for t in all_times if t != 0.0] or all_times
+    else:
+        lo, hi = time_range
+        tol = 1e-9 * max(1.0, abs(hi))
+        chosen = [t for t in all_times if lo - tol <= t <= hi + tol]
+    if not chosen:
+        msg = f"{case}: no time folder in {time_range} (found {all_times})"
+        raise MeshFormatError(msg)
+
+    reader.set_active_time_value(chosen[0])
+    blocks = reader.read()
+    internal = blocks["internalMesh"]
+    points = np.asarray(internal.points, dtype=np.float64)
+    z = points[:, 2]
+    z_lo, z_hi = float(z.min()), float(z.max())
+    if z_hi - z_lo <= 0:
+        msg = f"{case}: the mesh is flat in z; expected one cell thickness"
+        raise MeshFormatError(msg)
+    low = z < 0.5 * (z_lo + z_hi)
+    polygons = _planar_cells(internal, low)
+    nodes = np.flatnonzero(low)
+    index = np.full(len(points), -1, dtype=np.int64)
+    index[nodes] = np.arange(len(nodes))
+    polygons = [index[p] for p in polygons]
+    if triangulate:
+        cells: dict[str, np.ndarray] = {"triangle": _triangulate(polygons)}
+    else:
+        cells = {}
+        for ids in polygons:
+            key = {3: "triangle", 4: "quad"}.get(len(ids), f"polygon{len(ids)}")
+            cells.setdefault(key, []).append(ids)
+        cells = {k: np.stack(v) for k, v in cells.items()}
+    pos = points[nodes, :2]
+
+    # boundary groups from the patches
+    boundary_blocks = blocks["boundary"] if "boundary" in blocks.keys() else None
+    available = {} if boundary_blocks is None else {
+        str(name): boundary_blocks[name] for name in boundary_blocks.keys()
+    }
+    if patches is None:
+        patches = [
+            name for name, patch in available.items() if patch is not None and patch.n_cells
+        ]
+        patches = [p for p in patches if _patch_type(case, p) != "empty"]
+    missing = [p for p in patches if p not in available]
+    if missing:
+        msg = f"{case}: patches {missing} not found (the mesh has {sorted(available)})"
+        raise MeshFormatError(msg)
+    tree = cKDTree(pos)
+    scale = max(float(np.abs(pos).max()), 1.0)
+    members = []
+    for name in patches:
+        patch_points = np.asarray(available[name].points, dtype=np.float64)
+        patch_points = patch_points[patch_points[:, 2] < 0.5 * (z_lo + z_hi)]
+        distance, nearest = tree.query(patch_points[:, :2])
+        if len(distance) and distance.max() > 1e-7 * scale:
+            msg = f"{case}: points of patch {name!r} are not mesh points"
+            raise MeshFormatError(msg)
+        members.append(np.unique(nearest))
+    boundary = np.zeros(len(pos), dtype=np.int64)
+    for group in range(len(members), 0, -1):
+        boundary[members[group - 1]] = group
+
+    # point values over time
+    series: dict[str, list[np.ndarray]] = {name: [] for name in fields}
+    for step, time in enumerate(chosen):
+        if step:
+            reader.set_active_time_value(time)
+            internal = reader.read()["internalMesh"]
+        for name in fields:
+            if name not in internal.point_data:
+                msg = (
+                    f"{case}: field {name!r} not found at t={time:g} "
+                    f"(found {list(internal.point_data.keys())})"
+                )
+                raise MeshFormatError(msg)
+            values = np.asarray(internal.point_data[name], dtype=np.float64)[nodes]
+            series[name].append(values[:, :2] if values.ndim == 2 else values[:, None])
+    data = {name: np.stack(values) for name, values in series.items()}
+    return mesh_graph(
+        pos,
+        cells,
+        boundary=boundary,
+        boundary_names=["interior", *patches],
+        fields=data,
+        times=np.asarray(chosen),
+        cond=dict(cond) if cond else None,
+        source=str(case),
+    )
+
+
+def _patch_type(case: Path, patch: str) -> str:
+    """The ``type`` of a patch in ``constant/polyMesh/boundary`` (``""`` when not found)."""
+    path = case / "constant" / "polyMesh" / "boundary"
+    if not path.is_file():
+        return ""
+    block = re.search(rf"^\s*{re.escape(patch)}\s*\{{([^}}]*)\}}", path.read_text(), re.M)
+    if block is None:
+        return ""
+    found = re.search(r"^\s*type\s+(\w+)\s*;", block.group(1), re.M)
+    return found.group(1) if found else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# meshes
+# ---------------------------------------------------------------------------------------------
+
+
+def extrude_one_layer(
+    surfaces: Sequence[int],
+    classify: Callable[[float, float], str],
+    *,
+    thickness: float = 0.1,
+) -> None:
+    """Extrude 2D gmsh surfaces into one layer of prisms/hexahedra with named patches.
+
+    Call inside an initialized gmsh session whose OpenCASCADE model holds the meshed-to-be
+    surfaces at z = 0. The surfaces are extruded by ``thickness`` in z with one recombined layer
+    (triangles -> prisms, quadrangles -> hexahedra); the back and front faces form the physical
+    group ``frontAndBack``, the volume ``fluid``, and every side face the group that
+    ``classify(x, y)`` names for its centre of mass.
+
+    Parameters
+    ----------
+    surfaces : sequence of int
+        Tags of the 2D surfaces.
+    classify : callable
+        ``(x, y) -> patch name`` for a side face with centre of mass ``(x, y)``.
+    thickness : float, default: 0.1
+        Extrusion length in z.
+    """
+    import gmsh
+
+    occ = gmsh.model.occ
+    out = occ.extrude(
+        [(2, s) for s in surfaces], 0.0, 0.0, thickness, numElements=[1], recombine=True
+    )
+    occ.synchronize()
+    volumes = [tag for dim, tag in out if dim == 3]
+    groups: dict[str, list[int]] = {}
+    for _, tag in gmsh.model.getBoundary([(3, v) for v in volumes], oriented=False):
+        x, y, z = occ.getCenterOfMass(2, tag)
+        on_face = min(abs(z), abs(z - thickness)) < 1e-9 * max(1.0, thickness)
+        name = "frontAndBack" if on_face else classify(x, y)
+        groups.setdefault(name, []).append(tag)
+    for name, tags in groups.items():
+        gmsh.model.setPhysicalName(2, gmsh.model.addPhysicalGroup(2, tags), name)
+    gmsh.model.setPhysicalName(3, gmsh.model.addPhysicalGroup(3, volumes), "fluid")
+
+
+def write_msh22(path: str | os.PathLike[str]) -> Path:
+    """Write the current gmsh model as ASCII MSH 2.2 (physical groups only) for ``gmshToFoam``.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.msh`` file.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    import gmsh
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    gmsh.option.setNumber("Mesh.MshFileVersion", 2.2)
+    gmsh.option.setNumber("Mesh.Binary", 0)
+    gmsh.option.setNumber("Mesh.SaveAll", 0)
+    gmsh.write(str(path))
+    return path
+
+
+def gmsh_to_foam(
+    msh: str | os.PathLike[str],
+    case: str | os.PathLike[str],
+    patch_types: Mapping[str, str],
+) -> Path:
+    """Convert an MSH 2.2 file into ``case/constant/polyMesh`` and set the patch types.
+
+    Parameters
+    ----------
+    msh : path-like
+        The mesh (physical surface groups become patches).
+    case : path-like
+        The case folder; needs ``system/controlDict`` already.
+    patch_types : mapping
+        Patch name -> type (``"wall"``, ``"empty"``, ``"symmetry"``, ...); the patches not
+        named stay ``patch``.
+
+    Returns
+    -------
+    Path
+        The ``constant/polyMesh/boundary`` file.
+    """
+    case = Path(case)
+    run_tool("gmshToFoam", case, str(Path(msh).resolve()))
+    boundary = case / "constant" / "polyMesh" / "boundary"
+    for patch, kind in patch_types.items():
+        set_entry(boundary, f"entry0/{patch}/type", kind)
+        set_entry(boundary, f"entry0/{patch}/physicalType", kind)
+    return boundary
