@@ -25,6 +25,8 @@ _LAZY: dict[str, str] = {
     "to_grid": "meshfield.io",
     "MeshGraph": "meshfield.data",
     "validate": "meshfield.data",
+    "load_dataset": "meshfield.data",
+    "load_spec": "meshfield.data",
 }
 
 __all__ = ["__version__", *_LAZY]

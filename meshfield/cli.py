@@ -108,6 +108,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return bench_main([args.name, *args.options])
 
 
+def _cmd_datagen(args: argparse.Namespace) -> int:
+    from meshfield.cases.datagen import run_from_args
+
+    return run_from_args(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``meshfield`` command."""
     from meshfield import __version__
@@ -145,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=sorted(BENCHMARKS))
     p.add_argument("options", nargs=argparse.REMAINDER, help="options passed to the benchmark")
     p.set_defaults(func=_cmd_bench)
+
+    from meshfield.cases.datagen import add_arguments
+
+    p = sub.add_parser("datagen", help="run every simulation of a data spec and write the dataset")
+    add_arguments(p)
+    p.set_defaults(func=_cmd_datagen)
     return parser
 
 

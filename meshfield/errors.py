@@ -13,6 +13,7 @@ __all__ = [
     "MeshFormatError",
     "MeshValidationError",
     "MissingDependencyError",
+    "SpecError",
 ]
 
 
@@ -34,3 +35,11 @@ class MeshValidationError(MeshfieldError, ValueError):
 
 class MissingDependencyError(MeshfieldError, ImportError):
     """An optional library is needed for this call; the message gives the install command."""
+
+
+class SpecError(MeshfieldError, ValueError):
+    """A data spec (``data_specs/*.yaml``) with an unknown key, a wrong type or an impossible value.
+
+    The message names the spec file and the key path, e.g.
+    ``"cylinder_wake.yaml: time.interval: expected a positive number (got -0.2)"``.
+    """

@@ -1,0 +1,412 @@
+"""Run every simulation of a data spec: ``meshfield datagen SPEC --out DIR --jobs N``.
+
+Each finished run is written atomically to ``DIR/<split>/<run_id>.safetensors``; a re-run skips
+the runs whose file exists, so a killed generation resumes without losing finished work. Runs
+go to a pool of worker processes with ``--jobs N`` (one serial solver per core is faster than
+a decomposed parallel one for meshes of this size). Each run gets its own scratch folder under
+``DIR/.work/``, removed when the run succeeds and kept for inspection when it fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import json
+import os
+import re
+import shutil
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from meshfield.errors import MeshfieldError, MeshValidationError, SpecError
+
+__all__ = ["DatagenError", "datagen", "finish_graph", "main", "run_path"]
+
+_WORK = ".work"
+_CHANNEL = re.compile(r"^(?P<base>.+)_(x|y|z|\d+)$")
+
+
+class DatagenError(MeshfieldError, RuntimeError):
+    """Some runs of a data generation failed; the message lists each run and its error."""
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    key: str
+    seconds: float
+    error: str | None = None
+    details: str | None = None
+
+
+def run_path(out_dir: str | os.PathLike[str], split: str, run_id: str) -> Path:
+    """The file of one run: ``out_dir/<split>/<run_id>.safetensors``."""
+    return Path(out_dir) / split / f"{run_id}.safetensors"
+
+
+def _field_of(channel: str, fields: Sequence[str]) -> str | None:
+    if channel in fields:
+        return channel
+    match = _CHANNEL.match(channel)
+    if match and match.group("base") in fields:
+        return match.group("base")
+    return None
+
+
+def finish_graph(
+    graph: Any, spec: Any, split: str, run_id: str, conditions: dict[str, float]
+) -> Any:
+    """Check a case's result against its spec and complete it for storage.
+
+    Checks that ``fields`` ``[T, N, C]``, ``field_names`` and ``times`` are there and that the
+    channels are those of ``spec.fields``; sets ``cond`` / ``cond_names`` from the conditions
+    when the case did not; casts ``fields`` to ``spec.output.dtype``; records ``run_id`` and
+    ``split``; and runs :func:`meshfield.data.validate` (its warnings become Python warnings).
+
+    Parameters
+    ----------
+    graph : MeshGraph
+        What the case's ``simulate`` returned.
+    spec : DataSpec
+        The spec of the run.
+    split, run_id : str
+        Where the run belongs.
+    conditions : dict
+        The condition values of the run.
+
+    Returns
+    -------
+    MeshGraph
+        The same graph, completed.
+
+    Raises
+    ------
+    MeshValidationError
+        When the result does not match the spec.
+    """
+    import torch
+
+    from meshfield.data import validate
+
+    where = f"{split}/{run_id}"
+    for key in ("fields", "field_names", "times"):
+        if graph.get(key) is None:
+            msg = f"{where}: the case returned no {key!r}; simulate must set fields, field_names and times"
+            raise MeshValidationError(msg)
+    names = list(graph.field_names)
+    unknown = [n for n in names if _field_of(n, list(spec.fields)) is None]
+    covered = {_field_of(n, list(spec.fields)) for n in names}
+    missing = [f for f in spec.fields if f not in covered]
+    if unknown or missing:
+        msg = (
+            f"{where}: field_names {names} do not match the spec's fields {list(spec.fields)} "
+            f"(unknown channels {unknown}, fields without channels {missing})"
+        )
+        raise MeshValidationError(msg)
+    order = spec.condition_names
+    if graph.get("cond") is None:
+        graph.cond = torch.tensor([conditions[n] for n in order], dtype=torch.float32)
+        graph.cond_names = list(order)
+    elif list(graph.get("cond_names") or []) != order:
+        msg = f"{where}: cond_names {graph.get('cond_names')} differ from the spec's {order}"
+        raise MeshValidationError(msg)
+    graph.fields = graph.fields.to(getattr(torch, spec.output.dtype))
+    graph.run_id = run_id
+    graph.split = split
+    for warning in validate(graph, source=where):
+        warnings.warn(warning, stacklevel=2)
+    return graph
+
+
+def _simulate_run(
+    spec: Any, module_name: str, split: str, run_id: str, conditions: dict[str, float], out: str
+) -> _Outcome:
+    """One run, in this process: simulate, check, write atomically, clean up."""
+    from meshfield.data.store import save_graph
+
+    key = f"{split}/{run_id}"
+    workdir = Path(out) / _WORK / split / run_id
+    start = time.perf_counter()
+    try:
+        if workdir.exists():
+            shutil.rmtree(workdir)  # left over from an interrupted attempt
+        workdir.mkdir(parents=True)
+        module = importlib.import_module(module_name)
+        graph = module.simulate(spec, dict(conditions), workdir)
+        graph = finish_graph(graph, spec, split, run_id, conditions)
+        save_graph(graph, run_path(out, split, run_id))
+    except Exception as exc:  # noqa: BLE001 - one failed run must not stop the others
+        return _Outcome(
+            key,
+            time.perf_counter() - start,
+            error=f"{type(exc).__name__}: {exc}",
+            details=traceback.format_exc(),
+        )
+    shutil.rmtree(workdir, ignore_errors=True)
+    return _Outcome(key, time.perf_counter() - start)
+
+
+def _init_worker() -> None:
+    import torch
+
+    # one run per core: threads inside a run would only compete with the other workers
+    torch.set_num_threads(1)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _same_spec(a: Any, b: Any) -> bool:
+    # the description is prose; everything else changes what the runs contain
+    return dataclasses.replace(a, description="") == dataclasses.replace(b, description="")
+
+
+def _prepare_folder(out: Path, spec: Any) -> None:
+    from meshfield.data.spec import load_spec
+
+    out.mkdir(parents=True, exist_ok=True)
+    existing = out / "spec.yaml"
+    if existing.is_file():
+        try:
+            before = load_spec(existing)
+        except SpecError as exc:
+            msg = f"{out}: holds a spec.yaml that no longer loads ({exc}); use another --out"
+            raise SpecError(msg) from exc
+        if not _same_spec(before, spec):
+            msg = (
+                f"{out}: holds runs made from a different spec ({existing}); resuming would mix "
+                "two datasets. Use another --out, or delete the folder to start over"
+            )
+            raise SpecError(msg)
+    _write_text(existing, spec.to_yaml())
+
+
+def _units_of(names: Sequence[str], spec: Any) -> list[str]:
+    return [spec.fields[_field_of(n, list(spec.fields)) or n] for n in names]
+
+
+def _write_index(out: Path, spec: Any, failed: dict[str, str]) -> None:
+    from meshfield.data.dataset import INDEX
+    from meshfield.data.store import read_metadata
+
+    runs, splits = [], {}
+    field_names: list[str] = []
+    for run in spec.runs():
+        path = run_path(out, run.split, run.run_id)
+        if not path.is_file():
+            continue
+        if not field_names:
+            field_names = list(read_metadata(path).get("field_names", []))
+        runs.append(
+            {
+                "split": run.split,
+                "run_id": run.run_id,
+                "file": str(path.relative_to(out)),
+                "conditions": run.conditions,
+            }
+        )
+        splits.setdefault(run.split, []).append(run.run_id)
+    index = {
+        "format": "meshfield.dataset",
+        "version": 1,
+        "case": spec.case,
+        "spec": "spec.yaml",
+        "complete": len(runs) == len(spec.runs()),
+        "failed": failed,
+        "splits": splits,
+        "conditions": {c.name: {"units": c.units} for c in spec.conditions},
+        "fields": {"names": field_names, "units": _units_of(field_names, spec)},
+        "times": spec.time.snapshot_times().tolist(),
+        "runs": runs,
+    }
+    _write_text(out / INDEX, json.dumps(index, indent=2) + "\n")
+
+
+def datagen(
+    spec_or_path: Any,
+    out_dir: str | os.PathLike[str],
+    *,
+    jobs: int = 1,
+    splits: Sequence[str] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Run every simulation of a data spec and write the dataset.
+
+    Parameters
+    ----------
+    spec_or_path : DataSpec, str or Path
+        A spec or its YAML file.
+    out_dir : str or Path
+        Dataset folder; created when missing. A folder made from another spec is refused.
+    jobs : int, default: 1
+        Runs at once, each in its own worker process (``spawn``); 1 runs in this process.
+    splits : list of str, optional
+        Only these splits. default: all.
+    progress : bool, default: True
+        Show a progress bar (tqdm).
+
+    Returns
+    -------
+    Path
+        ``out_dir``, holding ``spec.yaml``, ``index.json`` and ``<split>/<run_id>.safetensors``.
+
+    Raises
+    ------
+    SpecError
+        An invalid spec, or ``out_dir`` holding runs of a different spec.
+    MissingDependencyError
+        The case's solver is not installed (the message says how to install it).
+    DatagenError
+        After all runs were tried, when some failed; it names each failed run and its error,
+        and their scratch folders are kept under ``out_dir/.work``.
+    """
+    from tqdm.auto import tqdm
+
+    from meshfield.cases import case_module
+    from meshfield.data.spec import DataSpec, load_spec
+
+    spec = spec_or_path if isinstance(spec_or_path, DataSpec) else load_spec(spec_or_path)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        msg = f"jobs: expected a positive integer (got {jobs!r})"
+        raise SpecError(msg)
+    module_name = case_module(spec.case)
+    module = importlib.import_module(module_name)
+    if hasattr(module, "check_requirements"):
+        module.check_requirements()
+    if hasattr(module, "check_spec"):
+        module.check_spec(spec)
+
+    out = Path(out_dir)
+    runs = spec.runs(splits)
+    _prepare_folder(out, spec)
+    todo = [r for r in runs if not run_path(out, r.split, r.run_id).is_file()]
+    failed: dict[str, str] = {}
+    details: dict[str, str] = {}
+    bar = tqdm(
+        total=len(runs),
+        initial=len(runs) - len(todo),
+        desc=f"datagen {spec.case}",
+        unit="run",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+
+    def record(outcome: _Outcome) -> None:
+        bar.update(1)
+        if outcome.error is None:
+            bar.set_postfix_str(f"{outcome.key} {outcome.seconds:.1f} s", refresh=False)
+            return
+        failed[outcome.key] = outcome.error
+        details[outcome.key] = outcome.details or ""
+        bar.write(f"run {outcome.key} failed: {outcome.error}", file=sys.stderr)
+
+    try:
+        if jobs == 1 or len(todo) <= 1:
+            for run in todo:
+                record(_simulate_run(spec, module_name, *run, str(out)))
+        else:
+            _run_pool(spec, module_name, todo, out, jobs, record)
+    finally:
+        bar.close()
+        _write_index(out, spec, failed)
+        work = out / _WORK
+        if work.is_dir() and not any(work.rglob("*")):
+            shutil.rmtree(work, ignore_errors=True)
+
+    if failed:
+        lines = [f"  {key}: {error}" for key, error in failed.items()]
+        first = next(iter(details.values()))
+        msg = (
+            f"{len(failed)} of {len(runs)} runs failed (rerun to retry them; scratch folders are "
+            f"kept in {out / _WORK}):\n" + "\n".join(lines) + f"\nfirst traceback:\n{first}"
+        )
+        raise DatagenError(msg)
+    return out
+
+
+def _run_pool(
+    spec: Any, module_name: str, todo: list[Any], out: Path, jobs: int, record: Any
+) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=min(jobs, len(todo)), mp_context=context, initializer=_init_worker
+    )
+    try:
+        futures = {
+            pool.submit(_simulate_run, spec, module_name, *run, str(out)): run for run in todo
+        }
+        for future in as_completed(futures):
+            run = futures[future]
+            try:
+                outcome = future.result()
+            except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
+                outcome = _Outcome(run.key, 0.0, error=f"worker process died: {exc}")
+            record(outcome)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``meshfield datagen``."""
+    parser = argparse.ArgumentParser(
+        prog="meshfield datagen",
+        description="Run every simulation of a data spec and write the dataset.",
+    )
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``datagen`` options to ``parser`` (shared by ``meshfield datagen``)."""
+    parser.add_argument("spec", help="data spec (YAML), e.g. data_specs/heat_plate.yaml")
+    parser.add_argument("--out", required=True, help="dataset folder (resumed when it exists)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once (default: 1)")
+    parser.add_argument(
+        "--split",
+        action="append",
+        choices=("train", "val", "test"),
+        default=None,
+        help="only this split (repeat for several; default: all)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run ``datagen`` for parsed arguments; the exit status (0 ok, 1 failed runs, 2 bad input)."""
+    try:
+        out = datagen(
+            args.spec, args.out, jobs=args.jobs, splits=args.split, progress=not args.quiet
+        )
+    except DatagenError as exc:
+        print(f"meshfield datagen: {exc}", file=sys.stderr)
+        return 1
+    except (SpecError, FileNotFoundError, ImportError) as exc:
+        print(f"meshfield datagen: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``meshfield datagen SPEC --out DIR [--jobs N] [--split S]``."""
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    return run_from_args(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
