@@ -30,6 +30,12 @@ _LAZY: dict[str, str] = {
     "BackboneConfig": "meshfield.nn.backbone",
     "HybridBlock": "meshfield.nn.backbone",
     "HybridBackbone": "meshfield.nn.backbone",
+    # encoders, decoders and the temporal latent
+    "NodeEncoder": "meshfield.nn.encoder",
+    "MeshConv": "meshfield.nn.encoder",
+    "NodeDecoder": "meshfield.nn.decoder",
+    "PointQueryDecoder": "meshfield.nn.decoder",
+    "TemporalLatent": "meshfield.nn.temporal",
 }
 
 __all__ = list(_LAZY)
