@@ -105,16 +105,6 @@ def check_requirements() -> None:
     foam.check_openfoam(_TOOLS, case="cylinder_wake")
 
 
-def _settings(given: Mapping[str, Any], defaults: Mapping[str, Any], what: str) -> dict:
-    from meshfield.errors import SpecError
-
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        msg = f"{what}: unknown keys {unknown} for the cylinder_wake case (known: {sorted(defaults)})"
-        raise SpecError(msg)
-    return {**defaults, **given}
-
-
 def check_spec(spec: Any) -> None:
     """Check a spec before any run: mesh generator and params, conditions, time window.
 
@@ -128,8 +118,10 @@ def check_spec(spec: Any) -> None:
     if spec.mesh.file is not None or spec.mesh.generator not in (None, "cylinder_channel"):
         msg = "mesh: the cylinder_wake case builds its mesh: use {generator: cylinder_channel}"
         raise SpecError(msg)
-    _settings(spec.mesh.params, DEFAULT_MESH, "mesh.params")
-    _settings(spec.solver.settings, DEFAULT_SOLVER, "solver.settings")
+    foam.merge_settings(spec.mesh.params, DEFAULT_MESH, "mesh.params", "cylinder_wake")
+    foam.merge_settings(
+        spec.solver.settings, DEFAULT_SOLVER, "solver.settings", "cylinder_wake"
+    )
     if spec.condition_names != ["Re"]:
         msg = f"conditions: the cylinder_wake case takes one condition, Re (got {spec.condition_names})"
         raise SpecError(msg)
@@ -532,8 +524,10 @@ def simulate(spec: Any, conditions: Mapping[str, float], workdir: str | Path) ->
         ``spec.time.snapshot_times()``, ``times [T]`` and ``cond = [Re]``.
     """
     check_requirements()
-    mesh = {**DEFAULT_MESH, **spec.mesh.params}
-    settings = {**DEFAULT_SOLVER, **spec.solver.settings}
+    mesh = foam.merge_settings(spec.mesh.params, DEFAULT_MESH, "mesh.params", "cylinder_wake")
+    settings = foam.merge_settings(
+        spec.solver.settings, DEFAULT_SOLVER, "solver.settings", "cylinder_wake"
+    )
     reynolds = float(conditions["Re"])
     case = Path(workdir) / "case"
     if case.exists():
@@ -551,7 +545,7 @@ def simulate(spec: Any, conditions: Mapping[str, float], workdir: str | Path) ->
     expected = time.snapshot_times()
     graph = foam.read_planar(
         case,
-        fields=("U", "p"),
+        fields=tuple(spec.fields) or ("U", "p"),
         time_range=(float(expected[0]), float(expected[-1])),
         patches=_PATCHES,
         cond={"Re": reynolds},

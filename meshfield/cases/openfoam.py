@@ -45,6 +45,8 @@ __all__ = [
     "Uniform",
     "check_openfoam",
     "format_value",
+    "merge_settings",
+    "openfoam_available",
     "openfoam_environment",
     "read_function_object",
     "read_planar",
@@ -105,6 +107,26 @@ def openfoam_environment() -> dict[str, str]:
     return env
 
 
+def openfoam_available(tools: Iterable[str] = ("foamDictionary",)) -> bool:
+    """Whether :func:`check_openfoam` passes for ``tools`` (used to skip tests).
+
+    Parameters
+    ----------
+    tools : iterable of str, default: ("foamDictionary",)
+        Executables that must be on ``PATH``.
+
+    Returns
+    -------
+    bool
+        ``True`` when OpenFOAM and every tool are found.
+    """
+    try:
+        check_openfoam(tools)
+    except OpenFOAMNotFoundError:
+        return False
+    return True
+
+
 def check_openfoam(tools: Iterable[str] = ("foamDictionary",), *, case: str = "") -> None:
     """Check that OpenFOAM and the given tools can run.
 
@@ -135,6 +157,41 @@ def check_openfoam(tools: Iterable[str] = ("foamDictionary",), *, case: str = ""
             f"{_INSTALL_HINT}"
         )
         raise OpenFOAMNotFoundError(msg)
+
+
+def merge_settings(
+    given: Mapping[str, Any], defaults: Mapping[str, Any], key: str, case: str
+) -> dict[str, Any]:
+    """Defaults updated by a spec's free-form settings, refusing unknown names.
+
+    Parameters
+    ----------
+    given : mapping
+        Settings from the spec (``spec.mesh.params`` or ``spec.solver.settings``).
+    defaults : mapping
+        Every known setting and its default.
+    key : str
+        The spec key, for the message (``"mesh.params"``).
+    case : str
+        The case name, for the message.
+
+    Returns
+    -------
+    dict
+        ``{**defaults, **given}``.
+
+    Raises
+    ------
+    SpecError
+        A name that is not in ``defaults``.
+    """
+    from meshfield.errors import SpecError
+
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        msg = f"{key}: unknown keys {unknown} for the {case} case (known: {sorted(defaults)})"
+        raise SpecError(msg)
+    return {**defaults, **given}
 
 
 def tutorial_dir(relative: str) -> Path:
@@ -596,8 +653,9 @@ def read_planar(
     *,
     fields: Sequence[str] = ("U", "p"),
     time_range: tuple[float, float] | None = None,
-    patches: Sequence[str] | None = None,
+    patches: Sequence[str] | Mapping[str, str] | None = None,
     cond: Mapping[str, float] | None = None,
+    times: Sequence[float] | None = None,
     triangulate: bool = True,
 ) -> Any:
     """Read a one-cell-thick OpenFOAM case as a 2D :class:`~meshfield.data.MeshGraph`.
@@ -618,12 +676,15 @@ def read_planar(
     time_range : (float, float), optional
         Keep the time folders with ``lo <= t <= hi`` (a tolerance of 1e-9 relative).
         default: every time folder except ``0`` (or only ``0`` when it is the only one).
-    patches : sequence of str, optional
+    patches : sequence of str or mapping, optional
         Patches that become boundary groups ``1, 2, ...`` in this order (the smallest id wins on
-        shared nodes). default: every patch that is not ``empty``, in the order of
-        ``constant/polyMesh/boundary``.
+        shared nodes); a mapping renames them (patch -> group name). default: every patch
+        that is not ``empty``, in the order of ``constant/polyMesh/boundary``.
     cond : mapping, optional
         Conditions stored in ``cond`` / ``cond_names``.
+    times : sequence of float, optional
+        Times stored in ``times``, one per chosen time folder (e.g. ``[0.0]`` for a steady
+        result). default: the folders' times.
     triangulate : bool, default: True
         Split the faces into triangles; otherwise keep triangles, quads and ``polygonK``.
 
@@ -701,6 +762,8 @@ def read_planar(
             name for name, patch in available.items() if patch is not None and patch.n_cells
         ]
         patches = [p for p in patches if _patch_type(case, p) != "empty"]
+    group_names = dict(patches) if isinstance(patches, Mapping) else {p: p for p in patches}
+    patches = list(group_names)
     missing = [p for p in patches if p not in available]
     if missing:
         msg = f"{case}: patches {missing} not found (the mesh has {sorted(available)})"
@@ -740,9 +803,9 @@ def read_planar(
         pos,
         cells,
         boundary=boundary,
-        boundary_names=["interior", *patches],
+        boundary_names=["interior", *(group_names[p] for p in patches)],
         fields=data,
-        times=np.asarray(chosen),
+        times=np.asarray(chosen if times is None else times, dtype=np.float64),
         cond=dict(cond) if cond else None,
         source=str(case),
     )
