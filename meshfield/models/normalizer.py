@@ -10,8 +10,9 @@ from torch import Tensor, nn
 
 __all__ = ["Normalizer"]
 
-#: floor of every standard deviation (a constant field or condition divides by this)
-STD_FLOOR = 1e-8
+#: a standard deviation (or position scale) at or below this is taken as 1: a constant channel
+#: is centred but not scaled, as in :class:`meshfield.data.FieldStats`
+STD_FLOOR = 1e-12
 
 _STATS = (
     "field_mean",
@@ -116,7 +117,8 @@ class Normalizer(nn.Module):
     def set_stats(self, **stats: Any) -> Normalizer:
         """Set some statistics by name (``field_mean=[...]``, ``pos_scale=2.0``, ...).
 
-        Standard deviations and the position scale are floored at ``1e-8``. Returns ``self``.
+        Standard deviations and the position scale of 0 (a constant channel) become 1.
+        Returns ``self``.
         """
         unknown = sorted(set(stats) - set(_STATS))
         if unknown:
@@ -132,7 +134,7 @@ class Normalizer(nn.Module):
                 msg = f"Expected finite values for '{name}' (got {value.tolist()})"
                 raise ValueError(msg)
             if name.endswith("_std") or name == "pos_scale":
-                value = value.clamp(min=STD_FLOOR)
+                value = torch.where(value > STD_FLOOR, value, torch.ones_like(value))
             buffer.copy_(value.reshape(buffer.shape))
         return self
 
@@ -204,6 +206,26 @@ class Normalizer(nn.Module):
         stats["pos_center"] = (low + high) / 2
         stats["pos_scale"] = ((high - low).amax() / 2).reshape(1)
         return self.set_stats(**stats)
+
+    def load_field_stats(self, stats: Any) -> Normalizer:
+        """Take field and condition statistics from a :class:`meshfield.data.FieldStats`.
+
+        Any object with ``field_names``, ``mean``, ``std``, ``cond_names``, ``cond_mean`` and
+        ``cond_std`` works; the names must match the model's order. Increments, condition
+        ranges and positions keep their current statistics. Returns ``self``.
+        """
+        field_names = tuple(stats.field_names)
+        cond_names = tuple(getattr(stats, "cond_names", ()))
+        if len(field_names) != self.num_fields or len(cond_names) != self.num_cond:
+            msg = (
+                f"Statistics of fields {list(field_names)} and conditions {list(cond_names)} do "
+                f"not fit a normalizer of {self.num_fields} fields and {self.num_cond} conditions"
+            )
+            raise ValueError(msg)
+        values = {"field_mean": stats.mean, "field_std": stats.std}
+        if self.num_cond:
+            values.update(cond_mean=stats.cond_mean, cond_std=stats.cond_std)
+        return self.set_stats(**values)
 
     def _sizes(self) -> dict[str, int]:
         sizes = {"field": self.num_fields, "delta": self.num_fields}

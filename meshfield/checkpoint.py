@@ -1,0 +1,350 @@
+"""Checkpoints: weights in safetensors, everything else in JSON, loaded without unpickling.
+
+A checkpoint is a directory::
+
+    run/
+      model.safetensors   the state dict (weights and normalization buffers)
+      config.json         format and version, model kind, configuration, field and condition
+                          names, condition ranges, normalization statistics, data spec,
+                          user metadata, and the size and SHA-256 of model.safetensors
+
+:func:`save_checkpoint` writes it atomically (into a temporary directory beside the target,
+then renamed), so a crash never leaves a half-written checkpoint under the final name.
+:func:`load_model` rebuilds the model from ``config.json`` and loads the weights with
+``safetensors``: no pickle, no code from the file is ever run. A truncated or modified weights
+file, a malformed or inconsistent ``config.json`` raise :class:`CheckpointError` naming the
+file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from meshfield.errors import MeshfieldError
+
+if TYPE_CHECKING:
+    from meshfield.models.base import FieldModel
+
+__all__ = ["CheckpointError", "save_checkpoint", "load_model", "read_checkpoint"]
+
+#: value of ``config.json["format"]``
+FORMAT = "meshfield-checkpoint"
+#: version of the layout written here
+VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+class CheckpointError(MeshfieldError, ValueError):
+    """A checkpoint that cannot be loaded: corrupt, truncated, modified or inconsistent."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _plain_json(value: Any, what: str) -> Any:
+    if value is None:
+        return None
+    if hasattr(value, "to_dict"):
+        value = value.to_dict()
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as err:
+        msg = f"'{what}' must be JSON-serializable (or have a to_dict()): {err}"
+        raise TypeError(msg) from None
+
+
+def _cond_ranges(model: FieldModel) -> dict[str, list[float | None]]:
+    low = model.normalizer.cond_min.tolist()
+    high = model.normalizer.cond_max.tolist()
+    return {
+        name: [None if math.isinf(a) else a, None if math.isinf(b) else b]
+        for name, a, b in zip(model.cond_names, low, high, strict=True)
+    }
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(
+    model: FieldModel,
+    path: str | os.PathLike[str],
+    *,
+    data_spec: Any = None,
+    metadata: Mapping[str, Any] | None = None,
+    overwrite: bool = True,
+) -> Path:
+    """Save a model as a checkpoint directory (atomically).
+
+    Parameters
+    ----------
+    model : FieldModel
+        An :class:`~meshfield.models.HMT`, :class:`~meshfield.models.MeshGraphNet` or
+        :class:`~meshfield.models.Transformer`.
+    path : str or path-like
+        The checkpoint directory to create (or replace).
+    data_spec : object, optional
+        The data spec the model was trained on: JSON data or an object with ``to_dict()``.
+        default: none.
+    metadata : mapping, optional
+        Further JSON data (epoch, metrics, ...). default: none.
+    overwrite : bool, default: True
+        Replace an existing checkpoint at ``path``. A directory that is not a checkpoint (no
+        ``config.json``) is never replaced.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Example
+    -------
+    >>> import tempfile, meshfield
+    >>> from meshfield.models import MeshGraphNet
+    >>> model = MeshGraphNet(field_names=("p",), width=8, num_layers=1)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = save_checkpoint(model, f"{tmp}/run")
+    ...     meshfield.load_model(path).config == model.config
+    True
+    """
+    from safetensors.torch import save_file
+
+    from meshfield.models.config import config_to_dict
+
+    path = Path(path)
+    if path.exists():
+        if not overwrite:
+            msg = f"{path} exists; pass overwrite=True to replace it"
+            raise FileExistsError(msg)
+        if not path.is_dir() or (any(path.iterdir()) and not (path / CONFIG_FILE).is_file()):
+            msg = f"{path} exists and is not a meshfield checkpoint; refusing to replace it"
+            raise FileExistsError(msg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    tensors = {
+        name: value.detach().to("cpu").contiguous().clone()
+        for name, value in model.state_dict().items()
+    }
+    info: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "kind": model.kind,
+        "config": config_to_dict(model.config),
+        "field_names": list(model.field_names),
+        "cond_names": list(model.cond_names),
+        "cond_ranges": _cond_ranges(model),
+        "normalization": model.normalizer.to_dict(),
+        "data_spec": _plain_json(data_spec, "data_spec"),
+        "metadata": _plain_json(dict(metadata) if metadata else {}, "metadata"),
+    }
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        weights = tmp / WEIGHTS_FILE
+        save_file(tensors, str(weights), metadata={"format": "pt", "kind": model.kind})
+        info["weights"] = {
+            "file": WEIGHTS_FILE,
+            "bytes": weights.stat().st_size,
+            "sha256": _sha256(weights),
+        }
+        with (tmp / CONFIG_FILE).open("w", encoding="utf-8") as f:
+            json.dump(info, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        with weights.open("rb+") as f:
+            os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        old = None
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            old.rmdir()
+            path.rename(old)
+        tmp.rename(path)
+        _fsync_dir(path.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checked contents of a checkpoint's ``config.json`` (what the checkpoint holds).
+
+    Raises
+    ------
+    FileNotFoundError
+        No checkpoint directory or ``config.json`` at ``path``.
+    CheckpointError
+        ``config.json`` is not valid JSON or not a meshfield checkpoint of a known version.
+    """
+    path = Path(path)
+    config_path = path / CONFIG_FILE
+    if not path.is_dir() or not config_path.is_file():
+        msg = f"No meshfield checkpoint at {path} (expected a directory with {CONFIG_FILE})"
+        raise FileNotFoundError(msg)
+    try:
+        info = json.loads(config_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        msg = f"{config_path} is not valid JSON: {err}"
+        raise CheckpointError(msg) from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        msg = f"{config_path} is not a meshfield checkpoint (no \"format\": \"{FORMAT}\")"
+        raise CheckpointError(msg)
+    if info.get("version") != VERSION:
+        msg = f"{config_path} has checkpoint version {info.get('version')!r}; this meshfield reads {VERSION}"
+        raise CheckpointError(msg)
+    required = ("kind", "config", "field_names", "cond_names", "normalization", "weights")
+    missing = [key for key in required if key not in info]
+    if missing:
+        msg = f"{config_path} lacks {missing}"
+        raise CheckpointError(msg)
+    return info
+
+
+def _inconsistent(config_path: Path, what: str) -> CheckpointError:
+    return CheckpointError(f"{config_path} is inconsistent: {what}")
+
+
+def load_model(
+    path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
+) -> FieldModel:
+    """Rebuild a model from a checkpoint directory written by :func:`save_checkpoint`.
+
+    The configuration and normalization come from ``config.json`` and the weights from
+    ``model.safetensors``; nothing is unpickled. The weights file must have the size and
+    SHA-256 recorded in ``config.json``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The checkpoint directory.
+    device : str or torch.device, default: "cpu"
+        Where the model's tensors go.
+
+    Returns
+    -------
+    FieldModel
+        The model in eval mode.
+
+    Raises
+    ------
+    FileNotFoundError
+        No checkpoint at ``path`` or no weights file.
+    CheckpointError
+        Truncated or modified weights, malformed or inconsistent ``config.json``; the message
+        names the file.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from meshfield.models.config import config_from_dict
+    from meshfield.models.registry import model_class
+
+    path = Path(path)
+    info = read_checkpoint(path)
+    config_path = path / CONFIG_FILE
+
+    try:
+        cls = model_class(info["kind"])
+    except ValueError as err:
+        raise _inconsistent(config_path, str(err)) from None
+    try:
+        config = config_from_dict(cls.config_class(), info["config"])
+    except (TypeError, ValueError) as err:
+        raise _inconsistent(config_path, f"bad 'config': {err}") from None
+    if list(config.field_names) != list(info["field_names"]):
+        raise _inconsistent(
+            config_path,
+            f"field_names {info['field_names']} differ from the config's {list(config.field_names)}",
+        )
+    if list(config.cond_names) != list(info["cond_names"]):
+        raise _inconsistent(
+            config_path,
+            f"cond_names {info['cond_names']} differ from the config's {list(config.cond_names)}",
+        )
+
+    weights_info = info["weights"]
+    weights = path / str(weights_info.get("file", WEIGHTS_FILE))
+    if weights.parent != path:
+        raise _inconsistent(config_path, f"weights file {weights_info.get('file')!r} is outside {path}")
+    if not weights.is_file():
+        msg = f"{weights} is missing (the checkpoint {path} names it)"
+        raise FileNotFoundError(msg)
+    size = weights.stat().st_size
+    if "bytes" in weights_info and size != weights_info["bytes"]:
+        msg = (
+            f"{weights} is truncated or was modified: {size} bytes, the checkpoint recorded "
+            f"{weights_info['bytes']}"
+        )
+        raise CheckpointError(msg)
+    if "sha256" in weights_info and _sha256(weights) != weights_info["sha256"]:
+        msg = f"{weights} was modified: its SHA-256 differs from the one in {config_path}"
+        raise CheckpointError(msg)
+    try:
+        tensors = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        msg = f"{weights} is not a readable safetensors file: {err}"
+        raise CheckpointError(msg) from None
+
+    model = cls(config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        msg = (
+            f"{weights} does not match the {cls.__name__} of {config_path}: missing tensors "
+            f"{missing[:5]}{'...' if len(missing) > 5 else ''}, unexpected "
+            f"{unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+        )
+        raise CheckpointError(msg)
+    wrong = [name for name, value in expected.items() if value.shape != tensors[name].shape]
+    if wrong:
+        msg = (
+            f"{weights} does not match the {cls.__name__} of {config_path}: tensors of the "
+            f"wrong shape {wrong[:5]}"
+        )
+        raise CheckpointError(msg)
+    model.load_state_dict(tensors, strict=True)
+
+    stored = model.normalizer.to_dict()
+    try:
+        from meshfield.models.normalizer import Normalizer
+
+        listed = Normalizer(
+            model.normalizer.num_fields, model.normalizer.num_cond, model.normalizer.dim
+        ).load_dict(info["normalization"])
+    except (TypeError, ValueError) as err:
+        raise _inconsistent(config_path, f"bad 'normalization': {err}") from None
+    if listed.to_dict() != stored:
+        raise _inconsistent(
+            config_path, f"its normalization statistics differ from those in {weights}"
+        )
+    return model.to(device).eval()
