@@ -707,16 +707,23 @@ def read_planar(
 
     pv = import_pyvista()
     case = Path(case)
+    if not (case / "constant" / "polyMesh" / "boundary").is_file():
+        msg = f"{case}: no mesh to read (constant/polyMesh/boundary is missing)"
+        raise MeshFormatError(msg)
     marker = case / f"{case.name}.foam"
     marker.touch()
-    reader = pv.OpenFOAMReader(str(marker))
-    reader.enable_all_patch_arrays()
-    reader.cell_to_point_creation = True
-    if hasattr(reader, "decompose_polyhedra"):
-        reader.decompose_polyhedra = False
-    if hasattr(reader, "skip_zero_time"):
-        reader.skip_zero_time = False
-    all_times = [float(t) for t in reader.time_values]
+    try:
+        reader = pv.OpenFOAMReader(str(marker))
+        reader.enable_all_patch_arrays()
+        reader.cell_to_point_creation = True
+        if hasattr(reader, "decompose_polyhedra"):
+            reader.decompose_polyhedra = False
+        if hasattr(reader, "skip_zero_time"):
+            reader.skip_zero_time = False
+        all_times = [float(t) for t in reader.time_values]
+    except (AttributeError, RuntimeError, ValueError) as exc:
+        msg = f"{case}: VTK's OpenFOAM reader failed: {type(exc).__name__}: {exc}"
+        raise MeshFormatError(msg) from exc
     if time_range is None:
         chosen = [t for t in all_times if t != 0.0] or all_times
     else:
