@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import grid_mesh, tiny_hmt_config
+from _model_helpers import grid_mesh, tiny_hmt_config
 from torch_geometric.data import Batch
 
 from meshfield.models import (
