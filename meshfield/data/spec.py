@@ -43,7 +43,7 @@ Keys
     test: [values]}`` or the sampled form ``{units: str, range: [lo, hi], train: n, val: n,
     test: n, seed: int, scale: linear | log, digits: int}`` (``n`` values drawn uniformly, on a
     log scale with ``scale: log``, from one generator seeded with ``seed``, train first, rounded
-    to ``digits`` significant digits (default 4) and sorted). ``train`` is
+    to ``digits`` significant digits (default 4)). ``train`` is
     required, ``val`` and ``test`` may be left out; every condition lists the same splits.
 ``combine`` (``product`` or ``zip``, default ``product``)
     How the values of several conditions make runs: every combination, or the i-th value of
@@ -476,6 +476,28 @@ def _read_pde(reader: _Reader, value: Any) -> PDESpec:
     return PDESpec(name=name, constants=constants)
 
 
+def _draw(
+    rng: np.random.Generator, count: int, lo: float, hi: float, scale: str, digits: int
+) -> list[float]:
+    unit = rng.random(count)
+    if scale == "log":
+        values = np.exp(np.log(lo) + unit * (np.log(hi) - np.log(lo)))
+    else:
+        values = lo + unit * (hi - lo)
+    return [float(f"{v:.{digits}g}") for v in values]
+
+
+def _repeats(values: Sequence[float]) -> list[int]:
+    """Positions of values seen earlier in the list."""
+    seen: set[float] = set()
+    out = []
+    for i, v in enumerate(values):
+        if v in seen:
+            out.append(i)
+        seen.add(v)
+    return out
+
+
 def _read_condition(reader: _Reader, name: str, value: Any) -> ConditionSpec:
     path = f"conditions.{name}"
     reader.name(name, path)
@@ -528,19 +550,22 @@ def _read_condition(reader: _Reader, name: str, value: Any) -> ConditionSpec:
                 f"expected a positive number of samples (got {count}); leave the split out "
                 "for none",
             )
-        unit = rng.random(count)
-        if scale == "log":
-            drawn = np.exp(np.log(lo) + unit * (np.log(hi) - np.log(lo)))
+        # draw order, not sorted: with combine: zip, sorting would correlate the conditions
+        drawn = _draw(rng, count, lo, hi, scale, digits)
+        for _ in range(100):  # redraw values that rounding made equal
+            repeats = _repeats(drawn)
+            if not repeats:
+                break
+            fresh = _draw(rng, len(repeats), lo, hi, scale, digits)
+            for i, v in zip(repeats, fresh, strict=True):
+                drawn[i] = v
         else:
-            drawn = lo + unit * (hi - lo)
-        rounded = sorted({float(f"{v:.{digits}g}") for v in drawn})
-        if len(rounded) < count:
             reader.fail(
                 f"{path}.digits",
-                f"{count} {split} samples rounded to {digits} significant digits are not "
-                "distinct; raise digits",
+                f"cannot draw {count} distinct {split} values with {digits} significant digits "
+                f"in [{span[0]}, {span[1]}]; raise digits",
             )
-        values[split] = tuple(rounded)
+        values[split] = tuple(drawn)
     return ConditionSpec(
         name=name, units=units, values=values, range=(lo, hi), seed=seed, scale=scale
     )
