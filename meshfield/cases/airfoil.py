@@ -56,9 +56,6 @@ DEFAULT_SOLVER: dict[str, Any] = {
     "timeout": None,
 }
 
-#: Measured on this machine (see the module docstring).
-MEASURED: dict[str, str] = {}
-
 _TOOLS = ("simpleFoam",)
 _PATCHES = {"inlet": "inlet", "outlet": "outlet", "walls": "airfoil"}
 _CONDITIONS = ["aoa", "U_inf"]
@@ -87,8 +84,13 @@ def check_spec(spec: Any) -> None:
     """
     from meshfield.errors import SpecError
 
-    if spec.mesh.file is not None or spec.mesh.generator not in (None, "airfoil2d_tutorial"):
-        msg = f"mesh: the {_CASE} case uses the tutorial mesh: use {{generator: airfoil2d_tutorial}}"
+    if spec.mesh.file is not None or spec.mesh.generator not in (
+        None,
+        "airfoil2d_tutorial",
+    ):
+        msg = (
+            f"mesh: the {_CASE} case uses the tutorial mesh: use {{generator: airfoil2d_tutorial}}"
+        )
         raise SpecError(msg)
     if spec.mesh.params:
         msg = f"mesh.params: the {_CASE} case takes none (got {sorted(spec.mesh.params)})"
@@ -138,7 +140,8 @@ def setup_case(
     case = Path(case)
     (case / "constant").mkdir(parents=True, exist_ok=True)
     shutil.copytree(
-        foam.tutorial_dir(TUTORIAL) / "constant" / "polyMesh", case / "constant" / "polyMesh"
+        foam.tutorial_dir(TUTORIAL) / "constant" / "polyMesh",
+        case / "constant" / "polyMesh",
     )
     iterations = int(settings["iterations"])
     foam.write_foam_dict(
@@ -178,15 +181,24 @@ def setup_case(
             "wallDist": {"method": "meshWave"},
         },
     )
-    smooth = {"solver": "smoothSolver", "smoother": "GaussSeidel", "nSweeps": 2,
-              "tolerance": 1e-8, "relTol": 0.1}
+    smooth = {
+        "solver": "smoothSolver",
+        "smoother": "GaussSeidel",
+        "nSweeps": 2,
+        "tolerance": 1e-8,
+        "relTol": 0.1,
+    }
     residual = settings["residual"]
     foam.write_foam_dict(
         case / "system" / "fvSolution",
         {
             "solvers": {
-                "p": {"solver": "GAMG", "smoother": "GaussSeidel", "tolerance": 1e-6,
-                      "relTol": 0.1},
+                "p": {
+                    "solver": "GAMG",
+                    "smoother": "GaussSeidel",
+                    "tolerance": 1e-6,
+                    "relTol": 0.1,
+                },
                 "U": smooth,
                 "nuTilda": smooth,
             },
@@ -208,7 +220,11 @@ def setup_case(
         case / "constant" / "turbulenceProperties",
         {
             "simulationType": "RAS",
-            "RAS": {"RASModel": "SpalartAllmaras", "turbulence": "on", "printCoeffs": "off"},
+            "RAS": {
+                "RASModel": "SpalartAllmaras",
+                "turbulence": "on",
+                "printCoeffs": "off",
+            },
         },
     )
 
@@ -220,8 +236,12 @@ def setup_case(
         "U",
         "[0 1 -1 0 0 0 0]",
         velocity,
-        {"inlet": free_u, "outlet": free_u, "walls": {"type": "noSlip"},
-         "frontAndBack": {"type": "empty"}},
+        {
+            "inlet": free_u,
+            "outlet": free_u,
+            "walls": {"type": "noSlip"},
+            "frontAndBack": {"type": "empty"},
+        },
     )
     free_p = {"type": "freestreamPressure", "freestreamValue": foam.Uniform(0.0)}
     foam.write_field(
@@ -229,8 +249,12 @@ def setup_case(
         "p",
         "[0 2 -2 0 0 0 0]",
         0.0,
-        {"inlet": free_p, "outlet": free_p, "walls": {"type": "zeroGradient"},
-         "frontAndBack": {"type": "empty"}},
+        {
+            "inlet": free_p,
+            "outlet": free_p,
+            "walls": {"type": "zeroGradient"},
+            "frontAndBack": {"type": "empty"},
+        },
     )
     nu_tilda = float(settings["nu_tilda"])
     free_nu = {"type": "freestream", "freestreamValue": foam.Uniform(nu_tilda)}
@@ -239,25 +263,26 @@ def setup_case(
         "nut",
         "[0 2 -1 0 0 0 0]",
         nu_tilda,
-        {"inlet": free_nu, "outlet": free_nu,
-         "walls": {"type": "nutUSpaldingWallFunction", "value": foam.Uniform(0.0)},
-         "frontAndBack": {"type": "empty"}},
+        {
+            "inlet": free_nu,
+            "outlet": free_nu,
+            "walls": {"type": "nutUSpaldingWallFunction", "value": foam.Uniform(0.0)},
+            "frontAndBack": {"type": "empty"},
+        },
     )
     foam.write_field(
         case,
         "nuTilda",
         "[0 2 -1 0 0 0 0]",
         nu_tilda,
-        {"inlet": free_nu, "outlet": free_nu,
-         "walls": {"type": "fixedValue", "value": foam.Uniform(0.0)},
-         "frontAndBack": {"type": "empty"}},
+        {
+            "inlet": free_nu,
+            "outlet": free_nu,
+            "walls": {"type": "fixedValue", "value": foam.Uniform(0.0)},
+            "frontAndBack": {"type": "empty"},
+        },
     )
     return case
-
-
-def _latest_time(case: Path) -> float:
-    times = [float(p.name) for p in case.iterdir() if p.is_dir() and foam._is_number(p.name)]
-    return max(times, default=0.0)
 
 
 def simulate(spec: Any, conditions: Mapping[str, float], workdir: str | Path) -> Any:
@@ -280,16 +305,14 @@ def simulate(spec: Any, conditions: Mapping[str, float], workdir: str | Path) ->
         and ``cond`` in the order of the spec's conditions.
     """
     check_requirements()
-    settings = foam.merge_settings(
-        spec.solver.settings, DEFAULT_SOLVER, "solver.settings", _CASE
-    )
+    settings = foam.merge_settings(spec.solver.settings, DEFAULT_SOLVER, "solver.settings", _CASE)
     aoa, speed = float(conditions["aoa"]), float(conditions["U_inf"])
     case = Path(workdir) / "case"
     if case.exists():
         shutil.rmtree(case)
     setup_case(case, aoa, speed, solver=settings)
     foam.run_tool("simpleFoam", case, timeout=settings["timeout"])
-    last = _latest_time(case)
+    last = max(foam.time_folders(case), default=0.0)
     if last == 0.0:
         msg = f"{case}: simpleFoam wrote no result (see {case / 'log.simpleFoam'})"
         raise foam.OpenFOAMError(msg)

@@ -79,9 +79,6 @@ DEFAULT_SOLVER: dict[str, Any] = {
     "timeout": None,
 }
 
-#: Measured on this machine (see the module docstring).
-MEASURED: dict[str, str] = {}
-
 _TOOLS = ("gmshToFoam", "foamDictionary", "pimpleFoam")
 _PATCHES = ("inlet", "outlet", "walls", "cylinder")
 
@@ -115,13 +112,14 @@ def check_spec(spec: Any) -> None:
     """
     from meshfield.errors import SpecError
 
-    if spec.mesh.file is not None or spec.mesh.generator not in (None, "cylinder_channel"):
+    if spec.mesh.file is not None or spec.mesh.generator not in (
+        None,
+        "cylinder_channel",
+    ):
         msg = "mesh: the cylinder_wake case builds its mesh: use {generator: cylinder_channel}"
         raise SpecError(msg)
     foam.merge_settings(spec.mesh.params, DEFAULT_MESH, "mesh.params", "cylinder_wake")
-    foam.merge_settings(
-        spec.solver.settings, DEFAULT_SOLVER, "solver.settings", "cylinder_wake"
-    )
+    foam.merge_settings(spec.solver.settings, DEFAULT_SOLVER, "solver.settings", "cylinder_wake")
     if spec.condition_names != ["Re"]:
         msg = f"conditions: the cylinder_wake case takes one condition, Re (got {spec.condition_names})"
         raise SpecError(msg)
@@ -193,7 +191,11 @@ def make_mesh(path: str | Path, **params: float) -> Path:
         both = field.add("Min")
         field.setNumbers(both, "FieldsList", [near, wake])
         field.setAsBackgroundMesh(both)
-        for key in ("MeshSizeExtendFromBoundary", "MeshSizeFromPoints", "MeshSizeFromCurvature"):
+        for key in (
+            "MeshSizeExtendFromBoundary",
+            "MeshSizeFromPoints",
+            "MeshSizeFromCurvature",
+        ):
             gmsh.option.setNumber(f"Mesh.{key}", 0)
         gmsh.option.setNumber("Mesh.Algorithm", 6)
 
@@ -341,16 +343,19 @@ def setup_case(
         case / "constant" / "transportProperties",
         {"transportModel": "Newtonian", "nu": 1.0 / reynolds},
     )
-    foam.write_foam_dict(
-        case / "constant" / "turbulenceProperties", {"simulationType": "laminar"}
-    )
+    foam.write_foam_dict(case / "constant" / "turbulenceProperties", {"simulationType": "laminar"})
 
     msh = make_mesh(case / "mesh.msh", **mesh_params)
     foam.gmsh_to_foam(
         msh,
         case,
-        {"frontAndBack": "empty", "cylinder": "wall", "walls": "patch", "inlet": "patch",
-         "outlet": "patch"},
+        {
+            "frontAndBack": "empty",
+            "cylinder": "wall",
+            "walls": "patch",
+            "inlet": "patch",
+            "outlet": "patch",
+        },
     )
     msh.unlink()
 
@@ -362,8 +367,11 @@ def setup_case(
         (1.0, 0.0, 0.0),
         {
             "inlet": {"type": "fixedValue", "value": foam.Uniform((1.0, 0.0, 0.0))},
-            "outlet": {"type": "inletOutlet", "inletValue": foam.Uniform((0, 0, 0)),
-                       "value": foam.Uniform((1.0, 0.0, 0.0))},
+            "outlet": {
+                "type": "inletOutlet",
+                "inletValue": foam.Uniform((0, 0, 0)),
+                "value": foam.Uniform((1.0, 0.0, 0.0)),
+            },
             "walls": {"type": "slip"},
             "cylinder": {
                 "type": "rotatingWallVelocity",
@@ -418,7 +426,8 @@ def run_case(
     timeout = settings["timeout"]
     foam.run_tool("pimpleFoam", case, log="log.pimpleFoam.spinUp", timeout=timeout)
     foam.write_foam_dict(
-        case / "system" / "controlDict", _control_dict(end, interval, settings, thickness)
+        case / "system" / "controlDict",
+        _control_dict(end, interval, settings, thickness),
     )
     foam.run_tool("pimpleFoam", case, log="log.pimpleFoam", timeout=timeout)
 

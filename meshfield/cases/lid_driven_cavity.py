@@ -62,9 +62,6 @@ DEFAULT_SOLVER: dict[str, Any] = {
     "timeout": None,
 }
 
-#: Measured on this machine (see the module docstring).
-MEASURED: dict[str, str] = {}
-
 _TOOLS = ("gmshToFoam", "foamDictionary", "icoFoam")
 _PATCHES = ("fixedWalls", "movingWall")
 _CASE = "lid_driven_cavity"
@@ -152,7 +149,11 @@ def make_mesh(path: str | Path, **params: float) -> Path:
         field.setNumber(walls, "DistMin", 0.0)
         field.setNumber(walls, "DistMax", 0.15 * length)
         field.setAsBackgroundMesh(walls)
-        for key in ("MeshSizeExtendFromBoundary", "MeshSizeFromPoints", "MeshSizeFromCurvature"):
+        for key in (
+            "MeshSizeExtendFromBoundary",
+            "MeshSizeFromPoints",
+            "MeshSizeFromCurvature",
+        ):
             gmsh.option.setNumber(f"Mesh.{key}", 0)
         gmsh.option.setNumber("Mesh.Algorithm", 6)
 
@@ -234,7 +235,10 @@ def setup_case(
         {
             "ddtSchemes": {"default": "Euler"},
             "gradSchemes": {"default": "Gauss linear"},
-            "divSchemes": {"default": "none", "div(phi,U)": "Gauss linearUpwind grad(U)"},
+            "divSchemes": {
+                "default": "none",
+                "div(phi,U)": "Gauss linearUpwind grad(U)",
+            },
             "laplacianSchemes": {"default": "Gauss linear corrected"},
             "interpolationSchemes": {"default": "linear"},
             "snGradSchemes": {"default": "corrected"},
@@ -267,7 +271,10 @@ def setup_case(
         },
     )
     nu = settings["lid_velocity"] * mesh_params["length"] / reynolds
-    foam.write_foam_dict(case / "constant" / "transportProperties", {"nu": f"[0 2 -1 0 0 0 0] {foam.format_value(nu)}"})
+    foam.write_foam_dict(
+        case / "constant" / "transportProperties",
+        {"nu": f"[0 2 -1 0 0 0 0] {foam.format_value(nu)}"},
+    )
 
     msh = make_mesh(case / "mesh.msh", **mesh_params)
     foam.gmsh_to_foam(
@@ -348,17 +355,13 @@ def simulate(spec: Any, conditions: Mapping[str, float], workdir: str | Path) ->
     """
     check_requirements()
     mesh = foam.merge_settings(spec.mesh.params, DEFAULT_MESH, "mesh.params", _CASE)
-    settings = foam.merge_settings(
-        spec.solver.settings, DEFAULT_SOLVER, "solver.settings", _CASE
-    )
+    settings = foam.merge_settings(spec.solver.settings, DEFAULT_SOLVER, "solver.settings", _CASE)
     reynolds = float(conditions["Re"])
     case = Path(workdir) / "case"
     if case.exists():
         shutil.rmtree(case)
     time = spec.time
-    setup_case(
-        case, reynolds, end=time.end, interval=time.interval, mesh=mesh, solver=settings
-    )
+    setup_case(case, reynolds, end=time.end, interval=time.interval, mesh=mesh, solver=settings)
     foam.run_tool("icoFoam", case, timeout=settings["timeout"])
     expected = time.snapshot_times()
     graph = foam.read_planar(

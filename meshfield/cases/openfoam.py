@@ -25,6 +25,7 @@ What it does:
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -52,6 +53,7 @@ __all__ = [
     "read_planar",
     "run_tool",
     "set_entry",
+    "time_folders",
     "tutorial_dir",
     "write_field",
     "write_foam_dict",
@@ -373,7 +375,7 @@ def _format_number(value: float) -> str:
         msg = f"cannot write the non-finite number {value} to an OpenFOAM dictionary"
         raise ValueError(msg)
     text = repr(float(value))
-    return text[:-2] if text.endswith(".0") else text
+    return text.removesuffix(".0")
 
 
 def format_value(value: Any) -> str:
@@ -584,6 +586,22 @@ def read_function_object(
     return {column: data[:, i] for i, column in enumerate(columns)}
 
 
+def time_folders(case: str | os.PathLike[str]) -> list[float]:
+    """The times of a case's time folders (``0``, ``0.2``, ...), ascending.
+
+    Parameters
+    ----------
+    case : path-like
+        The case folder.
+
+    Returns
+    -------
+    list of float
+        One time per folder whose name is a number.
+    """
+    return sorted(float(p.name) for p in Path(case).iterdir() if p.is_dir() and _is_number(p.name))
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -616,7 +634,7 @@ def _planar_cells(grid: Any, low: np.ndarray) -> list[np.ndarray]:
     connectivity = np.asarray(grid.cell_connectivity)
     points = np.asarray(grid.points)
     polygons = []
-    for start, stop in zip(offsets[:-1], offsets[1:]):
+    for start, stop in itertools.pairwise(offsets):
         ids = np.unique(connectivity[start:stop])
         polygons.append(ids[low[ids]])
     counts = np.array([len(p) for p in polygons])
@@ -760,14 +778,14 @@ def read_planar(
     pos = points[nodes, :2]
 
     # boundary groups from the patches
-    boundary_blocks = blocks["boundary"] if "boundary" in blocks.keys() else None
-    available = {} if boundary_blocks is None else {
-        str(name): boundary_blocks[name] for name in boundary_blocks.keys()
-    }
+    boundary_blocks = blocks.get("boundary", None)
+    available = (
+        {}
+        if boundary_blocks is None
+        else {str(name): boundary_blocks[name] for name in boundary_blocks}
+    )
     if patches is None:
-        patches = [
-            name for name, patch in available.items() if patch is not None and patch.n_cells
-        ]
+        patches = [name for name, patch in available.items() if patch is not None and patch.n_cells]
         patches = [p for p in patches if _patch_type(case, p) != "empty"]
     group_names = dict(patches) if isinstance(patches, Mapping) else {p: p for p in patches}
     patches = list(group_names)
@@ -823,10 +841,10 @@ def _patch_type(case: Path, patch: str) -> str:
     path = case / "constant" / "polyMesh" / "boundary"
     if not path.is_file():
         return ""
-    block = re.search(rf"^\s*{re.escape(patch)}\s*\{{([^}}]*)\}}", path.read_text(), re.M)
+    block = re.search(rf"^\s*{re.escape(patch)}\s*\{{([^}}]*)\}}", path.read_text(), re.MULTILINE)
     if block is None:
         return ""
-    found = re.search(r"^\s*type\s+(\w+)\s*;", block.group(1), re.M)
+    found = re.search(r"^\s*type\s+(\w+)\s*;", block.group(1), re.MULTILINE)
     return found.group(1) if found else ""
 
 

@@ -68,9 +68,7 @@ def test_fifty_iterations(tmp_path: Path) -> None:
     """aoa = 8 deg, U_inf = 26 m/s (the tutorial's free stream), 50 iterations; about 3 s."""
     from meshfield.data import validate
 
-    spec = load_spec(
-        _raw(solver={"name": "simpleFoam", "settings": {"iterations": 50}})
-    )
+    spec = load_spec(_raw(solver={"name": "simpleFoam", "settings": {"iterations": 50}}))
     graph = airfoil.simulate(spec, {"aoa": 8.0, "U_inf": 26.0}, tmp_path)
 
     assert validate(graph) == []

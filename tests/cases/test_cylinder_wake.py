@@ -47,8 +47,9 @@ def test_spec_loads_and_is_runnable() -> None:
 def test_check_spec_names_what_is_wrong() -> None:
     raw = yaml.safe_load(SPEC.read_text())
     with pytest.raises(SpecError, match=r"mesh.params: unknown keys \['size_cylnder'\]"):
-        cylinder_wake.check_spec(_spec(mesh={"generator": "cylinder_channel",
-                                             "params": {"size_cylnder": 0.1}}))
+        cylinder_wake.check_spec(
+            _spec(mesh={"generator": "cylinder_channel", "params": {"size_cylnder": 0.1}})
+        )
     with pytest.raises(SpecError, match="generator: cylinder_channel"):
         cylinder_wake.check_spec(_spec(mesh={"generator": "box", "params": {}}))
     with pytest.raises(SpecError, match="solver.settings: unknown keys"):
@@ -91,8 +92,14 @@ def test_mesh_is_deterministic(tmp_path: Path) -> None:
     second = meshio.read(cylinder_wake.make_mesh(tmp_path / "b.msh", **params))
     np.testing.assert_array_equal(first.points, second.points)
     assert {c.type for c in first.cells} >= {"wedge"}
-    assert set(first.field_data) == {"inlet", "outlet", "walls", "cylinder", "frontAndBack",
-                                     "fluid"}
+    assert set(first.field_data) == {
+        "inlet",
+        "outlet",
+        "walls",
+        "cylinder",
+        "frontAndBack",
+        "fluid",
+    }
     np.testing.assert_allclose(first.points.min(axis=0), [-8.0, -8.0, 0.0])
     np.testing.assert_allclose(first.points.max(axis=0), [25.0, 8.0, 0.1])
 
@@ -107,8 +114,10 @@ def test_shedding_at_re_100(tmp_path: Path) -> None:
     """
     from meshfield.data import validate
 
-    spec = _spec(time={"spin_up": 10.0, "end": 30.0, "interval": 0.5},
-                 mesh={"generator": "cylinder_channel", "params": {}})
+    spec = _spec(
+        time={"spin_up": 10.0, "end": 30.0, "interval": 0.5},
+        mesh={"generator": "cylinder_channel", "params": {}},
+    )
     start = time.perf_counter()
     graph = cylinder_wake.simulate(spec, {"Re": 100.0}, tmp_path)
     seconds = time.perf_counter() - start

@@ -58,7 +58,10 @@ def test_format_value_refuses_what_it_cannot_write() -> None:
 def test_write_foam_dict_header_and_nesting(tmp_path: Path) -> None:
     path = foam.write_foam_dict(
         tmp_path / "system" / "fvSolution",
-        {"solvers": {"p": {"tolerance": 1e-6}, '"(U|UFinal)"': {"relTol": 0}}, "flag": None},
+        {
+            "solvers": {"p": {"tolerance": 1e-6}, '"(U|UFinal)"': {"relTol": 0}},
+            "flag": None,
+        },
     )
     text = path.read_text()
     assert "class           dictionary;" in text
@@ -81,7 +84,10 @@ def test_write_field_picks_the_class(tmp_path: Path) -> None:
 def test_foam_dictionary_reads_what_we_write(tmp_path: Path) -> None:
     path = foam.write_foam_dict(
         tmp_path / "system" / "fvSolution",
-        {"solvers": {"p": {"solver": "PCG", "tolerance": 1e-6}}, "PISO": {"nCorrectors": 2}},
+        {
+            "solvers": {"p": {"solver": "PCG", "tolerance": 1e-6}},
+            "PISO": {"nCorrectors": 2},
+        },
     )
     foam.set_entry(path, "PISO/nCorrectors", 3)
 
@@ -192,7 +198,10 @@ def test_read_planar_on_a_fresh_case(tmp_path: Path) -> None:
     default = foam.read_planar(case)
     assert sorted(default.boundary_names) == ["fixedWalls", "interior", "movingWall"]
     graph = foam.read_planar(
-        case, fields=("U", "p"), patches=("fixedWalls", "movingWall"), cond={"Re": 100.0}
+        case,
+        fields=("U", "p"),
+        patches=("fixedWalls", "movingWall"),
+        cond={"Re": 100.0},
     )
     assert validate(graph) == []
     assert graph.field_names == ["U_x", "U_y", "p"]
