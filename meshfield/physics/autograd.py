@@ -45,6 +45,7 @@ from torch import Tensor
 
 __all__ = [
     "divergence",
+    "grad_or_zero",
     "gradient",
     "hessian",
     "jacobian_of",
@@ -75,6 +76,20 @@ def _spatial_dim(coords: Tensor, spatial_dim: int | None) -> int:
     return spatial_dim
 
 
+def grad_or_zero(output: Tensor, coords: Tensor, *, create_graph: bool = True) -> Tensor:
+    r"""Gradient of ``output.sum()`` with respect to ``coords``; zeros if it does not depend on them.
+
+    A field that is linear in a coordinate has a constant first derivative, which autograd sees
+    as a tensor without a graph; its derivatives are zero, not an error.
+    """
+    if not output.requires_grad:
+        return torch.zeros_like(coords)
+    (derivative,) = torch.autograd.grad(
+        output.sum(), coords, create_graph=create_graph, retain_graph=True, allow_unused=True
+    )
+    return torch.zeros_like(coords) if derivative is None else derivative
+
+
 def jacobian_of(values: Tensor, coords: Tensor, *, create_graph: bool = True) -> Tensor:
     r"""Derivatives of already computed ``values`` with respect to ``coords``.
 
@@ -96,16 +111,10 @@ def jacobian_of(values: Tensor, coords: Tensor, *, create_graph: bool = True) ->
     Tensor
         ``[..., Q, C, D]``. A channel that does not depend on ``coords`` gets zeros.
     """
-    columns = []
-    for channel in range(values.shape[-1]):
-        (derivative,) = torch.autograd.grad(
-            values[..., channel].sum(),
-            coords,
-            create_graph=create_graph,
-            retain_graph=True,
-            allow_unused=True,
-        )
-        columns.append(torch.zeros_like(coords) if derivative is None else derivative)
+    columns = [
+        grad_or_zero(values[..., channel], coords, create_graph=create_graph)
+        for channel in range(values.shape[-1])
+    ]
     return torch.stack(columns, dim=-2)
 
 
@@ -299,14 +308,8 @@ def laplacian(
         for channel in range(first.shape[-2]):
             parts = []
             for i in range(d):
-                (second,) = torch.autograd.grad(
-                    first[..., channel, i].sum(),
-                    q,
-                    create_graph=create_graph,
-                    retain_graph=True,
-                    allow_unused=True,
-                )
-                parts.append(torch.zeros_like(q[..., i]) if second is None else second[..., i])
+                second = grad_or_zero(first[..., channel, i], q, create_graph=create_graph)
+                parts.append(second[..., i])
             total.append(torch.stack(parts, dim=-1).sum(-1))
         return torch.stack(total, dim=-1)
 

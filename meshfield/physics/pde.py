@@ -54,7 +54,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from meshfield.physics.autograd import map_chunks
+from meshfield.physics.autograd import grad_or_zero, map_chunks
 from meshfield.physics.mesh_ops import MeshOperators
 from meshfield.physics.time import time_derivative
 
@@ -163,10 +163,7 @@ class AutogradDerivatives(Derivatives):
         self._second: dict[tuple[str, int], Tensor] = {}
 
     def _d(self, target: Tensor) -> Tensor:
-        (grad,) = torch.autograd.grad(
-            target.sum(), self.coords, create_graph=True, retain_graph=True, allow_unused=True
-        )
-        return torch.zeros_like(self.coords) if grad is None else grad
+        return grad_or_zero(target, self.coords, create_graph=True)
 
     def _channel(self, name: str) -> int:
         if name not in self.index:

@@ -6,10 +6,12 @@ algorithm), so non-uniform time steps are handled exactly as uniform ones, at th
 
 * ``derivative=1, order=1``: two-point differences (backward, forward at the first frame);
 * ``derivative=1, order=2``: three-point stencils, centred inside, one-sided at both ends;
-* ``derivative=2, order=2``: three-point centred stencils when the steps are uniform (the
-  classical :math:`(u_{n+1} - 2u_n + u_{n-1})/h^2`), four-point stencils otherwise (a
-  three-point stencil is only first-order accurate for the second derivative on non-uniform
-  steps), one-sided at both ends.
+* ``derivative=2, order=1``: three-point stencils (first order on non-uniform steps, second
+  inside a uniform sequence), one-sided at both ends;
+* ``derivative=2, order=2``: three-point centred stencils inside a uniform sequence (the
+  classical :math:`(u_{n+1} - 2u_n + u_{n-1})/h^2`), four-point stencils otherwise and at both
+  ends (a three-point stencil is only first-order accurate for the second derivative on
+  non-uniform steps or one-sided).
 
 Every frame gets a derivative, so the output has the same ``T`` as the input. The error of an
 order-``p`` stencil is :math:`O(h^p)` with ``h`` the largest step of the stencil.
@@ -128,11 +130,7 @@ def time_stencil(
     num = len(t)
     steps = np.diff(t)
     uniform = num < 3 or bool(np.allclose(steps, steps[0], rtol=1e-9, atol=0.0))
-    size = derivative + order
-    if derivative == 2 and order == 2 and uniform:
-        size = 3  # the centred stencil gains one order by symmetry
-    if derivative == 2 and order == 1:
-        size = 3
+    size = 3 if (derivative, order) == (2, 1) else derivative + order
     if num < size:
         msg = (
             f"A time derivative of order {derivative} with accuracy {order} needs at least "
@@ -140,15 +138,19 @@ def time_stencil(
         )
         raise ValueError(msg)
     index = np.empty((num, size), dtype=np.int64)
-    weights = np.empty((num, size), dtype=np.float64)
+    weights = np.zeros((num, size), dtype=np.float64)
     for n in range(num):
+        width = size
+        if derivative == 2 and order == 2 and uniform and 0 < n < num - 1:
+            width = 3  # the centred stencil gains one order by symmetry
         if derivative == 1 and order == 1:
             start = max(n - 1, 0)
         else:
-            start = min(max(n - (size - 1) // 2, 0), num - size)
-        stencil = np.arange(start, start + size)
-        index[n] = stencil
-        weights[n] = fd_weights(t[n], t[stencil], derivative)
+            start = min(max(n - (width - 1) // 2, 0), num - width)
+        stencil = np.arange(start, start + width)
+        index[n, :width] = stencil
+        index[n, width:] = n  # padding with zero weight
+        weights[n, :width] = fd_weights(t[n], t[stencil], derivative)
     return index, weights
 
 
@@ -184,9 +186,9 @@ def time_derivative(
 
     Examples
     --------
-    >>> t = torch.tensor([0.0, 0.1, 0.3, 0.6], dtype=torch.float64)
+    >>> t = torch.tensor([0.0, 0.5, 1.5, 3.0], dtype=torch.float64)  # non-uniform steps
     >>> time_derivative(t**2, t)
-    tensor([0.0000, 0.2000, 0.6000, 1.2000], dtype=torch.float64)
+    tensor([0., 1., 3., 6.], dtype=torch.float64)
     """
     if values.dim() < 1:
         msg = f"Expected 'values' with a leading frame axis [T, ...] (got {tuple(values.shape)})"
