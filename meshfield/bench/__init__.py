@@ -14,4 +14,5 @@ BENCHMARKS: dict[str, str] = {
     "io": "meshfield.bench.io",
     "serialize": "meshfield.bench.serialize",
     "backbone": "meshfield.bench.backbone",
+    "model": "meshfield.bench.model",
 }
