@@ -9,10 +9,11 @@ wall time over ``--repeat`` calls and peak resident memory above the set-up. Flo
 1. **Blocks** at each length ``L``: a mixer block is ``x + mixer(LayerNorm(x))`` (a
    :class:`~meshfield.nn.HybridBlock` with ``mlp_ratio=0``, no MLP), forward and
    forward+backward, for a :class:`~meshfield.nn.BiMamba` mixer (torch backend, chunked SSD
-   scan), a :class:`~meshfield.nn.PatchAttention` mixer (patches of 256, patching computed in
+   scan; forward+backward also with ``checkpoint=True``, which recomputes the scan
+   activations block by block in the backward pass), a :class:`~meshfield.nn.PatchAttention` mixer (patches of 256, patching computed in
    the set-up as a backbone does once per forward), a :class:`~meshfield.nn.FullAttention`
-   mixer where it fits, the same BiMamba on the sequential reference scan (smallest ``L``,
-   forward only), and ``mambapy``'s Mamba block (one residual Mamba-1 layer,
+   mixer where it fits, the same BiMamba on the sequential reference scan (forward only, at
+   the smaller of the smallest ``L`` and ``--reference-length``), and ``mambapy``'s Mamba block (one residual Mamba-1 layer,
    unidirectional, parallel scan) if that package is installed.
 2. **Scan alone** at ``--scan-length`` (64k): ``d_inner = 128``, ``d_state = 16``, batch 1,
    :func:`~meshfield.nn.ssd_chunked` vs ``mambapy``'s selective scan (its ``pscan``) vs
@@ -81,6 +82,7 @@ def setup_block(
     backward: bool,
     d_model: int = D_MODEL,
     backend: str = "torch",
+    checkpoint: bool = False,
 ) -> tuple[Callable[[], None], dict[str, Any]]:
     """A mixer block (``mlp_ratio=0``) on one sequence of ``length`` tokens."""
     from dataclasses import asdict
@@ -90,9 +92,8 @@ def setup_block(
     torch.manual_seed(0)
     patching = None
     if mixer == "bimamba":
-        module: torch.nn.Module = BiMamba(
-            d_model, **asdict(MambaConfig(chunk_size=CHUNK_SIZE, backend=backend))
-        )
+        config = MambaConfig(chunk_size=CHUNK_SIZE, backend=backend, checkpoint=checkpoint)
+        module: torch.nn.Module = BiMamba(d_model, **asdict(config))
     elif mixer == "patch":
         module = PatchAttention(d_model, NUM_HEADS, PATCH_SIZE)
         patching = module.patching(None, length, torch.device("cpu"))
@@ -364,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--full-max", type=int, default=None, help="longest sequence for full attention"
     )
     parser.add_argument(
-        "--max-mb", type=float, default=12000.0, help="skip configurations predicted above this"
+        "--max-mb", type=float, default=8000.0, help="skip configurations predicted above this"
     )
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per configuration")
     args = parser.parse_args(list(argv) if argv is not None else None)
@@ -372,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
     repeat = args.repeat or (1 if args.quick else 3)
     scan_length = (args.scan_length or ((1024,) if args.quick else (65536,)))[0]
-    reference_length = (args.reference_length or ((256,) if args.quick else (16384,)))[0]
+    reference_length = (args.reference_length or ((256,) if args.quick else (4096,)))[0]
     full_max = args.full_max or (1024 if args.quick else 16384)
     has_mambapy = importlib.util.find_spec("mambapy") is not None
 
@@ -399,19 +400,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     for backward in (False, True):
         for length in sizes:
             runner.run("block", "BiMamba block", length, backward, "setup_block", mixer="bimamba")
+        if backward:
+            for length in sizes:
+                runner.run(
+                    "block",
+                    "BiMamba block (checkpointed)",
+                    length,
+                    True,
+                    "setup_block",
+                    mixer="bimamba",
+                    checkpoint=True,
+                )
         for length in sizes:
             runner.run(
                 "block", "PatchAttention block", length, backward, "setup_block", mixer="patch"
             )
         for length in sizes:
             if length > full_max:
-                runner.skip(
-                    "block",
-                    "FullAttention block",
-                    length,
-                    backward,
-                    f"L > --full-max {full_max} (O(L^2))",
-                )
+                note = f"L > --full-max {full_max} (time grows as L^2)"
+                runner.skip("block", "FullAttention block", length, backward, note)
             else:
                 runner.run(
                     "block", "FullAttention block", length, backward, "setup_block", mixer="full"
@@ -420,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             runner.run(
                 "block",
                 "BiMamba block (reference scan)",
-                sizes[0],
+                min(sizes[0], reference_length),
                 False,
                 "setup_block",
                 mixer="bimamba",
@@ -463,23 +470,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _print_targets(runner: _Runner, sizes: Sequence[int], scan_length: int) -> None:
     print("\ntargets (measured in this run)")
-    # 1. linear time: BiMamba growth from 64k (or the second size) to the largest measured
+    # 1. linear time: BiMamba growth from 64k (or the smallest size) to the largest measured
     series = runner.series("block", "BiMamba block", True)
-    growth = None
-    note = ""
-    if len(series) >= 2:
-        start = next((r for r in series if r.length == 65536), series[0])
-        end = series[-1]
-        if end.length > start.length:
-            growth = (end.seconds / start.seconds) / (end.length / start.length)
-            note = f"  ({_fmt_len(start.length)} -> {_fmt_len(end.length)}, fwd+bwd)"
-    _target_line(
-        "BiMamba block time growth / L growth",
-        growth,
-        "<= 1.15",
-        None if growth is None else growth <= 1.15,
-        note,
-    )
+    checkpointed = runner.series("block", "BiMamba block (checkpointed)", True)
+    for label, rows in (("", series), (" (checkpointed)", checkpointed)):
+        growth, note = None, ""
+        if len(rows) >= 2:
+            start = next((r for r in rows if r.length == 65536), rows[0])
+            end = rows[-1]
+            if end.length > start.length:
+                growth = (end.seconds / start.seconds) / (end.length / start.length)
+                note = f"  ({_fmt_len(start.length)} -> {_fmt_len(end.length)}, fwd+bwd)"
+        _target_line(
+            f"BiMamba block{label} time growth / L growth",
+            growth,
+            "<= 1.15",
+            None if growth is None else growth <= 1.15,
+            note,
+        )
 
     # 2-4. the scan
     chunked = runner.find("scan", "ssd_chunked", scan_length, True)
@@ -535,23 +543,24 @@ def _print_targets(runner: _Runner, sizes: Sequence[int], scan_length: int) -> N
         note,
     )
 
-    # 6. memory per token
-    value, note = None, ""
-    if series:
-        value = series[-1].bytes_per_token
-        note = f"  (BiMamba block fwd+bwd at {_fmt_len(series[-1].length)})"
-    _target_line(
-        f"peak bytes/token at d_model {D_MODEL}",
-        value,
-        "< 4096",
-        None if value is None else value < 4096,
-        note,
-    )
+    # 6. memory per token, at the longest length measured
+    for label, rows in (("", series), (" (checkpointed)", checkpointed)):
+        value, note = None, ""
+        if rows:
+            value = rows[-1].bytes_per_token
+            note = f"  (fwd+bwd at {_fmt_len(rows[-1].length)})"
+        _target_line(
+            f"BiMamba block{label} peak bytes/token, d_model {D_MODEL}",
+            value,
+            "< 4096",
+            None if value is None else value < 4096,
+            note,
+        )
     patch = runner.series("block", "PatchAttention block", True)
     if patch:
-        print(
-            f"  {'(PatchAttention block fwd+bwd at ' + _fmt_len(patch[-1].length) + ')':<58} "
-            f"{patch[-1].bytes_per_token:>9.3g}"
+        note = f"  (fwd+bwd at {_fmt_len(patch[-1].length)})"
+        _target_line(
+            "PatchAttention block peak bytes/token", patch[-1].bytes_per_token, "", None, note
         )
     if not any(r.length == 65536 for r in series) and sizes:
         print("  note: 64k is not among --sizes; ratios use the nearest measured lengths")

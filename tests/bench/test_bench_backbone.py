@@ -28,7 +28,8 @@ def test_quick_run_prints_every_row(capsys: pytest.CaptureFixture[str]) -> None:
                     length,
                     passes,
                 )
-    assert re.search(rf"BiMamba block \(reference scan\)\s+256\s+fwd{measured}", out)
+    assert re.search(rf"BiMamba block \(reference scan\)\s+128\s+fwd{measured}", out)
+    assert re.search(rf"BiMamba block \(checkpointed\)\s+512\s+fwd\+bwd{measured}", out)
     assert re.search(rf"ssd_chunked\s+512\s+fwd\+bwd{measured}", out)
     assert re.search(rf"ssd_reference\s+128\s+fwd\+bwd{measured}", out)
     mambapy = "mambapy selective_scan"
