@@ -321,8 +321,8 @@ def datagen(
         bar.close()
         _write_index(out, spec, failed)
         work = out / _WORK
-        if work.is_dir() and not any(work.rglob("*")):
-            shutil.rmtree(work, ignore_errors=True)
+        if not failed and work.is_dir() and not any(p.is_file() for p in work.rglob("*")):
+            shutil.rmtree(work, ignore_errors=True)  # only empty split folders are left
 
     if failed:
         lines = [f"  {key}: {error}" for key, error in failed.items()]

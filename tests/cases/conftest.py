@@ -43,6 +43,12 @@ def tiny_heat() -> dict[str, Any]:
     return copy.deepcopy(TINY_HEAT)
 
 
+@pytest.fixture(scope="session")
+def tiny_heat_shared() -> dict[str, Any]:
+    """The tiny heat_plate spec for session- and module-scoped fixtures; do not modify it."""
+    return TINY_HEAT
+
+
 @pytest.fixture
 def tiny_taylor_green() -> dict[str, Any]:
     """A taylor_green spec as a dict: a 16 x 16 grid, 3 runs of 3 snapshots."""
