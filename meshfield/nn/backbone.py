@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
+from torch_geometric.data import Data
 
 from meshfield.nn.attention import FullAttention, LinearAttention, PatchAttention
 from meshfield.nn.conditioning import AdaLNZero
@@ -449,11 +450,19 @@ class HybridBackbone(nn.Module):
         self,
         pos: Tensor | None,
         batch: Tensor | None,
-        serializations: Mapping[str, Serialization] | Sequence[Serialization] | None,
+        serializations: Data | Mapping[str, Serialization] | Sequence[Serialization] | None,
         num_nodes: int,
     ) -> dict[str, Serialization]:
         given: dict[str, Serialization] = {}
-        if isinstance(serializations, Mapping):
+        if isinstance(serializations, Data):
+            from meshfield.serialize import get_serialization
+
+            # orders stored by the Serialize transform (recomputed if missing or of another depth)
+            given = {
+                curve: get_serialization(serializations, curve, depth=self.config.depth)
+                for curve in self.curves_used
+            }
+        elif isinstance(serializations, Mapping):
             given = dict(serializations)
         elif serializations is not None:
             given = {ser.curve: ser for ser in serializations}
@@ -504,7 +513,7 @@ class HybridBackbone(nn.Module):
         pos: Tensor | None,
         batch: Tensor | None = None,
         cond: Tensor | None = None,
-        serializations: Mapping[str, Serialization] | Sequence[Serialization] | None = None,
+        serializations: Data | Mapping[str, Serialization] | Sequence[Serialization] | None = None,
     ) -> Tensor:
         """Mix node features along the configured curves.
 
@@ -520,9 +529,10 @@ class HybridBackbone(nn.Module):
         cond : torch.Tensor, optional
             Per-graph conditioning, shape ``[num_graphs, d_cond]``; required when
             ``d_cond > 0``.
-        serializations : mapping or sequence of Serialization, optional
-            Precomputed serializations (curve -> :class:`~meshfield.serialize.Serialization`,
-            or a sequence of them keyed by their ``curve``), e.g. from :meth:`serialize`.
+        serializations : Data, mapping or sequence of Serialization, optional
+            Precomputed serializations: curve -> :class:`~meshfield.serialize.Serialization`,
+            a sequence of them keyed by their ``curve`` (e.g. from :meth:`serialize`), or the
+            graph or batch on which :class:`~meshfield.serialize.Serialize` stored them.
             Missing curves are computed from ``pos``.
 
         Returns

@@ -297,3 +297,16 @@ def test_nn_exports_load_without_cuda_kernels() -> None:
         "assert not [m for m in sys.modules if m.split('.')[0] in ('mamba_ssm', 'triton')]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_serializations_stored_by_the_transform() -> None:
+    from torch_geometric.data import Batch, Data
+
+    from meshfield.serialize import Serialize
+
+    model = HybridBackbone(_config(pattern="MAMA"))
+    x, pos, batch = _two_graphs()
+    graphs = [Serialize()(Data(pos=pos[batch == g])) for g in range(2)]
+    stored = Batch.from_data_list(graphs)
+    expected = model(x, pos, batch)
+    torch.testing.assert_close(model(x, None, stored.batch, serializations=stored), expected)
