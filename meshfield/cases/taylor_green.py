@@ -60,8 +60,10 @@ def taylor_green_fields(
 
     Example
     -------
-    >>> taylor_green_fields(np.array([np.pi / 2]), np.array([0.0]), np.array([0.0]), nu=0.1)
-    array([[[ 1.  , -0.  , -0.5 ]]])
+    >>> x, y = np.array([0.0, np.pi / 2]), np.array([0.0, 0.0])
+    >>> fields = taylor_green_fields(x, y, np.array([0.0]), nu=0.1)  # [T = 1, N = 2, 3]
+    >>> (fields[0].round(6) + 0.0).tolist()
+    [[0.0, 0.0, 0.5], [1.0, 0.0, 0.0]]
     """
     t = np.asarray(t, dtype=np.float64)[:, None]
     decay_u = np.exp(-2.0 * nu * k**2 * t)
