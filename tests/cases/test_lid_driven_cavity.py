@@ -46,6 +46,17 @@ def test_check_spec_names_what_is_wrong() -> None:
         )
 
 
+def test_check_spec_refuses_snapshots_off_the_time_steps() -> None:
+    with pytest.raises(SpecError, match=r"time.interval: expected a multiple of .*delta_t"):
+        lid_driven_cavity.check_spec(
+            load_spec(_raw(time={"spin_up": 0.0, "end": 1.0, "interval": 0.0123}))
+        )
+    with pytest.raises(SpecError, match="time.spin_up: expected a multiple of time.interval"):
+        lid_driven_cavity.check_spec(
+            load_spec(_raw(time={"spin_up": 0.3, "end": 2.3, "interval": 0.5}))
+        )
+
+
 def test_interval_must_be_a_multiple_of_the_time_step(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="multiple of delta_t"):
         lid_driven_cavity.setup_case(tmp_path, 100.0, end=1.0, interval=0.0123)
