@@ -228,3 +228,11 @@ def test_bad_shapes_name_the_argument(fn, name, value, match):
         inputs["C"] = value
     with pytest.raises(ValueError, match=match):
         fn(**inputs)
+
+
+def test_blocks_of_a_long_sequence_chain_exactly(monkeypatch):
+    # blocks of 48 tokens: borders fall inside chunks' worth of padding and on segment borders
+    monkeypatch.setattr(ssd_module, "_BLOCK_TOKENS", 48)
+    inputs = make_inputs(300, dtype=torch.float64, ngroups=2, segments=9, with_initial=True)
+    inputs["seq_idx"][:, 96:] += 1  # a border exactly on a block border
+    assert_same_scan(inputs, torch.float64, 16)

@@ -35,6 +35,8 @@ __all__ = ["ssd_chunked"]
 
 # chunk states combined per step of the cross-chunk scan (32 * 32 = 1024 chunks in two levels)
 _SCAN_BLOCK = 32
+# tokens per block of the outer loop over long sequences
+_BLOCK_TOKENS = 8192
 
 
 def _lower_mask(size: int, device: torch.device) -> Tensor:
@@ -174,6 +176,32 @@ def _ssd_chunks(
     return y.view(b, h, nc, q, p).permute(0, 2, 3, 1, 4).reshape(b, l, h, p), final
 
 
+def _scan_padded(
+    x: Tensor,
+    dt: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None,
+    seq_idx: Tensor | None,
+    initial_states: Tensor | None,
+    chunk_size: int,
+) -> tuple[Tensor, Tensor]:
+    """:func:`_ssd_chunks` on any length: pads to whole chunks with ``dt = 0`` and cuts back."""
+    batch, seqlen = x.shape[:2]
+    pad = -seqlen % chunk_size
+    if pad:
+        # dt = 0 means decay 1 and no input: padding leaves outputs and states unchanged
+        x = F.pad(x, (0, 0, 0, 0, 0, pad))
+        dt = F.pad(dt, (0, 0, 0, pad))
+        B = F.pad(B, (0, 0, 0, 0, 0, pad))
+        C = F.pad(C, (0, 0, 0, 0, 0, pad))
+        if seq_idx is not None:
+            seq_idx = torch.cat([seq_idx, seq_idx[:, -1:].expand(batch, pad)], dim=1)
+    y, final = _ssd_chunks(x, dt, A, B, C, D, seq_idx, initial_states, chunk_size)
+    return (y[:, :seqlen] if pad else y), final
+
+
 def ssd_chunked(
     x: Tensor,
     dt: Tensor,
@@ -295,22 +323,23 @@ def ssd_chunked(
         final = x_c.new_zeros(batch, nheads, headdim, dstate) if init is None else init
     else:
         q = min(chunk_size, seqlen)
-        pad = -seqlen % q
-        seg = seq_idx
-        if pad:
-            # dt = 0 means decay 1 and no input: padding leaves outputs and states unchanged
-            x_p = F.pad(x_c, (0, 0, 0, 0, 0, pad))
-            dt_p = F.pad(dt_c, (0, 0, 0, pad))
-            B_p = F.pad(B_c, (0, 0, 0, 0, 0, pad))
-            C_p = F.pad(C_c, (0, 0, 0, 0, 0, pad))
-            if seg is not None:
-                seg = torch.cat([seg, seg[:, -1:].expand(batch, pad)], dim=1)
-        else:
-            x_p, dt_p, B_p, C_p = x_c, dt_c, B_c, C_c
         D_c = None if D is None else D.to(dtype)
-        y, final = _ssd_chunks(x_p, dt_p, A_c, B_p, C_p, D_c, seg, init, q)
-        if pad:
-            y = y[:, :seqlen]
+        # long sequences go block by block (the state carried across): smaller temporaries are
+        # reused by the allocator instead of being page-faulted afresh, which is faster on CPUs
+        block = max(q, _BLOCK_TOKENS // q * q)
+        outputs = []
+        final = init
+        # split, not slicing: its backward concatenates the block gradients once
+        pieces = [t.split(block, dim=1) for t in (x_c, dt_c, B_c, C_c)]
+        seg_pieces = [None] * len(pieces[0]) if seq_idx is None else seq_idx.split(block, dim=1)
+        for i, (x_b, dt_b, B_b, C_b) in enumerate(zip(*pieces)):
+            if i > 0 and seq_idx is not None:
+                start = i * block
+                same = (seq_idx[:, start] == seq_idx[:, start - 1]).to(dtype)
+                final = final * same[:, None, None, None]
+            y_block, final = _scan_padded(x_b, dt_b, A_c, B_b, C_b, D_c, seg_pieces[i], final, q)
+            outputs.append(y_block)
+        y = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=1)
     if z is not None:
         y = y * F.silu(z.to(dtype))
     y = y.to(out_dtype)
