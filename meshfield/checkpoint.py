@@ -35,7 +35,7 @@ from meshfield.errors import MeshfieldError
 if TYPE_CHECKING:
     from meshfield.models.base import FieldModel
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_model", "read_checkpoint"]
+__all__ = ["CheckpointError", "load_model", "read_checkpoint", "save_checkpoint"]
 
 #: value of ``config.json["format"]``
 FORMAT = "meshfield-checkpoint"
@@ -141,7 +141,9 @@ def save_checkpoint(
         if not overwrite:
             msg = f"{path} exists; pass overwrite=True to replace it"
             raise FileExistsError(msg)
-        if not path.is_dir() or (any(path.iterdir()) and not (path / CONFIG_FILE).is_file()):
+        if not path.is_dir() or (
+            any(path.iterdir()) and not (path / CONFIG_FILE).is_file()
+        ):
             msg = f"{path} exists and is not a meshfield checkpoint; refusing to replace it"
             raise FileExistsError(msg)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,7 +165,9 @@ def save_checkpoint(
         "metadata": _plain_json(dict(metadata) if metadata else {}, "metadata"),
     }
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = Path(
+        tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    )
     try:
         weights = tmp / WEIGHTS_FILE
         save_file(tensors, str(weights), metadata={"format": "pt", "kind": model.kind})
@@ -182,7 +186,11 @@ def save_checkpoint(
         _fsync_dir(tmp)
         old = None
         if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            old = Path(
+                tempfile.mkdtemp(
+                    prefix=f".{path.name}.", suffix=".old", dir=path.parent
+                )
+            )
             old.rmdir()
             path.rename(old)
         tmp.rename(path)
@@ -216,12 +224,19 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         msg = f"{config_path} is not valid JSON: {err}"
         raise CheckpointError(msg) from None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
-        msg = f"{config_path} is not a meshfield checkpoint (no \"format\": \"{FORMAT}\")"
+        msg = f'{config_path} is not a meshfield checkpoint (no "format": "{FORMAT}")'
         raise CheckpointError(msg)
     if info.get("version") != VERSION:
         msg = f"{config_path} has checkpoint version {info.get('version')!r}; this meshfield reads {VERSION}"
         raise CheckpointError(msg)
-    required = ("kind", "config", "field_names", "cond_names", "normalization", "weights")
+    required = (
+        "kind",
+        "config",
+        "field_names",
+        "cond_names",
+        "normalization",
+        "weights",
+    )
     missing = [key for key in required if key not in info]
     if missing:
         msg = f"{config_path} lacks {missing}"
@@ -294,7 +309,9 @@ def load_model(
     weights_info = info["weights"]
     weights = path / str(weights_info.get("file", WEIGHTS_FILE))
     if weights.parent != path:
-        raise _inconsistent(config_path, f"weights file {weights_info.get('file')!r} is outside {path}")
+        raise _inconsistent(
+            config_path, f"weights file {weights_info.get('file')!r} is outside {path}"
+        )
     if not weights.is_file():
         msg = f"{weights} is missing (the checkpoint {path} names it)"
         raise FileNotFoundError(msg)
@@ -306,7 +323,9 @@ def load_model(
         )
         raise CheckpointError(msg)
     if "sha256" in weights_info and _sha256(weights) != weights_info["sha256"]:
-        msg = f"{weights} was modified: its SHA-256 differs from the one in {config_path}"
+        msg = (
+            f"{weights} was modified: its SHA-256 differs from the one in {config_path}"
+        )
         raise CheckpointError(msg)
     try:
         tensors = load_file(str(weights), device="cpu")
@@ -325,7 +344,9 @@ def load_model(
             f"{unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
         )
         raise CheckpointError(msg)
-    wrong = [name for name, value in expected.items() if value.shape != tensors[name].shape]
+    wrong = [
+        name for name, value in expected.items() if value.shape != tensors[name].shape
+    ]
     if wrong:
         msg = (
             f"{weights} does not match the {cls.__name__} of {config_path}: tensors of the "

@@ -10,15 +10,25 @@ import pytest
 import torch
 
 import meshfield
-from meshfield.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
+from meshfield.checkpoint import (
+    CheckpointError,
+    load_model,
+    read_checkpoint,
+    save_checkpoint,
+)
 from meshfield.models import HMT, MeshGraphNet, Transformer, build_model
 
 sys.path.insert(0, str(Path(__file__).parent / "models"))
-from _model_helpers import grid_mesh, tiny_hmt_config  # noqa: E402
+from _model_helpers import grid_mesh, tiny_hmt_config
 
 
 def _models() -> dict[str, torch.nn.Module]:
-    common = {"field_names": ("u", "v"), "cond_names": ("c",), "history": 2, "width": 16}
+    common = {
+        "field_names": ("u", "v"),
+        "cond_names": ("c",),
+        "history": 2,
+        "width": 16,
+    }
     return {
         "hmt": HMT(tiny_hmt_config()),
         "hmt-no-mamba": build_model("hmt-no-mamba", **vars(tiny_hmt_config())),
@@ -43,10 +53,14 @@ def trained(mesh) -> HMT:
 
 
 @pytest.mark.parametrize("name", ["hmt", "hmt-no-mamba", "meshgraphnet", "transformer"])
-def test_round_trip_identical_outputs(name: str, mesh, tmp_path: Path, monkeypatch) -> None:
+def test_round_trip_identical_outputs(
+    name: str, mesh, tmp_path: Path, monkeypatch
+) -> None:
     model = _models()[name].eval()
     model.normalizer.fit([mesh])
-    path = save_checkpoint(model, tmp_path / "run", data_spec={"case": "wave"}, metadata={"epoch": 3})
+    path = save_checkpoint(
+        model, tmp_path / "run", data_spec={"case": "wave"}, metadata={"epoch": 3}
+    )
 
     def no_pickle(*args, **kwargs):
         raise AssertionError("torch.load must not be called")
@@ -66,8 +80,13 @@ def test_round_trip_identical_outputs(name: str, mesh, tmp_path: Path, monkeypat
 
 
 def test_config_json_contents(trained: HMT, tmp_path: Path) -> None:
-    path = save_checkpoint(trained, tmp_path / "run", data_spec={"case": "wave", "n": 8})
-    assert sorted(p.name for p in path.iterdir()) == ["config.json", "model.safetensors"]
+    path = save_checkpoint(
+        trained, tmp_path / "run", data_spec={"case": "wave", "n": 8}
+    )
+    assert sorted(p.name for p in path.iterdir()) == [
+        "config.json",
+        "model.safetensors",
+    ]
     info = read_checkpoint(path)
     assert info["kind"] == "hmt"
     assert info["field_names"] == ["u", "v"] and info["cond_names"] == ["c"]
@@ -142,7 +161,9 @@ def test_garbage_weights_with_matching_record(trained: HMT, tmp_path: Path) -> N
     info = json.loads((path / "config.json").read_text())
     info["weights"] = {"file": "model.safetensors"}
     (path / "config.json").write_text(json.dumps(info))
-    with pytest.raises(CheckpointError, match="model.safetensors is not a readable safetensors"):
+    with pytest.raises(
+        CheckpointError, match="model.safetensors is not a readable safetensors"
+    ):
         load_model(path)
 
 
@@ -159,11 +180,17 @@ def _edit_config(path: Path, edit) -> None:
         (lambda i: i.update(version=99), "checkpoint version 99"),
         (lambda i: i.pop("normalization"), r"lacks \['normalization'\]"),
         (lambda i: i.update(kind="unet"), "Unknown model kind 'unet'"),
-        (lambda i: i.update(field_names=["p", "q"]), r"field_names \['p', 'q'\] differ"),
+        (
+            lambda i: i.update(field_names=["p", "q"]),
+            r"field_names \['p', 'q'\] differ",
+        ),
         (lambda i: i.update(cond_names=[]), r"cond_names \[\] differ"),
         (lambda i: i["config"].update(width=3), r"bad 'config'.*no fields \['width'\]"),
         (lambda i: i["config"]["backbone"].update(d_model=24), "wrong shape"),
-        (lambda i: i["normalization"].update(field_mean=[9.0, 9.0]), "normalization statistics differ"),
+        (
+            lambda i: i["normalization"].update(field_mean=[9.0, 9.0]),
+            "normalization statistics differ",
+        ),
         (lambda i: i["weights"].update(file="../x.safetensors"), "outside"),
     ],
 )

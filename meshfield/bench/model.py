@@ -54,8 +54,10 @@ def make_mesh(num_nodes: int, *, seed: int = 0) -> Any:
     from meshfield.data import mesh_graph
 
     rng = np.random.default_rng(seed)
-    n = max(int(round(num_nodes**0.5)), 2)
-    ij = np.stack(np.meshgrid(np.arange(n), np.arange(n), indexing="ij"), -1).reshape(-1, 2)
+    n = max(round(num_nodes**0.5), 2)
+    ij = np.stack(np.meshgrid(np.arange(n), np.arange(n), indexing="ij"), -1).reshape(
+        -1, 2
+    )
     pos = (ij + rng.uniform(-0.25, 0.25, ij.shape)) / (n - 1)
     ids = np.arange(n * n).reshape(n, n)
     a, b, c, d = ids[:-1, :-1], ids[1:, :-1], ids[1:, 1:], ids[:-1, 1:]
@@ -173,12 +175,18 @@ def _print_row(row: Row) -> None:
 
 def _find(rows: Sequence[Row], model: str, size: int, backward: bool) -> Row | None:
     for row in rows:
-        if (row.model, row.size, row.backward) == (model, size, backward) and row.measured:
+        if (row.model, row.size, row.backward) == (
+            model,
+            size,
+            backward,
+        ) and row.measured:
             return row
     return None
 
 
-def _line(label: str, value: float | None, target: str, ok: bool | None, note: str = "") -> None:
+def _line(
+    label: str, value: float | None, target: str, ok: bool | None, note: str = ""
+) -> None:
     shown = "n/a" if value is None else f"{value:.3g}"
     verdict = "" if ok is None else ("met" if ok else "NOT met")
     print(f"  {label:<56} {shown:>9}   target {target:<8} {verdict:<8}{note}")
@@ -186,14 +194,38 @@ def _line(label: str, value: float | None, target: str, ok: bool | None, note: s
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its table and ratios; returns 0."""
-    parser = argparse.ArgumentParser(prog="meshfield bench model", description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=_parse_sizes, default=None, help="node counts, e.g. 10k,100k,1M")
-    parser.add_argument("--quick", action="store_true", help="small meshes (a smoke run)")
-    parser.add_argument("--repeat", type=int, default=None, help="calls per configuration; best time kept")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's)")
-    parser.add_argument("--checkpoint", action="store_true", help="checkpoint the Mamba scans in training")
-    parser.add_argument("--max-mb", type=float, default=60_000.0, help="skip configurations predicted above this")
-    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per configuration")
+    parser = argparse.ArgumentParser(
+        prog="meshfield bench model", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--sizes", type=_parse_sizes, default=None, help="node counts, e.g. 10k,100k,1M"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small meshes (a smoke run)"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="calls per configuration; best time kept",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: PyTorch's)"
+    )
+    parser.add_argument(
+        "--checkpoint",
+        action="store_true",
+        help="checkpoint the Mamba scans in training",
+    )
+    parser.add_argument(
+        "--max-mb",
+        type=float,
+        default=60_000.0,
+        help="skip configurations predicted above this",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=3600.0, help="seconds per configuration"
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
@@ -208,17 +240,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', '(unset)')}, repeat "
         f"{repeat} (best time), Mamba checkpointing in training: {args.checkpoint}"
     )
-    print("  infer = one step under no_grad (with the per-mesh preparation); train = forward + loss + backward")
-    print(f"\n  {'model':<14} {'N':>6} {'pass':>6} {'seconds':>10} {'peak MB':>10} {'bytes/node':>12} {'us/node':>10}")
+    print(
+        "  infer = one step under no_grad (with the per-mesh preparation); train = forward + loss + backward"
+    )
+    print(
+        f"\n  {'model':<14} {'N':>6} {'pass':>6} {'seconds':>10} {'peak MB':>10} {'bytes/node':>12} {'us/node':>10}"
+    )
 
     rows: list[Row] = []
     for model in MODELS:
         for backward in (False, True):
             previous: Row | None = None
             for size in sizes:
-                predicted = previous.peak_bytes / previous.nodes * size if previous else 0.0
+                predicted = (
+                    previous.peak_bytes / previous.nodes * size if previous else 0.0
+                )
                 if predicted > args.max_mb * 2**20:
-                    row = Row(model, size, backward, note=f"predicted peak {predicted / 2**20:.0f} MB > --max-mb {args.max_mb:.0f}")
+                    row = Row(
+                        model,
+                        size,
+                        backward,
+                        note=f"predicted peak {predicted / 2**20:.0f} MB > --max-mb {args.max_mb:.0f}",
+                    )
                 else:
                     try:
                         result = measure(
@@ -231,7 +274,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                             backward=backward,
                             checkpoint=args.checkpoint,
                         )
-                        row = Row(model, size, backward, result.seconds, result.peak_bytes, result.extra["nodes"])
+                        row = Row(
+                            model,
+                            size,
+                            backward,
+                            result.seconds,
+                            result.peak_bytes,
+                            result.extra["nodes"],
+                        )
                         previous = row
                     except RuntimeError as err:
                         row = Row(model, size, backward, note=f"failed: {err}"[:200])
@@ -239,7 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _print_row(row)
 
     _print_targets(rows, sizes)
-    print("\n  figures taken on a shared machine are indicative; rerun on a quiet one to report them")
+    print(
+        "\n  figures taken on a shared machine are indicative; rerun on a quiet one to report them"
+    )
     return 0
 
 
@@ -249,10 +301,18 @@ def _print_targets(rows: Sequence[Row], sizes: Sequence[int]) -> None:
     big = sizes[-1]
     hmt, mgn = _find(rows, "hmt", mid, True), _find(rows, "meshgraphnet", mid, True)
     ratio = mgn.seconds / hmt.seconds if hmt and mgn else None
-    _line(f"MeshGraphNet / HMT time per training step at {_fmt(mid)}", ratio, ">= 2", None if ratio is None else ratio >= 2)
+    _line(
+        f"MeshGraphNet / HMT time per training step at {_fmt(mid)}",
+        ratio,
+        ">= 2",
+        None if ratio is None else ratio >= 2,
+    )
     for model in MODELS:
         for backward in (False, True):
-            start, end = _find(rows, model, mid, backward), _find(rows, model, big, backward)
+            start, end = (
+                _find(rows, model, mid, backward),
+                _find(rows, model, big, backward),
+            )
             growth = None
             if start and end and end.nodes > start.nodes:
                 growth = (end.seconds / start.seconds) / (end.nodes / start.nodes)
@@ -263,9 +323,21 @@ def _print_targets(rows: Sequence[Row], sizes: Sequence[int]) -> None:
             _line(label, growth, "<= 1.2" if target else "-", ok)
     infer = _find(rows, "hmt", mid, False)
     value = infer.seconds if infer else None
-    _line(f"HMT inference seconds at {_fmt(mid)}", value, "< 10", None if value is None else value < 10)
+    _line(
+        f"HMT inference seconds at {_fmt(mid)}",
+        value,
+        "< 10",
+        None if value is None else value < 10,
+    )
     infer = _find(rows, "hmt", big, False)
     value = infer.peak_bytes / 2**30 if infer else None
-    _line(f"HMT inference peak GiB at {_fmt(big)}", value, "< 16", None if value is None else value < 16)
+    _line(
+        f"HMT inference peak GiB at {_fmt(big)}",
+        value,
+        "< 16",
+        None if value is None else value < 16,
+    )
     if 100_000 not in sizes or 1_000_000 not in sizes:
-        print("  note: 100k and 1M are not both among --sizes; the ratios use the sizes measured")
+        print(
+            "  note: 100k and 1M are not both among --sizes; the ratios use the sizes measured"
+        )

@@ -13,7 +13,7 @@ from torch_geometric.data import Data
 from meshfield.models.normalizer import Normalizer
 from meshfield.nn.decoder import NodeDecoder, PointQueryDecoder
 
-__all__ = ["FieldModel", "StepOutput", "MeshContext"]
+__all__ = ["FieldModel", "MeshContext", "StepOutput"]
 
 
 class StepOutput(NamedTuple):
@@ -45,7 +45,9 @@ class MeshContext(NamedTuple):
     boundary: Tensor  #: ``[N]`` boundary tags
     batch: Tensor | None  #: ``[N]`` graph index, ``None`` for one graph
     num_graphs: int
-    extra: dict[str, Any]  #: model-specific (e.g. the space-filling-curve orders of HMT)
+    extra: dict[
+        str, Any
+    ]  #: model-specific (e.g. the space-filling-curve orders of HMT)
 
 
 class FieldModel(nn.Module):
@@ -83,7 +85,9 @@ class FieldModel(nn.Module):
         decoder = config.decoder
         self.decoder = NodeDecoder(width, num_fields, hidden=decoder.hidden)
         self.initial_decoder = (
-            NodeDecoder(width, num_fields, hidden=decoder.hidden) if decoder.initial_head else None
+            NodeDecoder(width, num_fields, hidden=decoder.hidden)
+            if decoder.initial_head
+            else None
         )
         self.query_decoder = PointQueryDecoder(
             width,
@@ -152,14 +156,24 @@ class FieldModel(nn.Module):
         MeshContext
         """
         pos = getattr(data, "pos", None)
-        if not isinstance(pos, Tensor) or pos.dim() != 2 or pos.size(1) != self.config.dim:
+        if (
+            not isinstance(pos, Tensor)
+            or pos.dim() != 2
+            or pos.size(1) != self.config.dim
+        ):
             got = list(pos.shape) if isinstance(pos, Tensor) else type(pos).__name__
             msg = f"Expected 'pos' tensor with shape [num_nodes, {self.config.dim}] (got {got})"
             raise ValueError(msg)
         num_nodes = pos.size(0)
         edge_index = getattr(data, "edge_index", None)
-        if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
-            got = list(edge_index.shape) if isinstance(edge_index, Tensor) else edge_index
+        if (
+            not isinstance(edge_index, Tensor)
+            or edge_index.dim() != 2
+            or edge_index.size(0) != 2
+        ):
+            got = (
+                list(edge_index.shape) if isinstance(edge_index, Tensor) else edge_index
+            )
             msg = f"Expected 'edge_index' tensor with shape [2, num_edges] (got {got})"
             raise ValueError(msg)
         boundary = getattr(data, "boundary", None)
@@ -189,7 +203,10 @@ class FieldModel(nn.Module):
         """Subclass hook: fill ``context.extra`` (e.g. serializations)."""
 
     def conditions(
-        self, data: Data | None, cond: Tensor | Mapping[str, float] | None, num_graphs: int
+        self,
+        data: Data | None,
+        cond: Tensor | Mapping[str, float] | None,
+        num_graphs: int,
     ) -> Tensor | None:
         """Normalized conditions ``[B, K]`` from ``cond`` or ``data.cond`` (``None`` if K = 0).
 
@@ -261,7 +278,11 @@ class FieldModel(nn.Module):
     # the step
 
     def process(
-        self, context: MeshContext, inputs: Tensor, cond: Tensor | None, state: Tensor | None
+        self,
+        context: MeshContext,
+        inputs: Tensor,
+        cond: Tensor | None,
+        state: Tensor | None,
     ) -> tuple[Tensor, Tensor | None]:
         """Subclass: node inputs ``[N, input_channels]`` to tokens ``[N, D]`` and a new state."""
         raise NotImplementedError

@@ -16,13 +16,13 @@ from typing import Any
 from meshfield.nn.backbone import BackboneConfig
 
 __all__ = [
-    "EncoderConfig",
     "DecoderConfig",
+    "EncoderConfig",
     "HMTConfig",
     "MeshGraphNetConfig",
     "TransformerConfig",
-    "config_to_dict",
     "config_from_dict",
+    "config_to_dict",
 ]
 
 
@@ -60,8 +60,12 @@ def _check_common(config: Any) -> None:
     if config.history < 1:
         msg = f"'history' must be at least 1 input frame (got {config.history})"
         raise ValueError(msg)
-    object.__setattr__(config, "encoder", _nested(config.encoder, EncoderConfig, "encoder"))
-    object.__setattr__(config, "decoder", _nested(config.decoder, DecoderConfig, "decoder"))
+    object.__setattr__(
+        config, "encoder", _nested(config.encoder, EncoderConfig, "encoder")
+    )
+    object.__setattr__(
+        config, "decoder", _nested(config.decoder, DecoderConfig, "decoder")
+    )
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,11 @@ class EncoderConfig:
     message_passing: int = 2
 
     def __post_init__(self) -> None:
-        if self.fourier_features < 0 or self.num_boundary_tags < 1 or self.message_passing < 0:
+        if (
+            self.fourier_features < 0
+            or self.num_boundary_tags < 1
+            or self.message_passing < 0
+        ):
             msg = (
                 "Expected fourier_features >= 0, num_boundary_tags >= 1 and message_passing >= 0 "
                 f"(got {self.fourier_features}, {self.num_boundary_tags}, {self.message_passing})"
@@ -216,7 +224,9 @@ class MeshGraphNetConfig:
     num_layers: int = 15
     mlp_layers: int = 2
     encoder: EncoderConfig = field(
-        default_factory=lambda: EncoderConfig(position=False, fourier_features=0, message_passing=0)
+        default_factory=lambda: EncoderConfig(
+            position=False, fourier_features=0, message_passing=0
+        )
     )
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
 
@@ -269,7 +279,9 @@ class TransformerConfig:
     num_heads: int = 4
     attention: str = "linear"
     mlp_ratio: float = 4.0
-    encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(message_passing=0))
+    encoder: EncoderConfig = field(
+        default_factory=lambda: EncoderConfig(message_passing=0)
+    )
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
 
     def __post_init__(self) -> None:
@@ -293,7 +305,9 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
     def plain(value: Any) -> Any:
         if dataclasses.is_dataclass(value):
-            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+            return {
+                f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+            }
         if isinstance(value, tuple | list):
             return [plain(v) for v in value]
         return value

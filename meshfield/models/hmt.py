@@ -73,16 +73,15 @@ class HMT(FieldModel):
     >>> from meshfield.data import mesh_graph
     >>> from meshfield.models import HMT
     >>> from meshfield.nn import BackboneConfig
-    >>> g = mesh_graph(torch.rand(30, 2), {"vertex": [[i] for i in range(30)]},
-    ...                fields=torch.randn(2, 30, 1), field_names=["T"], cond={"Re": 100.0})
-    >>> g.edge_index = torch.tensor([[i for i in range(29)], [i + 1 for i in range(29)]])
+    >>> g = mesh_graph([[0, 0], [1, 0], [1, 1], [0, 1]], {"triangle": [[0, 1, 2], [0, 2, 3]]},
+    ...                fields=torch.randn(2, 4, 1), field_names=["T"], cond={"Re": 100.0})
     >>> model = HMT(field_names=("T",), cond_names=("Re",),
     ...             backbone=BackboneConfig(d_model=16, pattern="MA", patch_size=8,
     ...                                     num_heads=2, mamba={"headdim": 8}))
     >>> model(g).fields.shape
-    torch.Size([30, 1])
+    torch.Size([4, 1])
     >>> model.rollout(g, steps=3).shape  # generated first frame + 3 steps
-    torch.Size([4, 30, 1])
+    torch.Size([4, 4, 1])
     """
 
     kind = "hmt"
@@ -111,10 +110,14 @@ class HMT(FieldModel):
             num_boundary_tags=enc.num_boundary_tags,
             message_passing=enc.message_passing,
         )
-        self.temporal = TemporalLatent(width, config.d_latent) if config.d_latent > 0 else None
+        self.temporal = (
+            TemporalLatent(width, config.d_latent) if config.d_latent > 0 else None
+        )
         num_cond = len(config.cond_names)
         self.cond_embedding = (
-            nn.Sequential(nn.Linear(num_cond, width), nn.SiLU(), nn.Linear(width, width))
+            nn.Sequential(
+                nn.Linear(num_cond, width), nn.SiLU(), nn.Linear(width, width)
+            )
             if num_cond
             else None
         )
@@ -126,10 +129,16 @@ class HMT(FieldModel):
 
     def _prepare_extra(self, context: MeshContext) -> None:
         # the space-filling-curve orders depend on the mesh only: sort once per rollout
-        context.extra["serializations"] = self.backbone.serialize(context.pos, context.batch)
+        context.extra["serializations"] = self.backbone.serialize(
+            context.pos, context.batch
+        )
 
     def process(
-        self, context: MeshContext, inputs: Tensor, cond: Tensor | None, state: Tensor | None
+        self,
+        context: MeshContext,
+        inputs: Tensor,
+        cond: Tensor | None,
+        state: Tensor | None,
     ) -> tuple[Tensor, Tensor | None]:
         """Encoder, temporal latent and backbone: tokens ``[N, D]`` and the new state."""
         h = self.encoder(

@@ -12,10 +12,12 @@ from meshfield.models.base import FieldModel, MeshContext
 from meshfield.models.config import MeshGraphNetConfig
 from meshfield.nn.encoder import DEFAULT_EDGE_CHUNK, NodeEncoder, relative_position
 
-__all__ = ["MeshGraphNet", "GraphNetBlock"]
+__all__ = ["GraphNetBlock", "MeshGraphNet"]
 
 
-def _mlp(in_channels: int, width: int, layers: int, *, norm: bool = True) -> nn.Sequential:
+def _mlp(
+    in_channels: int, width: int, layers: int, *, norm: bool = True
+) -> nn.Sequential:
     modules: list[nn.Module] = []
     size = in_channels
     for _ in range(layers):
@@ -64,7 +66,9 @@ class GraphNetBlock(MessagePassing):
     .. [1] T. Pfaff et al., "Learning Mesh-Based Simulation with Graph Networks", ICLR 2021.
     """
 
-    def __init__(self, width: int, mlp_layers: int = 2, *, edge_chunk: int = DEFAULT_EDGE_CHUNK) -> None:
+    def __init__(
+        self, width: int, mlp_layers: int = 2, *, edge_chunk: int = DEFAULT_EDGE_CHUNK
+    ) -> None:
         super().__init__(aggr="sum")
         self.width = width
         self.edge_chunk = edge_chunk
@@ -76,7 +80,9 @@ class GraphNetBlock(MessagePassing):
         """Reinitialize both MLPs."""
         _reset(self)
 
-    def forward(self, h: Tensor, e: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, h: Tensor, e: Tensor, edge_index: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """Update edges, then nodes (see the class docstring)."""
         num_nodes = h.size(0)
         chunks = [
@@ -139,7 +145,9 @@ class MeshGraphNet(FieldModel):
     kind = "meshgraphnet"
     config: MeshGraphNetConfig
 
-    def __init__(self, config: MeshGraphNetConfig | None = None, **options: Any) -> None:
+    def __init__(
+        self, config: MeshGraphNetConfig | None = None, **options: Any
+    ) -> None:
         if config is None:
             config = MeshGraphNetConfig(**options)
         elif options:
@@ -163,7 +171,8 @@ class MeshGraphNet(FieldModel):
         )
         self.edge_encoder = _mlp(config.dim + 1, config.width, config.mlp_layers)
         self.processor = nn.ModuleList(
-            GraphNetBlock(config.width, config.mlp_layers) for _ in range(config.num_layers)
+            GraphNetBlock(config.width, config.mlp_layers)
+            for _ in range(config.num_layers)
         )
 
     @classmethod
@@ -171,7 +180,11 @@ class MeshGraphNet(FieldModel):
         return MeshGraphNetConfig
 
     def process(
-        self, context: MeshContext, inputs: Tensor, cond: Tensor | None, state: Tensor | None
+        self,
+        context: MeshContext,
+        inputs: Tensor,
+        cond: Tensor | None,
+        state: Tensor | None,
     ) -> tuple[Tensor, Tensor | None]:
         """Encode nodes and edges, run the processor: tokens ``[N, W]`` (state unchanged)."""
         h = self.encoder(

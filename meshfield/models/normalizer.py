@@ -63,8 +63,7 @@ class Normalizer(nn.Module):
     Example
     -------
     >>> import torch
-    >>> norm = Normalizer(2)
-    >>> norm.set_stats(field_mean=[1.0, 2.0], field_std=[2.0, 4.0])
+    >>> norm = Normalizer(2).set_stats(field_mean=[1.0, 2.0], field_std=[2.0, 4.0])
     >>> norm.normalize_fields(torch.tensor([3.0, 6.0])).tolist()
     [1.0, 1.0]
     """
@@ -130,7 +129,10 @@ class Normalizer(nn.Module):
             if value.numel() != buffer.numel():
                 msg = f"Expected {buffer.numel()} values for '{name}' (got {value.numel()})"
                 raise ValueError(msg)
-            if not bool(torch.isfinite(value).all()) and name not in ("cond_min", "cond_max"):
+            if not bool(torch.isfinite(value).all()) and name not in (
+                "cond_min",
+                "cond_max",
+            ):
                 msg = f"Expected finite values for '{name}' (got {value.tolist()})"
                 raise ValueError(msg)
             if name.endswith("_std") or name == "pos_scale":
@@ -194,10 +196,10 @@ class Normalizer(nn.Module):
             msg = "Normalizer.fit needs at least one graph"
             raise ValueError(msg)
         stats: dict[str, Tensor] = {}
-        for key in sums:
+        for key, total in sums.items():
             if counts[key] == 0:
                 continue
-            mean = sums[key] / counts[key]
+            mean = total / counts[key]
             var = (squares[key] / counts[key] - mean.square()).clamp(min=0)
             stats[f"{key}_mean"] = mean
             stats[f"{key}_std"] = var.sqrt()
@@ -239,7 +241,9 @@ class Normalizer(nn.Module):
         def plain(value: float) -> float | None:
             return value if abs(value) != float("inf") else None
 
-        return {name: [plain(v) for v in getattr(self, name).tolist()] for name in _STATS}
+        return {
+            name: [plain(v) for v in getattr(self, name).tolist()] for name in _STATS
+        }
 
     def load_dict(self, values: Mapping[str, Any]) -> Normalizer:
         """Inverse of :meth:`to_dict`; returns ``self``."""

@@ -96,7 +96,9 @@ def build_model(name_or_config: str | Any, **options: Any) -> FieldModel:
     """
     if isinstance(name_or_config, str):
         if name_or_config not in MODELS:
-            msg = f"Unknown model {name_or_config!r}; expected one of {list(MODEL_NAMES)}"
+            msg = (
+                f"Unknown model {name_or_config!r}; expected one of {list(MODEL_NAMES)}"
+            )
             raise ValueError(msg)
         kind, adjust = MODELS[name_or_config]
         cls = model_class(kind)

@@ -79,7 +79,9 @@ class Transformer(FieldModel):
             message_passing=enc.message_passing,
         )
         self.cond_embedding = (
-            nn.Sequential(nn.Linear(num_cond, width), nn.SiLU(), nn.Linear(width, width))
+            nn.Sequential(
+                nn.Linear(num_cond, width), nn.SiLU(), nn.Linear(width, width)
+            )
             if num_cond
             else None
         )
@@ -91,7 +93,10 @@ class Transformer(FieldModel):
 
         self.blocks = nn.ModuleList(
             HybridBlock(
-                mixer(), width, cond_channels=width if num_cond else 0, mlp_ratio=config.mlp_ratio
+                mixer(),
+                width,
+                cond_channels=width if num_cond else 0,
+                mlp_ratio=config.mlp_ratio,
             )
             for _ in range(config.num_layers)
         )
@@ -101,7 +106,11 @@ class Transformer(FieldModel):
         return TransformerConfig
 
     def process(
-        self, context: MeshContext, inputs: Tensor, cond: Tensor | None, state: Tensor | None
+        self,
+        context: MeshContext,
+        inputs: Tensor,
+        cond: Tensor | None,
+        state: Tensor | None,
     ) -> tuple[Tensor, Tensor | None]:
         """Encode and attend: tokens ``[N, W]`` (state unchanged)."""
         h = self.encoder(
@@ -112,7 +121,9 @@ class Transformer(FieldModel):
             cond,
             context.batch,
         )
-        conditioning = self.cond_embedding(cond) if self.cond_embedding is not None else None
+        conditioning = (
+            self.cond_embedding(cond) if self.cond_embedding is not None else None
+        )
         for block in self.blocks:
             h = block(h, context.batch, conditioning)
         return h, state

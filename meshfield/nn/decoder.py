@@ -33,14 +33,18 @@ class NodeDecoder(nn.Module):
     torch.Size([10, 3])
     """
 
-    def __init__(self, channels: int, out_channels: int, *, hidden: int | None = None) -> None:
+    def __init__(
+        self, channels: int, out_channels: int, *, hidden: int | None = None
+    ) -> None:
         super().__init__()
         self.channels = channels
         self.out_channels = out_channels
         self.hidden = hidden or channels
         self.norm = nn.LayerNorm(channels)
         self.mlp = nn.Sequential(
-            nn.Linear(channels, self.hidden), nn.SiLU(), nn.Linear(self.hidden, out_channels)
+            nn.Linear(channels, self.hidden),
+            nn.SiLU(),
+            nn.Linear(self.hidden, out_channels),
         )
         self.reset_parameters()
 
@@ -172,7 +176,13 @@ class PointQueryDecoder(nn.Module):
     """
 
     def __init__(
-        self, channels: int, out_channels: int, *, dim: int = 2, k: int = 8, hidden: int = 64
+        self,
+        channels: int,
+        out_channels: int,
+        *,
+        dim: int = 2,
+        k: int = 8,
+        hidden: int = 64,
     ) -> None:
         super().__init__()
         if k < 1:
@@ -186,7 +196,10 @@ class PointQueryDecoder(nn.Module):
         self.token_proj = nn.Linear(channels, hidden)
         self.offset_proj = nn.Linear(dim, hidden, bias=False)
         self.mlp = nn.Sequential(
-            nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, out_channels)
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, out_channels),
         )
         self.reset_parameters()
 
@@ -237,7 +250,9 @@ class PointQueryDecoder(nn.Module):
             counts = torch.bincount(batch)
             smallest = int(counts[counts > 0].min())
             if query_batch is None and int(batch.max()) > 0:
-                msg = "'query_batch' is required when the nodes belong to several graphs"
+                msg = (
+                    "'query_batch' is required when the nodes belong to several graphs"
+                )
                 raise ValueError(msg)
         k = min(self.k, smallest - 1)
         if k < 1:
@@ -246,10 +261,14 @@ class PointQueryDecoder(nn.Module):
         index = knn_indices(query, pos, k + 1, batch, query_batch)  # [Q, k + 1]
         near, outer = index[:, :k], index[:, k]
         offset = query.unsqueeze(1) - pos[near]  # [Q, k, d]
-        radius = (query - pos[outer]).norm(dim=-1, keepdim=True).clamp(min=1e-12)  # [Q, 1]
+        radius = (
+            (query - pos[outer]).norm(dim=-1, keepdim=True).clamp(min=1e-12)
+        )  # [Q, 1]
         scaled = offset / radius.unsqueeze(-1)
         weight = (1 - scaled.square().sum(-1)).clamp(min=0).pow(3)  # [Q, k]
-        per_node = self.mlp(self.token_proj(h)[near] + self.offset_proj(scaled))  # [Q, k, C]
+        per_node = self.mlp(
+            self.token_proj(h)[near] + self.offset_proj(scaled)
+        )  # [Q, k, C]
         if values is not None:
             per_node = per_node + values[near]
         total = weight.sum(-1, keepdim=True).clamp(min=1e-12)

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import degree
 
-__all__ = ["NodeEncoder", "MeshConv", "fourier_features", "relative_position"]
+__all__ = ["MeshConv", "NodeEncoder", "fourier_features", "relative_position"]
 
 #: edges per chunk of a message-passing layer (bounds the edge activations of large meshes)
 DEFAULT_EDGE_CHUNK = 1 << 20
@@ -32,7 +32,9 @@ def fourier_features(pos: Tensor, num_frequencies: int) -> Tensor:
     """
     if num_frequencies == 0:
         return pos.new_zeros(pos.size(0), 0)
-    freqs = math.pi * 2.0 ** torch.arange(num_frequencies, device=pos.device, dtype=pos.dtype)
+    freqs = math.pi * 2.0 ** torch.arange(
+        num_frequencies, device=pos.device, dtype=pos.dtype
+    )
     angles = (pos.unsqueeze(-1) * freqs).flatten(1)
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
@@ -44,7 +46,9 @@ def relative_position(pos_i: Tensor, pos_j: Tensor) -> Tensor:
 
 
 def _mlp(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_channels, hidden), nn.SiLU(), nn.Linear(hidden, out_channels))
+    return nn.Sequential(
+        nn.Linear(in_channels, hidden), nn.SiLU(), nn.Linear(hidden, out_channels)
+    )
 
 
 def _reset(module: nn.Module) -> None:
@@ -85,7 +89,9 @@ class MeshConv(MessagePassing):
     .. [1] T. Pfaff et al., "Learning Mesh-Based Simulation with Graph Networks", ICLR 2021.
     """
 
-    def __init__(self, channels: int, dim: int = 2, *, edge_chunk: int = DEFAULT_EDGE_CHUNK) -> None:
+    def __init__(
+        self, channels: int, dim: int = 2, *, edge_chunk: int = DEFAULT_EDGE_CHUNK
+    ) -> None:
         super().__init__(aggr="sum")
         self.channels = channels
         self.dim = dim
@@ -108,11 +114,17 @@ class MeshConv(MessagePassing):
             aggregated = aggregated + self.propagate(
                 chunk, h=h, pos=pos, size=(num_nodes, num_nodes)
             )
-        count = degree(edge_index[1], num_nodes, dtype=h.dtype).clamp(min=1).unsqueeze(-1)
-        return h + self.update_mlp(self.norm(torch.cat([h, aggregated / count], dim=-1)))
+        count = (
+            degree(edge_index[1], num_nodes, dtype=h.dtype).clamp(min=1).unsqueeze(-1)
+        )
+        return h + self.update_mlp(
+            self.norm(torch.cat([h, aggregated / count], dim=-1))
+        )
 
     def message(self, h_i: Tensor, h_j: Tensor, pos_i: Tensor, pos_j: Tensor) -> Tensor:
-        return self.message_mlp(torch.cat([h_i, h_j, relative_position(pos_i, pos_j)], dim=-1))
+        return self.message_mlp(
+            torch.cat([h_i, h_j, relative_position(pos_i, pos_j)], dim=-1)
+        )
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.channels}, dim={self.dim})"
@@ -202,11 +214,17 @@ class NodeEncoder(nn.Module):
         self.position = position
         self.num_frequencies = fourier_features if position else 0
         self.num_boundary_tags = num_boundary_tags
-        features = in_channels + num_cond + (dim + 2 * dim * self.num_frequencies if position else 0)
+        features = (
+            in_channels
+            + num_cond
+            + (dim + 2 * dim * self.num_frequencies if position else 0)
+        )
         self.node_mlp = _mlp(max(features, 1), channels, channels)
         self.boundary_embedding = nn.Embedding(num_boundary_tags, channels)
         self.norm = nn.LayerNorm(channels)
-        self.convs = nn.ModuleList(MeshConv(channels, dim) for _ in range(message_passing))
+        self.convs = nn.ModuleList(
+            MeshConv(channels, dim) for _ in range(message_passing)
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -215,7 +233,9 @@ class NodeEncoder(nn.Module):
 
     def check_boundary(self, boundary: Tensor) -> None:
         """Raise ``ValueError`` for tags the embedding does not cover (call at entry points)."""
-        if boundary.numel() and (int(boundary.min()) < 0 or int(boundary.max()) >= self.num_boundary_tags):
+        if boundary.numel() and (
+            int(boundary.min()) < 0 or int(boundary.max()) >= self.num_boundary_tags
+        ):
             msg = (
                 f"Boundary tags must be in [0, {self.num_boundary_tags}) (got "
                 f"{int(boundary.min())}..{int(boundary.max())}); raise num_boundary_tags"
@@ -239,7 +259,9 @@ class NodeEncoder(nn.Module):
                 got = None if cond is None else list(cond.shape)
                 msg = f"Expected 'cond' tensor with shape [num_graphs, {self.num_cond}] (got {got})"
                 raise ValueError(msg)
-            parts.append(cond.expand(inputs.size(0), -1) if batch is None else cond[batch])
+            parts.append(
+                cond.expand(inputs.size(0), -1) if batch is None else cond[batch]
+            )
         x = torch.cat(parts, dim=-1)
         if x.size(1) == 0:
             x = x.new_zeros(x.size(0), 1)

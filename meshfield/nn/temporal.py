@@ -66,7 +66,9 @@ class TemporalLatent(nn.Module):
     (torch.Size([1, 32]), torch.Size([1, 16]))
     """
 
-    def __init__(self, channels: int, d_latent: int, *, out_channels: int | None = None) -> None:
+    def __init__(
+        self, channels: int, d_latent: int, *, out_channels: int | None = None
+    ) -> None:
         super().__init__()
         if channels < 1 or d_latent < 1:
             msg = f"'channels' and 'd_latent' must be positive (got {channels}, {d_latent})"
@@ -91,7 +93,8 @@ class TemporalLatent(nn.Module):
         self.out_proj.reset_parameters()
         with torch.no_grad():
             dt = torch.exp(
-                torch.rand(self.d_latent) * (math.log(0.5) - math.log(0.05)) + math.log(0.05)
+                torch.rand(self.d_latent) * (math.log(0.5) - math.log(0.05))
+                + math.log(0.05)
             )
             self.dt_bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # softplus^-1(dt)
             self.A_log.copy_(torch.linspace(math.log(0.1), 0.0, self.d_latent))
@@ -101,10 +104,14 @@ class TemporalLatent(nn.Module):
         """The zero state of ``num_graphs`` graphs, dtype and device of ``like``."""
         return like.new_zeros(num_graphs, self.d_latent)
 
-    def pool(self, h: Tensor, batch: Tensor | None = None, num_graphs: int | None = None) -> Tensor:
+    def pool(
+        self, h: Tensor, batch: Tensor | None = None, num_graphs: int | None = None
+    ) -> Tensor:
         """Mean and max of the tokens of each graph, projected: :math:`\\mathbf{z}_t` ``[B, S]``."""
         if batch is None:
-            pooled = torch.cat([h.mean(0, keepdim=True), h.amax(0, keepdim=True)], dim=-1)
+            pooled = torch.cat(
+                [h.mean(0, keepdim=True), h.amax(0, keepdim=True)], dim=-1
+            )
         else:
             size = num_graphs if num_graphs is not None else int(batch.max()) + 1
             pooled = torch.cat(

@@ -36,8 +36,16 @@ def test_quick_run_prints_every_row(capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("HMT", "MeshGraphNet"):
         for size in ("256", "1024"):
             for passes in ("infer", "train"):
-                assert re.search(rf"{name}\s+{size}\s+{passes}{measured}", out), (name, size, passes)
-    for label in ("MeshGraphNet / HMT time per training step", "time growth / N growth", "HMT inference peak GiB"):
+                assert re.search(rf"{name}\s+{size}\s+{passes}{measured}", out), (
+                    name,
+                    size,
+                    passes,
+                )
+    for label in (
+        "MeshGraphNet / HMT time per training step",
+        "time growth / N growth",
+        "HMT inference peak GiB",
+    ):
         assert label in out, label
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from meshfield.data import MeshGraph, mesh_graph
 from meshfield.models import DecoderConfig, EncoderConfig, HMTConfig
@@ -11,7 +10,12 @@ from meshfield.nn import BackboneConfig
 
 
 def grid_mesh(
-    n: int = 8, *, steps: int = 5, seed: int = 0, cond: float = 1.0, shuffle: bool = True
+    n: int = 8,
+    *,
+    steps: int = 5,
+    seed: int = 0,
+    cond: float = 1.0,
+    shuffle: bool = True,
 ) -> MeshGraph:
     """A jittered ``n x n`` triangulated square (shuffled node ids) with a travelling wave.
 
@@ -19,7 +23,9 @@ def grid_mesh(
     speed ``c = cond``; boundary tag 1 on x = 0, 2 on the rest of the outline.
     """
     rng = np.random.default_rng(seed)
-    ij = np.stack(np.meshgrid(np.arange(n), np.arange(n), indexing="ij"), -1).reshape(-1, 2)
+    ij = np.stack(np.meshgrid(np.arange(n), np.arange(n), indexing="ij"), -1).reshape(
+        -1, 2
+    )
     pos = ij / (n - 1) + rng.uniform(-0.2, 0.2, ij.shape) / (n - 1)
     on_edge = (ij == 0) | (ij == n - 1)
     pos[on_edge] = (ij / (n - 1))[on_edge]
@@ -55,7 +61,9 @@ def tiny_hmt_config(**options: object) -> HMTConfig:
         "field_names": ("u", "v"),
         "cond_names": ("c",),
         "history": 2,
-        "encoder": EncoderConfig(fourier_features=2, num_boundary_tags=4, message_passing=1),
+        "encoder": EncoderConfig(
+            fourier_features=2, num_boundary_tags=4, message_passing=1
+        ),
         "backbone": BackboneConfig(
             d_model=16,
             pattern="MA",

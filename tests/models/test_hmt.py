@@ -68,7 +68,9 @@ def test_conditions_modulate_the_backbone(mesh) -> None:
     with torch.no_grad():
         for block in model.backbone.blocks:
             torch.nn.init.normal_(block.adaln.linear.weight, std=0.5)
-        model.encoder.node_mlp[0].weight[:, -1].zero_()  # hide the condition from the encoder
+        model.encoder.node_mlp[0].weight[
+            :, -1
+        ].zero_()  # hide the condition from the encoder
         a = model(mesh, cond={"c": 0.0}).fields
         b = model(mesh, cond={"c": 5.0}).fields
     assert not torch.allclose(a, b)
@@ -79,7 +81,9 @@ def test_query_derivatives_through_the_model(mesh) -> None:
     mesh.pos, mesh.fields = mesh.pos.double(), mesh.fields.double()
     mesh.cond = mesh.cond.double()
     out = model(mesh)
-    q = torch.tensor([[0.33, 0.41], [0.71, 0.64]], dtype=torch.float64, requires_grad=True)
+    q = torch.tensor(
+        [[0.33, 0.41], [0.71, 0.64]], dtype=torch.float64, requires_grad=True
+    )
     u = model.query(q, out, mesh.pos)[:, 0]
     (grad,) = torch.autograd.grad(u.sum(), q, create_graph=True)
     (second,) = torch.autograd.grad(grad[:, 1].sum(), q)
@@ -87,7 +91,10 @@ def test_query_derivatives_through_the_model(mesh) -> None:
     eps = 1e-6
     with torch.no_grad():
         step = torch.tensor([[0.0, eps]], dtype=torch.float64)
-        fd = (model.query(q + step, out, mesh.pos)[:, 0] - model.query(q - step, out, mesh.pos)[:, 0]) / (2 * eps)
+        fd = (
+            model.query(q + step, out, mesh.pos)[:, 0]
+            - model.query(q - step, out, mesh.pos)[:, 0]
+        ) / (2 * eps)
     torch.testing.assert_close(grad[:, 1], fd, rtol=1e-5, atol=1e-7)
 
 
@@ -97,10 +104,20 @@ def test_query_uses_physical_units(mesh) -> None:
     base = model.query(mesh.pos[:5], out, mesh.pos)
     model.normalizer.set_stats(field_mean=[10.0, -10.0])
     shifted = model.query(mesh.pos[:5], out, mesh.pos)
-    torch.testing.assert_close(shifted - base, torch.tensor([[10.0, -10.0]]).expand(5, 2))
+    torch.testing.assert_close(
+        shifted - base, torch.tensor([[10.0, -10.0]]).expand(5, 2)
+    )
 
 
 def test_backbone_options_pass_through() -> None:
-    config = tiny_hmt_config(backbone=BackboneConfig(d_model=16, pattern="AMA", attention="linear", num_heads=2, mamba={"headdim": 8}))
+    config = tiny_hmt_config(
+        backbone=BackboneConfig(
+            d_model=16,
+            pattern="AMA",
+            attention="linear",
+            num_heads=2,
+            mamba={"headdim": 8},
+        )
+    )
     model = HMT(config)
     assert [block.kind for block in model.backbone.blocks] == ["A", "M", "A"]

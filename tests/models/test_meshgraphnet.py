@@ -10,7 +10,9 @@ from meshfield.models import GraphNetBlock, MeshGraphNet
 def test_block_matches_dense_reference() -> None:
     torch.manual_seed(0)
     block = GraphNetBlock(8, edge_chunk=4)
-    edge_index = torch.tensor([[0, 1, 1, 2, 2, 3, 0, 3, 0, 2], [1, 0, 2, 1, 3, 2, 3, 0, 2, 0]])
+    edge_index = torch.tensor(
+        [[0, 1, 1, 2, 2, 3, 0, 3, 0, 2], [1, 0, 2, 1, 3, 2, 3, 0, 2, 0]]
+    )
     h, e = torch.randn(4, 8), torch.randn(10, 8)
     h_out, e_out = block(h, e, edge_index)
     src, dst = edge_index

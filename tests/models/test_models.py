@@ -19,17 +19,31 @@ from meshfield.models import (
 )
 from meshfield.testing import assert_permutation_equivariant
 
-NAMES = ("hmt", "hmt-no-mamba", "hmt-no-attention", "meshgraphnet", "transformer", "transformer-full")
+NAMES = (
+    "hmt",
+    "hmt-no-mamba",
+    "hmt-no-attention",
+    "meshgraphnet",
+    "transformer",
+    "transformer-full",
+)
 
 
 def make(name: str) -> FieldModel:
     if name.startswith("hmt"):
         return build_model(name, **vars(tiny_hmt_config()))
-    common = {"field_names": ("u", "v"), "cond_names": ("c",), "history": 2, "width": 16}
+    common = {
+        "field_names": ("u", "v"),
+        "cond_names": ("c",),
+        "history": 2,
+        "width": 16,
+    }
     if name == "meshgraphnet":
         return MeshGraphNet(MeshGraphNetConfig(num_layers=3, **common))
     attention = "full" if name == "transformer-full" else "linear"
-    return Transformer(TransformerConfig(num_layers=2, num_heads=2, attention=attention, **common))
+    return Transformer(
+        TransformerConfig(num_layers=2, num_heads=2, attention=attention, **common)
+    )
 
 
 @pytest.fixture(params=NAMES)
@@ -54,9 +68,15 @@ def test_step_shapes(model: FieldModel, mesh) -> None:
 def test_step_is_increment_of_last_frame(model: FieldModel, mesh) -> None:
     model.normalizer.set_stats(delta_mean=[0.5, -1.0], delta_std=[2.0, 3.0])
     out = model(mesh, history=mesh.fields[:2])
-    expected = mesh.fields[1] + out.delta * torch.tensor([2.0, 3.0]) + torch.tensor([0.5, -1.0])
+    expected = (
+        mesh.fields[1]
+        + out.delta * torch.tensor([2.0, 3.0])
+        + torch.tensor([0.5, -1.0])
+    )
     torch.testing.assert_close(out.fields, expected)
-    torch.testing.assert_close(out.normalized, model.normalizer.normalize_fields(out.fields))
+    torch.testing.assert_close(
+        out.normalized, model.normalizer.normalize_fields(out.fields)
+    )
 
 
 def test_initial_and_rollout_shapes(model: FieldModel, mesh) -> None:
@@ -75,7 +95,9 @@ def test_rollout_matches_manual_steps(model: FieldModel, mesh) -> None:
     with torch.no_grad():
         trajectory = model.rollout(mesh, steps=2, initial=mesh.fields[:1])
         first = model(mesh, history=mesh.fields[:1])
-        second = model(mesh, history=torch.stack([mesh.fields[0], first.fields]), state=first.state)
+        second = model(
+            mesh, history=torch.stack([mesh.fields[0], first.fields]), state=first.state
+        )
     torch.testing.assert_close(trajectory[1], first.fields)
     torch.testing.assert_close(trajectory[2], second.fields)
 
@@ -93,7 +115,9 @@ def test_permutation_equivariance(model: FieldModel, mesh) -> None:
 
 
 def test_initial_head_is_permutation_equivariant(model: FieldModel, mesh) -> None:
-    assert_permutation_equivariant(lambda data: model.initial(data), mesh, atol=2e-5, rtol=1e-4)
+    assert_permutation_equivariant(
+        lambda data: model.initial(data), mesh, atol=2e-5, rtol=1e-4
+    )
 
 
 def test_batch_equals_separate_graphs(model: FieldModel) -> None:
@@ -108,7 +132,10 @@ def test_batch_equals_separate_graphs(model: FieldModel) -> None:
         together.fields, torch.cat([o.fields for o in apart]), atol=2e-5, rtol=1e-4
     )
     torch.testing.assert_close(
-        first_together.fields, torch.cat([o.fields for o in first_apart]), atol=2e-5, rtol=1e-4
+        first_together.fields,
+        torch.cat([o.fields for o in first_apart]),
+        atol=2e-5,
+        rtol=1e-4,
     )
     if together.state is not None:
         torch.testing.assert_close(
@@ -134,10 +161,14 @@ def test_batched_query_equals_separate(model: FieldModel) -> None:
     q = torch.rand(9, 2)
     q_batch = torch.tensor([0, 1, 0, 1, 1, 0, 0, 1, 1])
     with torch.no_grad():
-        together = model.query(q, model(batch), batch.pos, batch=batch.batch, query_batch=q_batch)
+        together = model.query(
+            q, model(batch), batch.pos, batch=batch.batch, query_batch=q_batch
+        )
         for g, graph in enumerate((small, large)):
             alone = model.query(q[q_batch == g], model(graph), graph.pos)
-            torch.testing.assert_close(together[q_batch == g], alone, atol=2e-5, rtol=1e-4)
+            torch.testing.assert_close(
+                together[q_batch == g], alone, atol=2e-5, rtol=1e-4
+            )
 
 
 def test_conditions_as_mapping_and_errors(model: FieldModel, mesh) -> None:

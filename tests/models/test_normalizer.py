@@ -20,10 +20,18 @@ def test_fit_matches_direct_statistics() -> None:
     graphs = [grid_mesh(5, seed=1, cond=1.0), grid_mesh(6, seed=2, cond=3.0)]
     norm = Normalizer(2, 1).fit(graphs)
     fields = torch.cat([g.fields.reshape(-1, 2) for g in graphs]).double()
-    deltas = torch.cat([(g.fields[1:] - g.fields[:-1]).reshape(-1, 2) for g in graphs]).double()
-    torch.testing.assert_close(norm.field_mean.double(), fields.mean(0), atol=1e-6, rtol=0)
-    torch.testing.assert_close(norm.field_std.double(), fields.std(0, unbiased=False), atol=1e-6, rtol=1e-5)
-    torch.testing.assert_close(norm.delta_std.double(), deltas.std(0, unbiased=False), atol=1e-6, rtol=1e-5)
+    deltas = torch.cat(
+        [(g.fields[1:] - g.fields[:-1]).reshape(-1, 2) for g in graphs]
+    ).double()
+    torch.testing.assert_close(
+        norm.field_mean.double(), fields.mean(0), atol=1e-6, rtol=0
+    )
+    torch.testing.assert_close(
+        norm.field_std.double(), fields.std(0, unbiased=False), atol=1e-6, rtol=1e-5
+    )
+    torch.testing.assert_close(
+        norm.delta_std.double(), deltas.std(0, unbiased=False), atol=1e-6, rtol=1e-5
+    )
     assert norm.cond_mean.tolist() == [2.0] and norm.cond_std.tolist() == [1.0]
     assert norm.cond_min.tolist() == [1.0] and norm.cond_max.tolist() == [3.0]
     assert norm.pos_center.tolist() == [0.5, 0.5] and norm.pos_scale.tolist() == [0.5]
@@ -34,7 +42,9 @@ def test_round_trips() -> None:
     x = torch.randn(4, 2)
     torch.testing.assert_close(norm.denormalize_fields(norm.normalize_fields(x)), x)
     following = torch.randn(4, 2)
-    torch.testing.assert_close(norm.apply_delta(x, norm.normalize_delta(x, following)), following)
+    torch.testing.assert_close(
+        norm.apply_delta(x, norm.normalize_delta(x, following)), following
+    )
     copy = Normalizer(2, 1).load_dict(norm.to_dict())
     for name, value in norm.state_dict().items():
         assert torch.equal(copy.state_dict()[name], value)

@@ -7,7 +7,7 @@ import torch
 from _model_helpers import grid_mesh, tiny_hmt_config
 from torch_geometric.data import Batch
 
-from meshfield.models import FieldModel, HMT, MeshGraphNet, Transformer
+from meshfield.models import HMT, FieldModel, MeshGraphNet, Transformer
 
 
 def _fit(model: FieldModel, steps: int) -> tuple[float, float]:
@@ -39,7 +39,12 @@ def _fit(model: FieldModel, steps: int) -> tuple[float, float]:
 @pytest.mark.parametrize("name", ["hmt", "meshgraphnet", "transformer"])
 def test_overfit_one_trajectory(name: str) -> None:
     torch.manual_seed(0)
-    common = {"field_names": ("u", "v"), "cond_names": ("c",), "history": 2, "width": 16}
+    common = {
+        "field_names": ("u", "v"),
+        "cond_names": ("c",),
+        "history": 2,
+        "width": 16,
+    }
     model = {
         "hmt": lambda: HMT(tiny_hmt_config()),
         "meshgraphnet": lambda: MeshGraphNet(num_layers=3, **common),

@@ -49,7 +49,10 @@ def test_config_defaults() -> None:
         ({"field_names": ("u",), "dim": 4}, "'dim' must be 2 or 3"),
         ({"field_names": ("u",), "history": 0}, "'history' must be at least 1"),
         ({"field_names": ("u",), "d_latent": -1}, "'d_latent' must be >= 0"),
-        ({"field_names": ("u",), "encoder": {"message_passing": -1}}, "message_passing >= 0"),
+        (
+            {"field_names": ("u",), "encoder": {"message_passing": -1}},
+            "message_passing >= 0",
+        ),
         ({"field_names": ("u",), "encoder": {"bogus": 1}}, r"no fields \['bogus'\]"),
     ],
 )
@@ -66,12 +69,27 @@ def test_transformer_config_errors() -> None:
 
 
 def test_names() -> None:
-    assert MODEL_NAMES == ("hmt", "hmt-no-mamba", "hmt-no-attention", "meshgraphnet", "transformer")
-    assert isinstance(build_model("meshgraphnet", field_names=("p",), width=8, num_layers=1), MeshGraphNet)
-    assert isinstance(build_model("transformer", field_names=("p",), width=8, num_heads=2), Transformer)
+    assert MODEL_NAMES == (
+        "hmt",
+        "hmt-no-mamba",
+        "hmt-no-attention",
+        "meshgraphnet",
+        "transformer",
+    )
+    assert isinstance(
+        build_model("meshgraphnet", field_names=("p",), width=8, num_layers=1),
+        MeshGraphNet,
+    )
+    assert isinstance(
+        build_model("transformer", field_names=("p",), width=8, num_heads=2),
+        Transformer,
+    )
 
 
-@pytest.mark.parametrize(("name", "pattern"), [("hmt", "MMAMMA"), ("hmt-no-mamba", "AAAAAA"), ("hmt-no-attention", "MMMMMM")])
+@pytest.mark.parametrize(
+    ("name", "pattern"),
+    [("hmt", "MMAMMA"), ("hmt-no-mamba", "AAAAAA"), ("hmt-no-attention", "MMMMMM")],
+)
 def test_ablations(name: str, pattern: str) -> None:
     model = build_model(name, field_names=("p",))
     assert isinstance(model, HMT)
@@ -80,7 +98,11 @@ def test_ablations(name: str, pattern: str) -> None:
 
 
 def test_ablation_keeps_other_backbone_options() -> None:
-    model = build_model("hmt-no-mamba", field_names=("p",), backbone={"d_model": 32, "pattern": "MA", "num_heads": 2})
+    model = build_model(
+        "hmt-no-mamba",
+        field_names=("p",),
+        backbone={"d_model": 32, "pattern": "MA", "num_heads": 2},
+    )
     assert model.config.backbone.pattern == "AA" and model.width == 32
 
 

@@ -41,7 +41,12 @@ def field() -> tuple[PointQueryDecoder, torch.Tensor, torch.Tensor, torch.Tensor
     g = np.linspace(0, 1, 7)
     pos = torch.tensor(np.stack(np.meshgrid(g, g), -1).reshape(-1, 2))
     pos = pos + 0.02 * torch.randn_like(pos)
-    return decoder, torch.randn(49, 8, dtype=torch.float64), pos, torch.randn(49, 2).double()
+    return (
+        decoder,
+        torch.randn(49, 8, dtype=torch.float64),
+        pos,
+        torch.randn(49, 2).double(),
+    )
 
 
 def test_query_derivatives_match_finite_differences(field) -> None:
@@ -70,7 +75,9 @@ def test_query_derivatives_match_finite_differences(field) -> None:
 
 def test_query_is_continuous_across_neighbour_changes(field) -> None:
     decoder, h, pos, values = field
-    line = torch.stack([torch.linspace(0.05, 0.95, 2001), torch.full((2001,), 0.4)], -1).double()
+    line = torch.stack(
+        [torch.linspace(0.05, 0.95, 2001), torch.full((2001,), 0.4)], -1
+    ).double()
     with torch.no_grad():
         out = decoder(line, h, pos, values=values)
     # consecutive points 4.5e-4 apart: no jumps where the neighbour set changes
@@ -80,7 +87,12 @@ def test_query_is_continuous_across_neighbour_changes(field) -> None:
 def test_query_batch_required_for_several_graphs() -> None:
     decoder = PointQueryDecoder(4, 1, k=2)
     with pytest.raises(ValueError, match="'query_batch' is required"):
-        decoder(torch.rand(3, 2), torch.randn(10, 4), torch.rand(10, 2), batch=torch.tensor([0] * 5 + [1] * 5))
+        decoder(
+            torch.rand(3, 2),
+            torch.randn(10, 4),
+            torch.rand(10, 2),
+            batch=torch.tensor([0] * 5 + [1] * 5),
+        )
     with pytest.raises(ValueError, match=r"\[num_queries, 2\]"):
         decoder(torch.rand(3, 3), torch.randn(10, 4), torch.rand(10, 2))
 

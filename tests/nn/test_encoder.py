@@ -41,7 +41,9 @@ def test_mesh_conv_matches_dense_reference() -> None:
     for i in range(6):
         neighbours = edge_index[0, edge_index[1] == i]
         messages = [
-            conv.message_mlp(torch.cat([h[i], h[j], relative_position(pos[i], pos[j]).flatten()]))
+            conv.message_mlp(
+                torch.cat([h[i], h[j], relative_position(pos[i], pos[j]).flatten()])
+            )
             for j in neighbours
         ]
         mean = torch.stack(messages).mean(0)
@@ -61,14 +63,23 @@ def test_encoder_shapes_and_equivariance() -> None:
     }
     assert encoder(**inputs).shape == (12, 16)
     assert_permutation_equivariant(
-        encoder, inputs, node_keys=["inputs", "pos", "boundary"], index_keys=["edge_index"]
+        encoder,
+        inputs,
+        node_keys=["inputs", "pos", "boundary"],
+        index_keys=["edge_index"],
     )
 
 
 def test_encoder_uses_each_input() -> None:
     torch.manual_seed(0)
     encoder = NodeEncoder(1, 8, num_cond=1, message_passing=1)
-    base = (torch.zeros(4, 1), torch.rand(4, 2), torch.zeros(4, dtype=torch.long), _ring(4), torch.zeros(1, 1))
+    base = (
+        torch.zeros(4, 1),
+        torch.rand(4, 2),
+        torch.zeros(4, dtype=torch.long),
+        _ring(4),
+        torch.zeros(1, 1),
+    )
     reference = encoder(*base)
     for position, changed in [
         (0, torch.ones(4, 1)),
@@ -83,16 +94,31 @@ def test_encoder_uses_each_input() -> None:
 
 def test_encoder_without_positions_or_conditions() -> None:
     encoder = NodeEncoder(0, 8, position=False, message_passing=0)
-    out = encoder(torch.zeros(5, 0), torch.rand(5, 2), torch.tensor([0, 1, 1, 0, 2]), _ring(5))
+    out = encoder(
+        torch.zeros(5, 0), torch.rand(5, 2), torch.tensor([0, 1, 1, 0, 2]), _ring(5)
+    )
     assert out.shape == (5, 8)
 
 
 def test_encoder_errors() -> None:
     encoder = NodeEncoder(2, 8, num_cond=1, num_boundary_tags=3)
-    with pytest.raises(ValueError, match=r"'inputs' tensor with shape \[num_nodes, 2\]"):
-        encoder(torch.zeros(5, 3), torch.rand(5, 2), torch.zeros(5, dtype=torch.long), _ring(5), torch.zeros(1, 1))
+    with pytest.raises(
+        ValueError, match=r"'inputs' tensor with shape \[num_nodes, 2\]"
+    ):
+        encoder(
+            torch.zeros(5, 3),
+            torch.rand(5, 2),
+            torch.zeros(5, dtype=torch.long),
+            _ring(5),
+            torch.zeros(1, 1),
+        )
     with pytest.raises(ValueError, match=r"'cond' tensor with shape \[num_graphs, 1\]"):
-        encoder(torch.zeros(5, 2), torch.rand(5, 2), torch.zeros(5, dtype=torch.long), _ring(5))
+        encoder(
+            torch.zeros(5, 2),
+            torch.rand(5, 2),
+            torch.zeros(5, dtype=torch.long),
+            _ring(5),
+        )
     with pytest.raises(ValueError, match=r"Boundary tags must be in \[0, 3\)"):
         encoder.check_boundary(torch.tensor([0, 3]))
     assert repr(encoder) == "NodeEncoder(2, 8, dim=2, num_cond=1, message_passing=2)"

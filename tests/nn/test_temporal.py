@@ -39,7 +39,9 @@ def test_state_carries_memory() -> None:
     tokens = torch.randn(20, 8)
     _, past_a = temporal(torch.randn(20, 8))
     _, past_b = temporal(torch.randn(20, 8) + 3)
-    assert not torch.allclose(temporal(tokens, state=past_a)[0], temporal(tokens, state=past_b)[0])
+    assert not torch.allclose(
+        temporal(tokens, state=past_a)[0], temporal(tokens, state=past_b)[0]
+    )
 
 
 def test_decay_in_unit_interval() -> None:
