@@ -25,6 +25,8 @@ _LAZY: dict[str, str] = {
     "to_grid": "meshfield.io",
     "MeshGraph": "meshfield.data",
     "validate": "meshfield.data",
+    "load_model": "meshfield.checkpoint",
+    "save_checkpoint": "meshfield.checkpoint",
     "load_dataset": "meshfield.data",
     "load_spec": "meshfield.data",
 }
