@@ -25,7 +25,7 @@ same series times ``L``) exceeds ``--max-mb`` is skipped with a note, as is full
 above ``--full-max`` tokens (its time at 64k is then extrapolated as ``L^2`` from the largest
 measured length, and labelled so).
 
-Up to 64k tokens the set-up makes one untimed call first, so one-time costs (allocator
+Up to 16k tokens the set-up makes one untimed call first, so one-time costs (allocator
 warm-up, lazy initialization) stay off the clock; the peak memory covers that call too.
 """
 
@@ -55,7 +55,7 @@ CHUNK_SIZE = 64
 DEFAULT_SIZES = (16384, 65536, 262144, 1048576)
 QUICK_SIZES = (256, 1024)
 #: below this length the set-up makes one untimed call first (one-time costs off the clock)
-WARMUP_MAX_LENGTH = 65536
+WARMUP_MAX_LENGTH = 16384
 
 _HERE = "meshfield.bench.backbone"
 
