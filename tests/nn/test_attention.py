@@ -4,6 +4,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from meshfield.nn import FullAttention, LinearAttention, PatchAttention
 from meshfield.serialize import patch
@@ -64,6 +66,27 @@ def test_patch_attention_matches_naive_reference(shift: int) -> None:
     assert bool((patch_of >= 0).all())
     allowed = patch_of[:, None] == patch_of[None, :]
     torch.testing.assert_close(layer(x, batch), _naive_softmax(layer, x, allowed))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 20), min_size=1, max_size=4),
+    patch_size=st.integers(1, 9),
+    shift=st.integers(0, 8),
+)
+def test_patch_attention_property(sizes: list[int], patch_size: int, shift: int) -> None:
+    """Any graph sizes, patch size and shift: softmax over the own patch, never across graphs."""
+    torch.manual_seed(0)
+    layer = PatchAttention(CHANNELS, HEADS, patch_size=patch_size, shift=shift)
+    batch = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    x = torch.randn(batch.numel(), CHANNELS)
+    patching = patch(batch, patch_size, shift=layer.shift)
+    patch_of = torch.full((batch.numel(),), -1)
+    for p in range(patching.index.size(0)):
+        patch_of[patching.index[p][patching.mask[p]]] = p
+    allowed = (patch_of[:, None] == patch_of[None, :]) & (batch[:, None] == batch[None, :])
+    torch.testing.assert_close(layer(x, batch), _naive_softmax(layer, x, allowed))
+    assert bool((patching.mask.sum(1) <= patch_size).all())
 
 
 def test_patch_attention_shift_moves_borders() -> None:
