@@ -1,0 +1,286 @@
+"""The configuration of a training run: one frozen dataclass, stored as JSON with the run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["TrainConfig", "model_options"]
+
+_SCHEDULES = ("cosine", "constant")
+_DEVICES = ("auto", "cpu", "cuda")
+
+
+def _frozen_mapping(value: Any, key: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        msg = f"'{key}' must be a mapping of configuration fields (got {type(value).__name__})"
+        raise TypeError(msg)
+    try:
+        # a plain JSON copy: the run's config.json must reproduce it exactly
+        return json.loads(json.dumps(dict(value)))
+    except (TypeError, ValueError) as err:
+        msg = f"'{key}' must hold JSON values only: {err}"
+        raise TypeError(msg) from None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    r"""Everything that defines a training run of :func:`meshfield.train.train`.
+
+    Parameters
+    ----------
+    model : str, default: "hmt"
+        A name of :data:`meshfield.models.MODEL_NAMES` (``"hmt"``, ``"meshgraphnet"``,
+        ``"transformer"``, ``"hmt-no-mamba"``, ``"hmt-no-attention"``).
+    width : int, optional
+        Token width of the model (``backbone.d_model`` of HMT, ``width`` of the baselines).
+        default: the model's own default (128).
+    model_options : mapping, default: {}
+        Further configuration fields of the model (JSON values; nested configurations as
+        mappings), e.g. ``{"num_layers": 4}`` or ``{"backbone": {"pattern": "MA"}}``.
+    history : int, default: 1
+        Input frames per step.
+    epochs : int, default: 20
+        Passes over the training windows.
+    batch_size : int, default: 4
+        Windows per optimizer step and process (the global batch under ``torchrun`` is
+        ``batch_size`` times the number of processes).
+    steps_per_epoch : int, optional
+        Stop an epoch after this many optimizer steps. default: every batch.
+    lr : float, default: 1e-3
+        Peak learning rate of AdamW.
+    weight_decay : float, default: 1e-4
+        Decoupled weight decay of AdamW.
+    warmup_steps : int, default: 100
+        Optimizer steps of linear warm-up from 0 to ``lr``.
+    schedule : {"cosine", "constant"}, default: "cosine"
+        After the warm-up, a half-cosine decay to ``min_lr`` at the last step, or ``lr``
+        throughout.
+    min_lr : float, default: 0.0
+        Learning rate at the end of the cosine decay.
+    grad_clip : float, optional
+        Clip the global gradient norm to this value. default: 1.0; ``None`` disables it.
+    noise_std : float, default: 0.0
+        Standard deviation of the Gaussian noise added to the input frames, in units of each
+        field's standard deviation; the target is the increment from the noisy frame to the
+        true next one, so the model learns to correct its own drift (MeshGraphNets).
+    pushforward_steps : int, default: 0
+        Extra steps unrolled from the model's own predictions, each with its one-step loss;
+        0 trains on one step only.
+    pushforward_grad : bool, default: False
+        Backpropagate through the unrolled steps (a multi-step rollout loss). By default the
+        unrolled inputs are detached: the pushforward trick of Brandstetter et al.
+    initial_weight : float, default: 1.0
+        Weight of the loss of the initial head (the first frame from the mesh and the
+        conditions alone); 0 leaves that head untrained.
+    val_runs : int, optional
+        Validation trajectories rolled out after each epoch. default: all.
+    patience : int, optional
+        Stop when the validation rollout error has not improved for this many epochs.
+        default: never stop early.
+    min_delta : float, default: 0.0
+        Smallest decrease of the validation error that counts as an improvement.
+    seed : int, default: 0
+        Seeds Python, NumPy and torch, the shuffling and the training noise.
+    num_workers : int, default: 0
+        Data-loading worker processes.
+    cache_runs : int, default: 16
+        Trajectories each process (and worker) keeps in memory between windows.
+    device : {"auto", "cpu", "cuda"}, default: "auto"
+        ``"auto"`` takes a GPU when there is one.
+    out_dir : str, default: "runs/train"
+        The run folder: ``last/`` and ``best/`` checkpoints, ``log.jsonl``, ``train.json``.
+    log_dir, checkpoint_dir : str, optional
+        Where the log and the checkpoints go. default: ``out_dir``.
+    progress : bool, default: True
+        Show a progress bar (tqdm) on the main process.
+
+    Example
+    -------
+    >>> cfg = TrainConfig(model="meshgraphnet", width=32, epochs=2, out_dir="runs/mgn")
+    >>> TrainConfig.from_dict(cfg.to_dict()) == cfg
+    True
+    """
+
+    model: str = "hmt"
+    width: int | None = None
+    model_options: Mapping[str, Any] = field(default_factory=dict)
+    history: int = 1
+    epochs: int = 20
+    batch_size: int = 4
+    steps_per_epoch: int | None = None
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    schedule: str = "cosine"
+    min_lr: float = 0.0
+    grad_clip: float | None = 1.0
+    noise_std: float = 0.0
+    pushforward_steps: int = 0
+    pushforward_grad: bool = False
+    initial_weight: float = 1.0
+    val_runs: int | None = None
+    patience: int | None = None
+    min_delta: float = 0.0
+    seed: int = 0
+    num_workers: int = 0
+    cache_runs: int = 16
+    device: str = "auto"
+    out_dir: str = "runs/train"
+    log_dir: str | None = None
+    checkpoint_dir: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        from meshfield.models.registry import MODEL_NAMES
+
+        if self.model not in MODEL_NAMES:
+            msg = f"'model' must be one of {list(MODEL_NAMES)} (got {self.model!r})"
+            raise ValueError(msg)
+        object.__setattr__(
+            self, "model_options", _frozen_mapping(self.model_options, "model_options")
+        )
+        positive = {
+            "history": self.history,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "cache_runs": self.cache_runs,
+        }
+        optional_positive = {
+            "width": self.width,
+            "steps_per_epoch": self.steps_per_epoch,
+            "val_runs": self.val_runs,
+            "patience": self.patience,
+        }
+        for key, value in {**positive, **optional_positive}.items():
+            if value is None and key in optional_positive:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                msg = f"'{key}' must be a positive integer (got {value!r})"
+                raise ValueError(msg)
+        non_negative_int = {
+            "warmup_steps": self.warmup_steps,
+            "pushforward_steps": self.pushforward_steps,
+            "num_workers": self.num_workers,
+            "seed": self.seed,
+        }
+        for key, value in non_negative_int.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                msg = f"'{key}' must be an integer >= 0 (got {value!r})"
+                raise ValueError(msg)
+        non_negative = {
+            "weight_decay": self.weight_decay,
+            "min_lr": self.min_lr,
+            "noise_std": self.noise_std,
+            "initial_weight": self.initial_weight,
+            "min_delta": self.min_delta,
+        }
+        for key, value in non_negative.items():
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                msg = f"'{key}' must be a finite number >= 0 (got {value!r})"
+                raise ValueError(msg)
+        if not isinstance(self.lr, int | float) or not math.isfinite(self.lr) or self.lr <= 0:
+            msg = f"'lr' must be a positive number (got {self.lr!r})"
+            raise ValueError(msg)
+        if self.min_lr > self.lr:
+            msg = f"'min_lr' must not exceed 'lr' (got {self.min_lr} > {self.lr})"
+            raise ValueError(msg)
+        if self.grad_clip is not None and not (self.grad_clip > 0):
+            msg = f"'grad_clip' must be positive or None (got {self.grad_clip!r})"
+            raise ValueError(msg)
+        if self.schedule not in _SCHEDULES:
+            msg = f"'schedule' must be one of {list(_SCHEDULES)} (got {self.schedule!r})"
+            raise ValueError(msg)
+        if self.device not in _DEVICES and not str(self.device).startswith("cuda:"):
+            msg = f"'device' must be one of {list(_DEVICES)} or 'cuda:N' (got {self.device!r})"
+            raise ValueError(msg)
+
+    # ---------------------------------------------------------------------------------------
+
+    @property
+    def horizon(self) -> int:
+        """Target frames per training window (1 + ``pushforward_steps``)."""
+        return 1 + self.pushforward_steps
+
+    @property
+    def log_path(self) -> str:
+        """The JSON-lines log file."""
+        return str(_join(self.log_dir or self.out_dir, "log.jsonl"))
+
+    @property
+    def checkpoint_root(self) -> str:
+        """The folder holding ``last/`` and ``best/``."""
+        return self.checkpoint_dir or self.out_dir
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values."""
+        values = dataclasses.asdict(self)
+        values["model_options"] = dict(self.model_options)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            msg = f"TrainConfig has no fields {unknown} (known: {sorted(known)})"
+            raise ValueError(msg)
+        return cls(**dict(values))
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+def _join(folder: str, name: str) -> str:
+    from pathlib import Path
+
+    return str(Path(folder) / name)
+
+
+def model_options(
+    config: TrainConfig, field_names: tuple[str, ...], cond_names: tuple[str, ...], dim: int
+) -> dict[str, Any]:
+    """The keyword options :func:`meshfield.models.build_model` gets for a run.
+
+    ``width`` goes to the backbone's ``d_model`` for the HMT family and to ``width``
+    otherwise; ``model_options`` are merged on top (nested mappings merged key by key).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run.
+    field_names, cond_names : tuple of str
+        Channels and conditions of the dataset.
+    dim : int
+        Spatial dimension of its meshes.
+
+    Returns
+    -------
+    dict
+        Options for ``build_model(config.model, **options)``.
+    """
+    options: dict[str, Any] = {
+        "field_names": tuple(field_names),
+        "cond_names": tuple(cond_names),
+        "dim": int(dim),
+        "history": config.history,
+    }
+    if config.width is not None:
+        if config.model.startswith("hmt"):
+            options["backbone"] = {"d_model": config.width}
+        else:
+            options["width"] = config.width
+    for key, value in config.model_options.items():
+        if isinstance(value, Mapping) and isinstance(options.get(key), Mapping):
+            options[key] = {**options[key], **value}
+        else:
+            options[key] = value
+    return options

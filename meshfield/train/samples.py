@@ -1,0 +1,214 @@
+"""Training samples: windows of ``history`` input frames and the frames that follow them.
+
+A trajectory of ``T`` frames gives ``T - history - horizon + 1`` windows; window ``t`` holds
+frames ``t .. t + history + horizon - 1``, the first ``history`` of them the model's input and
+the rest its targets. :class:`TrajectoryWindows` lists the windows of a dataset without
+reading it (the frame counts come from the file headers) and cuts each window from its
+trajectory on access; :func:`collate_windows` makes a PyG :class:`~torch_geometric.data.Batch`
+of several (``fields`` concatenated along nodes, ``cond`` stacked per graph).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+from torch_geometric.data import Batch
+
+from meshfield.data.graph import MeshGraph
+
+__all__ = ["TrajectoryWindows", "Window", "collate_windows", "num_frames"]
+
+#: the keys of a trajectory a window keeps (the rest, e.g. cells or times, is not trained on)
+_MESH_KEYS = ("pos", "edge_index", "boundary", "cond")
+
+
+class Window(MeshGraph):
+    r"""One training sample: a mesh with a window of frames.
+
+    Attributes
+    ----------
+    fields : torch.Tensor
+        ``[history + horizon, N, C]`` physical frames: inputs first, then targets.
+    noise : torch.Tensor
+        ``[history, N, C]`` standard-normal noise for the inputs (only when the windows were
+        made with noise); scaled by the trainer.
+    initial : torch.Tensor
+        ``[N, C]`` the first frame of the trajectory (target of the initial head).
+    cond : torch.Tensor
+        ``[K]`` physical conditions.
+    run, start : int
+        The trajectory and the first frame of the window.
+
+    Batching concatenates ``fields`` and ``noise`` along nodes (dim 1), like ``fields`` of a
+    :class:`~meshfield.data.MeshGraph`.
+    """
+
+    def __cat_dim__(self, key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if key == "noise":
+            return 1
+        return super().__cat_dim__(key, value, *args, **kwargs)
+
+
+def num_frames(source: Any) -> int:
+    """Frames ``T`` of a trajectory: a graph, or a graph file (read from its header only)."""
+    if isinstance(source, str | Path):
+        from safetensors import safe_open
+
+        with safe_open(str(source), framework="pt") as handle:
+            return int(handle.get_slice("fields").get_shape()[0])
+    return int(source.fields.shape[0])
+
+
+class TrajectoryWindows(Dataset):
+    r"""The training windows of a set of trajectories, cut lazily.
+
+    Parameters
+    ----------
+    trajectories : MeshDataset or sequence of MeshGraph
+        Graphs with ``fields [T, N, C]``, ``pos``, ``edge_index`` and (optionally)
+        ``boundary`` and ``cond``. A :class:`~meshfield.data.MeshDataset` is read run by run
+        when a window needs it.
+    history : int
+        Input frames per window.
+    horizon : int, default: 1
+        Target frames per window (1 for a one-step loss, more for pushforward).
+    stride : int, default: 1
+        Frames between the starts of consecutive windows.
+    noise : bool, default: False
+        Attach standard-normal noise ``[history, N, C]`` to every window; it depends only on
+        ``seed``, the epoch (:meth:`set_epoch`) and the window's index, so it is the same in
+        every process and worker and after a resume.
+    seed : int, default: 0
+        Seed of the noise.
+    cache_runs : int, default: 16
+        Trajectories kept in memory (least recently used first out).
+
+    Shapes
+    ------
+    - **trajectories[r].fields**: ``[T_r, N_r, C]``
+    - **window.fields**: ``[history + horizon, N_r, C]``; **window.noise**: ``[history, N_r, C]``
+
+    Example
+    -------
+    >>> import torch
+    >>> from meshfield.data import mesh_graph
+    >>> g = mesh_graph([[0, 0], [1, 0], [0, 1]], {"triangle": [[0, 1, 2]]},
+    ...                fields=torch.arange(5.0).reshape(5, 1, 1).expand(5, 3, 1),
+    ...                field_names=["T"])
+    >>> windows = TrajectoryWindows([g], history=2)
+    >>> len(windows), windows[1].fields[:, 0, 0].tolist()
+    (3, [1.0, 2.0, 3.0])
+    """
+
+    def __init__(
+        self,
+        trajectories: Any,
+        history: int,
+        horizon: int = 1,
+        *,
+        stride: int = 1,
+        noise: bool = False,
+        seed: int = 0,
+        cache_runs: int = 16,
+    ) -> None:
+        if history < 1 or horizon < 1 or stride < 1 or cache_runs < 0:
+            msg = (
+                "Expected history >= 1, horizon >= 1, stride >= 1 and cache_runs >= 0 "
+                f"(got {history}, {horizon}, {stride}, {cache_runs})"
+            )
+            raise ValueError(msg)
+        self.trajectories = trajectories
+        self.history = history
+        self.horizon = horizon
+        self.stride = stride
+        self.noise = noise
+        self.seed = seed
+        self.epoch = 0
+        self.cache_runs = cache_runs
+        self._cache: OrderedDict[int, MeshGraph] = OrderedDict()
+        files = getattr(trajectories, "files", None)
+        length = history + horizon
+        self.frames: list[int] = []
+        self.index: list[tuple[int, int]] = []
+        for run in range(len(trajectories)):
+            frames = num_frames(files[run] if files is not None else trajectories[run])
+            self.frames.append(frames)
+            self.index.extend((run, start) for start in range(0, frames - length + 1, stride))
+        if not self.index:
+            msg = (
+                f"No training windows: every trajectory has fewer than history + horizon = "
+                f"{length} frames (frames per trajectory: {sorted(set(self.frames))})"
+            )
+            raise ValueError(msg)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the noise of epoch ``epoch`` (call before each epoch)."""
+        self.epoch = int(epoch)
+
+    def trajectory(self, run: int) -> MeshGraph:
+        """Trajectory ``run``, from the cache or read now."""
+        graph = self._cache.get(run)
+        if graph is not None:
+            self._cache.move_to_end(run)
+            return graph
+        graph = self.trajectories[run]
+        if self.cache_runs:
+            self._cache[run] = graph
+            while len(self._cache) > self.cache_runs:
+                self._cache.popitem(last=False)
+        return graph
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, idx: int) -> Window:
+        if not -len(self) <= idx < len(self):
+            msg = f"window index {idx} out of range for {len(self)} windows"
+            raise IndexError(msg)
+        idx = idx % len(self)
+        run, start = self.index[idx]
+        graph = self.trajectory(run)
+        window = Window()
+        for key in _MESH_KEYS:
+            value = graph.get(key)
+            if value is not None:
+                window[key] = value
+        fields = graph.fields[start : start + self.history + self.horizon]
+        window.fields = fields.to(torch.float32)
+        window.initial = graph.fields[0].to(torch.float32)
+        window.run = run
+        window.start = start
+        window.num_nodes = graph.pos.size(0)
+        if self.noise:
+            window.noise = self._noise(idx, (self.history, *fields.shape[1:]))
+        return window
+
+    def _noise(self, idx: int, shape: Sequence[int]) -> Tensor:
+        key = ((self.seed * 1_000_003 + self.epoch) * 1_000_003 + idx) % (1 << 63)
+        generator = torch.Generator().manual_seed(key)
+        return torch.randn(tuple(shape), generator=generator)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(runs={len(self.frames)}, windows={len(self)}, "
+            f"history={self.history}, horizon={self.horizon})"
+        )
+
+
+def collate_windows(windows: Sequence[Window]) -> Batch:
+    """Batch windows into one PyG :class:`~torch_geometric.data.Batch` (a disjoint mesh).
+
+    ``fields`` / ``noise`` are concatenated along nodes (``[h + k, sum N, C]``), ``initial``
+    along nodes, ``cond`` stacked to ``[B, K]``, ``edge_index`` shifted, ``batch`` gives the
+    window of each node. All windows need the same frame count and channels.
+    """
+    if not windows:
+        msg = "collate_windows: expected at least one window (got none)"
+        raise ValueError(msg)
+    return Batch.from_data_list(list(windows))
