@@ -779,11 +779,11 @@ def read_planar(
 
     # boundary groups from the patches
     boundary_blocks = blocks.get("boundary", None)
-    available = (
-        {}
-        if boundary_blocks is None
-        else {str(name): boundary_blocks[name] for name in boundary_blocks}
-    )
+    available = {}
+    if boundary_blocks is not None:
+        # iterating a MultiBlock yields its blocks, not their names
+        names = boundary_blocks.keys()
+        available = {str(name): boundary_blocks[name] for name in names}
     if patches is None:
         patches = [name for name, patch in available.items() if patch is not None and patch.n_cells]
         patches = [p for p in patches if _patch_type(case, p) != "empty"]
