@@ -1,0 +1,33 @@
+r"""Metrics: field errors, PDE residual R, MSE-R and the Strouhal number.
+
+* :func:`mse`, :func:`rmse`, :func:`relative_l2`, :func:`vrmse`: errors per field and per step;
+* :func:`residual_r`: the mean squared PDE residual (physical units), per component and step;
+* :func:`mse_r`, :func:`mse_r_on_mesh` -> :class:`MSER`: MSE of normalized fields and R scaled
+  by the reference data's residual, always reported together:
+
+  .. math::
+      \mathrm{MSE\text{-}R} = \mathrm{MSE}_\text{norm} + \lambda\, R(\hat u) / R_\text{ref}
+
+  (full definition in :mod:`meshfield.metrics.residual`);
+* :func:`strouhal`, :func:`dominant_frequency`: shedding frequency of a lift signal.
+"""
+
+from __future__ import annotations
+
+from meshfield.metrics.fields import mse, relative_l2, rmse, vrmse
+from meshfield.metrics.frequency import dominant_frequency, strouhal
+from meshfield.metrics.residual import MSER, mse_r, mse_r_on_mesh, normalized_mse, residual_r
+
+__all__ = [
+    "MSER",
+    "dominant_frequency",
+    "mse",
+    "mse_r",
+    "mse_r_on_mesh",
+    "normalized_mse",
+    "relative_l2",
+    "residual_r",
+    "rmse",
+    "strouhal",
+    "vrmse",
+]
