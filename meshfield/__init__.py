@@ -29,6 +29,7 @@ _LAZY: dict[str, str] = {
     "save_checkpoint": "meshfield.checkpoint",
     "load_dataset": "meshfield.data",
     "load_spec": "meshfield.data",
+    "FieldResult": "meshfield.result",
 }
 
 __all__ = ["__version__", *_LAZY]
