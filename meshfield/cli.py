@@ -153,6 +153,66 @@ def _cmd_datagen(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from meshfield.train.loop import run_train
+
+    return run_train(args)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from meshfield.train.evaluate import run_evaluate
+
+    return run_evaluate(args)
+
+
+def _add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``meshfield train``; each maps to the TrainConfig field of its name."""
+    p.add_argument("source", help="dataset folder, or a data spec (.yaml) generated first if needed")
+    p.add_argument("--out", required=True, help="run folder: checkpoints last/ best/, log.jsonl")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="hmt, meshgraphnet, transformer, hmt-no-mamba or hmt-no-attention (default: hmt)",
+    )
+    p.add_argument("--data", default=None, help="dataset folder of a spec (default: data/<spec name>)")
+    p.add_argument("--jobs", type=int, default=1, help="simulations at once if data is generated")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    p.add_argument("--until-epoch", type=int, default=None, help="stop after this epoch for now")
+    p.add_argument("--config", default=None, help="JSON file of TrainConfig fields (options win)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    options = [
+        ("--width", int, "model width (default: the model's, 128)"),
+        ("--history", int, "input frames per step (default: 1)"),
+        ("--epochs", int, "epochs (default: 20)"),
+        ("--batch-size", int, "windows per step and process (default: 4)"),
+        ("--steps-per-epoch", int, "at most this many steps per epoch"),
+        ("--lr", float, "peak learning rate (default: 1e-3)"),
+        ("--weight-decay", float, "AdamW weight decay (default: 1e-4)"),
+        ("--warmup-steps", int, "linear warm-up steps (default: 100)"),
+        ("--schedule", str, "cosine or constant (default: cosine)"),
+        ("--min-lr", float, "learning rate at the end of the decay (default: 0)"),
+        ("--grad-clip", float, "gradient-norm clip, 0 for none (default: 1.0)"),
+        ("--noise-std", float, "input noise in field standard deviations (default: 0)"),
+        ("--pushforward-steps", int, "extra unrolled steps in the loss (default: 0)"),
+        ("--initial-weight", float, "loss weight of the initial head (default: 1.0)"),
+        ("--val-runs", int, "validation runs rolled out per epoch (default: all)"),
+        ("--patience", int, "early stop after this many epochs without improvement"),
+        ("--min-delta", float, "smallest improvement of the validation error (default: 0)"),
+        ("--seed", int, "random seed (default: 0)"),
+        ("--num-workers", int, "data-loading workers (default: 0)"),
+        ("--device", str, "auto, cpu, cuda or cuda:N (default: auto)"),
+        ("--model-options", str, "JSON object of model configuration fields"),
+    ]
+    for flag, kind, text in options:
+        p.add_argument(flag, type=kind, default=None, help=text)
+    p.add_argument(
+        "--pushforward-grad",
+        action="store_true",
+        default=None,
+        help="backpropagate through the unrolled steps (default: detach them)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``meshfield`` command."""
     from meshfield import __version__
@@ -228,6 +288,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("datagen", help="run every simulation of a data spec and write the dataset")
     add_arguments(p)
     p.set_defaults(func=_cmd_datagen)
+
+    p = sub.add_parser(
+        "train",
+        help="train a model on a dataset folder or a data spec",
+        description="Train a model; under torchrun --nproc-per-node N it runs data parallel.",
+    )
+    _add_train_arguments(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="roll a trained model out over a split and report errors")
+    p.add_argument("checkpoint", help="run folder (its best/, else last/) or checkpoint folder")
+    p.add_argument("data", help="dataset folder (meshfield datagen --out)")
+    p.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    p.add_argument("--out", default=None, help="write the JSON report here")
+    p.add_argument("--max-runs", type=int, default=None, help="only the first N runs")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_evaluate)
     return parser
 
 

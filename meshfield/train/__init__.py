@@ -4,7 +4,8 @@
 of a dataset: windows of ``history`` frames (:class:`TrajectoryWindows`), a one-step loss with
 input noise and optional pushforward steps (:class:`StepLoss`), AdamW with linear warm-up and
 cosine decay (:func:`warmup_cosine`), gradient clipping, a checkpoint every epoch and an exact
-``resume``. The same code runs data parallel under ``torchrun`` (:mod:`.distributed`).
+``resume``. The same code runs data parallel under ``torchrun``
+(:mod:`meshfield.train.distributed`).
 :func:`evaluate` rolls a model out over whole trajectories and reports per-step errors
 (relative L2, MSE, RMSE; SSIM and PSNR on grids).
 
@@ -18,7 +19,7 @@ Example
 
 from __future__ import annotations
 
-from meshfield.train.config import TrainConfig, model_options
+from meshfield.train.config import TrainConfig, config_from_args, model_options
 from meshfield.train.distributed import DistributedContext
 from meshfield.train.evaluate import evaluate, format_table, psnr, rollout_metrics, ssim, write_report
 from meshfield.train.loop import StepLoss, Trainer, TrainResult, prepare_data, seed_everything, train
@@ -27,6 +28,7 @@ from meshfield.train.schedule import WarmupCosine, warmup_cosine
 
 __all__ = [
     "DistributedContext",
+    "config_from_args",
     "StepLoss",
     "TrainConfig",
     "TrainResult",

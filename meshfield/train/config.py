@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TrainConfig", "model_options"]
+__all__ = ["TrainConfig", "config_from_args", "model_options"]
 
 _SCHEDULES = ("cosine", "constant")
 _DEVICES = ("auto", "cpu", "cuda")
@@ -284,3 +284,83 @@ def model_options(
         else:
             options[key] = value
     return options
+
+
+#: ``meshfield train`` options that set the TrainConfig field of the same name
+_CLI_FIELDS = (
+    "model",
+    "width",
+    "history",
+    "epochs",
+    "batch_size",
+    "steps_per_epoch",
+    "lr",
+    "weight_decay",
+    "warmup_steps",
+    "schedule",
+    "min_lr",
+    "grad_clip",
+    "noise_std",
+    "pushforward_steps",
+    "pushforward_grad",
+    "initial_weight",
+    "val_runs",
+    "patience",
+    "min_delta",
+    "seed",
+    "num_workers",
+    "device",
+)
+
+
+def config_from_args(args: Any, base: TrainConfig | None = None) -> TrainConfig:
+    """The TrainConfig of parsed ``meshfield train`` options.
+
+    Options left unset (``None``) keep the value of ``base`` (default: a JSON file given by
+    ``--config``, else :class:`TrainConfig` defaults). ``--grad-clip 0`` disables clipping,
+    ``--model-options`` is a JSON object, ``--out`` is the run folder and ``--quiet`` turns
+    the progress bars off.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options.
+    base : TrainConfig, optional
+        The configuration the options change (e.g. the saved one of a resumed run).
+
+    Returns
+    -------
+    TrainConfig
+    """
+    from pathlib import Path
+
+    if base is None:
+        path = getattr(args, "config", None)
+        if path:
+            try:
+                values = json.loads(Path(path).read_text(encoding="utf-8"))
+            except json.JSONDecodeError as err:
+                msg = f"{path}: not valid JSON ({err})"
+                raise ValueError(msg) from None
+            base = TrainConfig.from_dict(values)
+        else:
+            base = TrainConfig()
+    changes: dict[str, Any] = {}
+    for name in _CLI_FIELDS:
+        value = getattr(args, name, None)
+        if value is not None:
+            changes[name] = value
+    if changes.get("grad_clip") == 0:
+        changes["grad_clip"] = None
+    text = getattr(args, "model_options", None)
+    if text:
+        try:
+            changes["model_options"] = json.loads(text)
+        except json.JSONDecodeError as err:
+            msg = f"--model-options: expected a JSON object ({err})"
+            raise ValueError(msg) from None
+    if getattr(args, "out", None):
+        changes["out_dir"] = str(args.out)
+    if getattr(args, "quiet", False):
+        changes["progress"] = False
+    return base.replace(**changes)

@@ -526,3 +526,29 @@ def format_table(report: Mapping[str, Any]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)) for r in rows]
     return "\n".join(lines)
+
+
+def run_evaluate(args: Any) -> int:
+    """``meshfield evaluate`` for parsed options: the table, and the report if ``--out``."""
+    import sys
+
+    from meshfield.errors import MeshfieldError
+
+    try:
+        report = evaluate(
+            args.checkpoint,
+            args.data,
+            split=args.split,
+            out=args.out,
+            max_runs=args.max_runs,
+            device=args.device,
+            progress=not args.quiet,
+        )
+    except (MeshfieldError, FileNotFoundError, ValueError) as exc:
+        print(f"meshfield evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{report.get('checkpoint', '')} on {args.data} ({args.split}), {report['steps']} steps:")
+    print(format_table(report))
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0
