@@ -93,6 +93,7 @@ def _report(convergence, key: str) -> str:
     return _table(key, SIZES, convergence["nodes"]["N"], convergence[key])
 
 
+@pytest.mark.slow
 def test_lsq2_gradient_is_second_order_everywhere(convergence) -> None:
     text = _report(convergence, "gradient lsq2")
     print(text)
@@ -101,6 +102,7 @@ def test_lsq2_gradient_is_second_order_everywhere(convergence) -> None:
         assert min(orders) > 1.8, f"{column}: orders {orders}\n{text}"
 
 
+@pytest.mark.slow
 def test_lsq_gradient_second_order_interior_first_order_boundary(convergence) -> None:
     text = _report(convergence, "gradient lsq")
     print(text)
@@ -116,6 +118,7 @@ def test_lsq_gradient_second_order_interior_first_order_boundary(convergence) ->
     assert overall > 1.5, f"interior max overall order {overall}\n{text}"
 
 
+@pytest.mark.slow
 def test_lsq2_laplacian_converges_including_boundary(convergence) -> None:
     text = _report(convergence, "laplacian lsq2")
     print(text)
@@ -125,6 +128,7 @@ def test_lsq2_laplacian_converges_including_boundary(convergence) -> None:
     assert min(_orders(SIZES, table["interior max"])) > 1.0, text
 
 
+@pytest.mark.slow
 def test_fem_laplacian_converges_weakly_not_pointwise(convergence) -> None:
     text = _report(convergence, "laplacian fem")
     print(text)

@@ -30,6 +30,7 @@ def _sample(solution, pos: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
     return solution(xt)
 
 
+@pytest.mark.slow
 def test_taylor_green_discrete_residual_decreases_under_refinement() -> None:
     re = 50.0
     pde = NavierStokes(Re=re)
