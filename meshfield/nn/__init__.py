@@ -1,5 +1,6 @@
 """Layers: selective state-space (Mamba) mixers, attention over serialized sequences,
-conditioning, and the hybrid Mamba-attention backbone.
+conditioning, the hybrid Mamba-attention backbone, node encoders, decoders and the temporal
+latent.
 
 Every name loads on first access, so ``import meshfield.nn`` stays cheap and never imports
 ``mamba_ssm`` or Triton; the CUDA kernels load only inside the layers that use them.
@@ -17,6 +18,8 @@ _LAZY: dict[str, str] = {
     "BiMamba": "meshfield.nn.ssm",
     "ssd_chunked": "meshfield.nn.ssm",
     "ssd_reference": "meshfield.nn.ssm",
+    "RMSNormGated": "meshfield.nn.ssm",
+    "causal_conv1d": "meshfield.nn.ssm",
     # attention over the serialized sequence
     "PatchAttention": "meshfield.nn.attention",
     "LinearAttention": "meshfield.nn.attention",
@@ -33,8 +36,11 @@ _LAZY: dict[str, str] = {
     # encoders, decoders and the temporal latent
     "NodeEncoder": "meshfield.nn.encoder",
     "MeshConv": "meshfield.nn.encoder",
+    "fourier_features": "meshfield.nn.encoder",
+    "relative_position": "meshfield.nn.encoder",
     "NodeDecoder": "meshfield.nn.decoder",
     "PointQueryDecoder": "meshfield.nn.decoder",
+    "knn_indices": "meshfield.nn.decoder",
     "TemporalLatent": "meshfield.nn.temporal",
 }
 
