@@ -379,3 +379,16 @@ def test_auto_backend_warns_once_when_a_cuda_tensor_falls_back(monkeypatch):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             m(u)
+
+
+@pytest.mark.parametrize("seqlen", [1, 2, 3, 9])
+@pytest.mark.parametrize("segmented", [False, True])
+def test_conv_gradients(seqlen, segmented):
+    x = torch.randn(2, seqlen, 3, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    seq_idx = torch.arange(seqlen).div(2, rounding_mode="floor").expand(2, seqlen) if segmented else None
+    torch.autograd.gradcheck(lambda *a: causal_conv1d(*a, seq_idx=seq_idx, activation="silu"), (x, w, bias))
+    if not segmented:
+        expected = F.conv1d(x.transpose(1, 2), w[:, None], bias, padding=3, groups=3)[..., :seqlen]
+        torch.testing.assert_close(causal_conv1d(x, w, bias), expected.transpose(1, 2))

@@ -9,6 +9,78 @@ from torch import Tensor
 __all__ = ["causal_conv1d"]
 
 
+def _tap_masks(seq_idx: Tensor | None, width: int, dtype: torch.dtype) -> list[Tensor | None]:
+    """For every shift ``s`` the mask ``[batch, seqlen - s, 1]``: token ``t`` and ``t - s`` share
+    a segment (None: no ``seq_idx``)."""
+    if seq_idx is None:
+        return [None] * width
+    masks: list[Tensor | None] = [None]
+    for shift in range(1, width):
+        same = seq_idx[:, shift:] == seq_idx[:, : seq_idx.shape[1] - shift]
+        masks.append(same.to(dtype)[..., None])
+    return masks
+
+
+def _shifted_taps(
+    source: Tensor, target: Tensor, weight: Tensor, masks: list[Tensor | None], backward: bool
+) -> None:
+    """``target[t] += w_s * source[t - s]`` (forward) or ``target[t - s] += w_s * source[t]``."""
+    width = weight.shape[-1]
+    seqlen = source.shape[1]
+    for shift in range(1, min(width, seqlen)):
+        tap = weight[:, width - 1 - shift]
+        if backward:
+            src, dst = source[:, shift:], target[:, : seqlen - shift]
+        else:
+            src, dst = source[:, : seqlen - shift], target[:, shift:]
+        mask = masks[shift]
+        if mask is None:
+            dst.addcmul_(src, tap)
+        else:
+            dst.addcmul_(src * mask, tap)
+
+
+class _CausalConv(torch.autograd.Function):
+    # shifted multiply-adds in place: only the input is kept for the backward pass
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, masks):  # type: ignore[override]
+        out = x * weight[:, -1]
+        _shifted_taps(x, out, weight, masks, backward=False)
+        if bias is not None:
+            out += bias
+        ctx.save_for_backward(x, weight)
+        ctx.masks = masks
+        ctx.has_bias = bias is not None
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        masks = ctx.masks
+        width = weight.shape[-1]
+        seqlen = x.shape[1]
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = grad_out * weight[:, -1]
+            _shifted_taps(grad_out, grad_x, weight, masks, backward=True)
+        if ctx.needs_input_grad[1]:
+            columns = []
+            for k in range(width):
+                shift = width - 1 - k
+                if shift >= seqlen:
+                    columns.append(grad_out.new_zeros(weight.shape[0]))
+                    continue
+                past = x[:, : seqlen - shift]
+                if masks[shift] is not None:
+                    past = past * masks[shift]
+                columns.append((grad_out[:, shift:] * past).sum(dim=(0, 1)))
+            grad_w = torch.stack(columns, dim=-1)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad_out.sum(dim=(0, 1))
+        return grad_x, grad_w, grad_b, None
+
+
 def causal_conv1d(
     x: Tensor,
     weight: Tensor,
@@ -66,24 +138,12 @@ def causal_conv1d(
         msg = f"Expected activation None, 'silu' or 'swish' (got {activation!r})"
         raise ValueError(msg)
     batch, seqlen, channels = x.shape
-    width = weight.shape[-1]
-    if seq_idx is None:
-        out = F.conv1d(
-            x.transpose(1, 2), weight[:, None, :], bias, padding=width - 1, groups=channels
-        )[..., :seqlen].transpose(1, 2)
-    else:
-        if seq_idx.shape != (batch, seqlen):
-            msg = f"Expected 'seq_idx' tensor with shape [{batch}, {seqlen}] (got {list(seq_idx.shape)})"
-            raise ValueError(msg)
-        out = x * weight[:, -1]
-        for shift in range(1, min(width, seqlen + 1)):
-            if shift >= seqlen:
-                break
-            same = (seq_idx[:, shift:] == seq_idx[:, :-shift]).to(x.dtype)[..., None]
-            past = x[:, :-shift] * same
-            out = out + F.pad(past * weight[:, width - 1 - shift], (0, 0, shift, 0))
-        if bias is not None:
-            out = out + bias
+    if seq_idx is not None and seq_idx.shape != (batch, seqlen):
+        msg = f"Expected 'seq_idx' tensor with shape [{batch}, {seqlen}] (got {list(seq_idx.shape)})"
+        raise ValueError(msg)
+    # channels stay last: F.conv1d would transpose to [batch, channels, seqlen] and back, and
+    # its depthwise backward is slow on CPUs
+    out = _CausalConv.apply(x, weight, bias, _tap_masks(seq_idx, weight.shape[-1], x.dtype))
     if activation is not None:
         out = F.silu(out)
     return out
