@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["error_curves"]
+__all__ = ["curves_figure", "error_curves"]
 
 #: Metrics drawn on a logarithmic axis unless told otherwise: residuals span decades.
 LOG_METRICS = ("R", "MSE-R", "residual")
@@ -62,6 +62,31 @@ def error_curves(
     >>> error_curves({"HMT": {"rel_l2": [0.01, 0.02], "R": [1e-3, 2e-3]}}, "errors.png")  # doctest: +SKIP
     PosixPath('errors.png')
     """
+    figure, canvas = curves_figure(
+        curves, logy=logy, steps=steps, xlabel=xlabel, title=title, window_size=window_size
+    )
+    dpi = figure.dpi
+    try:
+        if path is None:
+            canvas.draw()
+            return np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[..., :3])
+        path = Path(os.fspath(path)).expanduser()
+        figure.savefig(os.fspath(path), dpi=dpi)
+        return path
+    finally:
+        figure.clear()
+
+
+def curves_figure(
+    curves: Mapping[str, Mapping[str, Any]],
+    *,
+    logy: Sequence[str] | None = None,
+    steps: Any = None,
+    xlabel: str = "rollout step",
+    title: str | None = None,
+    window_size: Sequence[int] | None = None,
+) -> tuple[Any, Any]:
+    """The matplotlib ``Figure`` and Agg canvas behind :func:`error_curves` (same options)."""
     from meshfield.viz._mpl import import_matplotlib
 
     import_matplotlib()
@@ -106,12 +131,4 @@ def error_curves(
         ax.legend(fontsize=8)
     if title:
         figure.suptitle(title)
-    try:
-        if path is None:
-            canvas.draw()
-            return np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[..., :3])
-        path = Path(os.fspath(path)).expanduser()
-        figure.savefig(os.fspath(path), dpi=dpi)
-        return path
-    finally:
-        figure.clear()
+    return figure, canvas

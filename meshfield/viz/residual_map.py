@@ -451,7 +451,8 @@ class PyVistaFigure:
         z = float(getattr(mesh, "z0", None) or 0.0)
         width_px = size[0] / cols
         height_px = size[1] / rows
-        bar = _BAR_HEIGHT / height_px  # fraction kept free at the bottom for the colour bar
+        # fraction kept free at the bottom for the colour bar, its labels and title
+        bar = float(np.clip(_BAR_HEIGHT / height_px, 0.22, 0.32))
         top = 0.08
         free = 1.0 - bar - top
         aspect_px = width_px / height_px
@@ -474,7 +475,7 @@ class PyVistaFigure:
                 if self._step_actors[k] is not None:
                     self.plotter.remove_actor(self._step_actors[k], render=False)
                 self._step_actors[k] = self.plotter.add_text(
-                    text, position="upper_right", font_size=8, color="black"
+                    text, position="upper_right", font_size=7, color="black"
                 )
 
     def _index(self, k: int) -> tuple[int, int]:
