@@ -392,3 +392,18 @@ def test_conv_gradients(seqlen, segmented):
     if not segmented:
         expected = F.conv1d(x.transpose(1, 2), w[:, None], bias, padding=3, groups=3)[..., :seqlen]
         torch.testing.assert_close(causal_conv1d(x, w, bias), expected.transpose(1, 2))
+
+
+@pytest.mark.parametrize("checkpoint", [False, 7, 10])
+@pytest.mark.parametrize("seq_idx", [None, SEQ_IDX])
+def test_reverse_is_flipped_scan(checkpoint, seq_idx):
+    m = small_mamba(checkpoint=checkpoint)
+    u = torch.randn(2, 30, 16, dtype=torch.float64, requires_grad=True)
+    seq_rev = None if seq_idx is None else seq_idx.flip(1)
+    expected = m(u.flip(1), seq_rev).flip(1)
+    got = m(u, seq_idx, reverse=True)
+    torch.testing.assert_close(got, expected)
+    cotangent = torch.randn_like(got)
+    (g1,) = torch.autograd.grad(got, u, cotangent)
+    (g2,) = torch.autograd.grad(expected, u, cotangent)
+    torch.testing.assert_close(g1, g2)

@@ -162,9 +162,7 @@ class BiMamba(nn.Module):
     def _mix(self, x: Tensor, seq_idx: Tensor | None) -> Tensor:
         forward_out = self.mixer_forward(x, seq_idx)
         backward_mixer = self.mixer_forward if self.mixer_backward is None else self.mixer_backward
-        # reversed ids rebased to start at 0 and increase, the kernels' convention
-        seq_rev = None if seq_idx is None else (seq_idx[:, -1:] - seq_idx).flip(1)
-        backward_out = backward_mixer(x.flip(1), seq_rev).flip(1)
+        backward_out = backward_mixer(x, seq_idx, reverse=True)
         if self.proj is None:
             return forward_out + backward_out
         return self.proj(torch.cat([forward_out, backward_out], dim=-1))

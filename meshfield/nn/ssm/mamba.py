@@ -278,25 +278,35 @@ class Mamba(nn.Module):
 
     # ------------------------------------------------------------------ forward
 
-    def forward(self, u: Tensor, seq_idx: Tensor | None = None) -> Tensor:
-        """Mix the sequence ``u`` ``[batch, seqlen, d_model]``; ``seq_idx`` separates segments."""
+    def forward(self, u: Tensor, seq_idx: Tensor | None = None, *, reverse: bool = False) -> Tensor:
+        """Mix the sequence ``u`` ``[batch, seqlen, d_model]``; ``seq_idx`` separates segments.
+
+        With ``reverse=True`` the scan runs from the last token to the first (the output is in
+        input order): ``m(u, reverse=True) == m(u.flip(1), seq_idx.flip(1)).flip(1)``, without
+        flipped copies of the whole sequence when checkpointing.
+        """
         if u.dim() != 3 or u.shape[-1] != self.d_model:
             msg = f"Expected input with shape [batch, seqlen, {self.d_model}] (got {list(u.shape)})"
             raise ValueError(msg)
         if seq_idx is not None and seq_idx.shape != u.shape[:2]:
             msg = f"Expected 'seq_idx' tensor with shape {list(u.shape[:2])} (got {list(seq_idx.shape)})"
             raise ValueError(msg)
+        block = self.checkpoint
         backend = self._resolve_backend(u)
+        if backend == "torch" and block and u.shape[1] > block and torch.is_grad_enabled():
+            return self._forward_checkpointed(u, seq_idx, block, reverse)
+        if reverse:
+            u = u.flip(1)
+            # reversed ids rebased to start at 0 and increase, the kernels' convention
+            seq_idx = None if seq_idx is None else (seq_idx[:, -1:] - seq_idx).flip(1)
         if backend == "cuda":
             from meshfield.nn.ssm._cuda import mamba2_forward_cuda
 
-            return mamba2_forward_cuda(self, u, seq_idx)
-        if backend == "reference":
-            return self._forward_block(u, seq_idx, 0, None, ssd_reference)[0]
-        block = self.checkpoint
-        if not block or u.shape[1] <= block or not torch.is_grad_enabled():
-            return self._forward_block(u, seq_idx, 0, None, ssd_chunked)[0]
-        return self._forward_checkpointed(u, seq_idx, block)
+            out = mamba2_forward_cuda(self, u, seq_idx)
+        else:
+            scan = ssd_reference if backend == "reference" else ssd_chunked
+            out = self._forward_block(u, seq_idx, 0, None, scan)[0]
+        return out.flip(1) if reverse else out
 
     def _resolve_backend(self, u: Tensor) -> str:
         if self.backend in ("torch", "reference"):
@@ -312,31 +322,59 @@ class Mamba(nn.Module):
         _warn_fallback_once()
         return "torch"
 
-    def _forward_checkpointed(self, u: Tensor, seq_idx: Tensor | None, block: int) -> Tensor:
+    def _forward_checkpointed(
+        self, u: Tensor, seq_idx: Tensor | None, block: int, reverse: bool
+    ) -> Tensor:
         # each block recomputes its activations in the backward pass; between blocks only the
-        # scan state [b, h, p, n] and d_conv - 1 input tokens (re-read from u) are kept
-        seqlen = u.shape[1]
+        # scan state [b, h, p, n] travels, and the convolution re-reads d_conv - 1 tokens of the
+        # neighbouring block. split (not slicing) keeps the backward of the pieces linear in L.
         history = self.d_conv - 1
-        outputs = []
+        pieces = u.split(block, dim=1)
+        segs = [None] * len(pieces) if seq_idx is None else seq_idx.split(block, dim=1)
+        order = range(len(pieces) - 1, -1, -1) if reverse else range(len(pieces))
+        outputs: list[Tensor] = [u] * len(pieces)
         state = None
-        for start in range(0, seqlen, block):
-            stop = min(start + block, seqlen)
-            lo = max(0, start - history)
-            seg = None if seq_idx is None else seq_idx[:, lo:stop]
-            if state is not None and seq_idx is not None:
-                same = (seq_idx[:, start] == seq_idx[:, start - 1]).to(state.dtype)
-                state = state * same[:, None, None, None]
-            out, state = _checkpoint(
-                self._forward_block,
-                u[:, lo:stop],
-                seg,
-                start - lo,
-                state,
-                ssd_chunked,
+        previous = None
+        for i in order:
+            piece, seg = pieces[i], segs[i]
+            context = context_seg = None
+            if previous is not None and history:
+                # the d_conv - 1 tokens scanned just before this block
+                cut = slice(0, history) if reverse else slice(-history, None)
+                context = pieces[previous][:, cut]
+                context_seg = None if seq_idx is None else segs[previous][:, cut]
+                if seq_idx is not None:
+                    first = seg[:, -1] if reverse else seg[:, 0]
+                    last = context_seg[:, 0] if reverse else context_seg[:, -1]
+                    state = state * (first == last).to(state.dtype)[:, None, None, None]
+            outputs[i], state = _checkpoint(
+                self._forward_piece, piece, seg, context, context_seg, state, reverse,
                 use_reentrant=False,
             )
-            outputs.append(out)
+            previous = i
         return torch.cat(outputs, dim=1)
+
+    def _forward_piece(
+        self,
+        piece: Tensor,
+        seg: Tensor | None,
+        context: Tensor | None,
+        context_seg: Tensor | None,
+        state: Tensor | None,
+        reverse: bool,
+    ) -> tuple[Tensor, Tensor]:
+        history = 0
+        if context is not None:
+            history = context.shape[1]
+            parts = (piece, context) if reverse else (context, piece)
+            piece = torch.cat(parts, dim=1)
+            if seg is not None and context_seg is not None:
+                seg = torch.cat((seg, context_seg) if reverse else (context_seg, seg), dim=1)
+        if reverse:
+            piece = piece.flip(1)
+            seg = None if seg is None else seg.flip(1)
+        out, state = self._forward_block(piece, seg, history, state, ssd_chunked)
+        return (out.flip(1) if reverse else out), state
 
     def _forward_block(
         self,
