@@ -30,6 +30,7 @@ _LAZY: dict[str, str] = {
     "load_dataset": "meshfield.data",
     "load_spec": "meshfield.data",
     "FieldResult": "meshfield.result",
+    "generate": "meshfield.api",
 }
 
 __all__ = ["__version__", *_LAZY]

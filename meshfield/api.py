@@ -1,0 +1,911 @@
+"""``meshfield.generate``: fields on a mesh from physical conditions, in one call.
+
+>>> import meshfield
+>>> result = meshfield.generate("cylinder.msh", {"Re": 150})  # doctest: +SKIP
+>>> result.save("wake.pvd")  # doctest: +SKIP
+
+:func:`generate` resolves the model (a pretrained name, a checkpoint folder or a model object,
+:func:`resolve_model`), reads the mesh, checks the conditions against the ones the model was
+trained on, rolls the model out, computes the residual of the governing PDE at every node and
+step with the discrete mesh operators, and returns a :class:`~meshfield.FieldResult`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from meshfield.models.base import FieldModel, StepOutput
+    from meshfield.physics import PDE
+    from meshfield.result import FieldResult
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_STEPS",
+    "ExtrapolationWarning",
+    "ResolvedModel",
+    "generate",
+    "pde_from_spec",
+    "resolve_model",
+]
+
+#: The model :func:`generate` uses when none is named.
+DEFAULT_MODEL = "cylinder_wake"
+#: Steps rolled out when neither the call nor the checkpoint says how many.
+DEFAULT_STEPS = 50
+#: Module that provides physics refinement (``apply_refiner``), when installed.
+REFINE_MODULE = "meshfield.physics.refine"
+
+
+class ExtrapolationWarning(UserWarning):
+    """A condition outside the range the model was trained on: the model extrapolates."""
+
+
+class ResolvedModel(NamedTuple):
+    """A model with what its checkpoint says about it (:func:`resolve_model`)."""
+
+    #: the model, in eval mode, on the requested device
+    model: FieldModel
+    #: the checkpoint's ``config.json`` contents (for a model object: what the model itself
+    #: knows, with ``data_spec`` and ``metadata`` from its attributes of those names if any)
+    info: dict[str, Any]
+    #: the checkpoint directory, ``None`` for a model object
+    path: Path | None
+    #: the pretrained name, ``None`` otherwise
+    name: str | None
+    #: the default mesh (pretrained models), else ``None``
+    mesh: Path | None
+
+    @property
+    def label(self) -> str:
+        """How messages name the model: its pretrained name, its path or its class."""
+        if self.name is not None:
+            return repr(self.name)
+        if self.path is not None:
+            return str(self.path)
+        return type(self.model).__name__
+
+
+# -------------------------------------------------------------------------------------------
+# the model
+
+
+def _cond_ranges(model: FieldModel) -> dict[str, list[float | None]]:
+    low = model.normalizer.cond_min.tolist()
+    high = model.normalizer.cond_max.tolist()
+    return {
+        name: [None if math.isinf(a) else a, None if math.isinf(b) else b]
+        for name, a, b in zip(model.cond_names, low, high, strict=True)
+    }
+
+
+def _model_info(model: FieldModel) -> dict[str, Any]:
+    spec = getattr(model, "data_spec", None)
+    if hasattr(spec, "to_dict"):
+        spec = spec.to_dict()
+    return {
+        "kind": model.kind,
+        "field_names": list(model.field_names),
+        "cond_names": list(model.cond_names),
+        "cond_ranges": _cond_ranges(model),
+        "normalization": model.normalizer.to_dict(),
+        "data_spec": spec,
+        "metadata": dict(getattr(model, "metadata", None) or {}),
+    }
+
+
+def resolve_model(
+    model: str | os.PathLike[str] | FieldModel = DEFAULT_MODEL,
+    *,
+    device: str | torch.device = "cpu",
+) -> ResolvedModel:
+    """Find and load a model: a pretrained name, a checkpoint directory or a model object.
+
+    A path wins over a pretrained name of the same spelling when it holds a checkpoint. A run
+    folder of ``meshfield train`` means its ``best/`` checkpoint (else ``last/``).
+
+    Parameters
+    ----------
+    model : str, path-like or FieldModel, default: "cylinder_wake"
+        A name from :func:`meshfield.pretrained.list_pretrained`, a checkpoint or run
+        directory, or a model (used as it is, moved to ``device``).
+    device : str or torch.device, default: "cpu"
+        Where the model runs.
+
+    Returns
+    -------
+    ResolvedModel
+        ``(model, info, path, name, mesh)``.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` is neither a checkpoint nor a pretrained name (the message lists the
+        names).
+    FileNotFoundError
+        If a registered pretrained model is not installed.
+    CheckpointError
+        If the checkpoint is corrupt or inconsistent.
+
+    Example
+    -------
+    >>> resolved = resolve_model("runs/cylinder/best")  # doctest: +SKIP
+    >>> resolved.model.field_names  # doctest: +SKIP
+    ('U_x', 'U_y', 'p')
+    """
+    from meshfield.checkpoint import load_model, read_checkpoint
+    from meshfield.models.base import FieldModel
+    from meshfield.pretrained import list_pretrained, pretrained_mesh, pretrained_path
+
+    if isinstance(model, FieldModel):
+        return ResolvedModel(model.to(device), _model_info(model), None, None, None)
+    if not isinstance(model, (str, os.PathLike)):
+        msg = (
+            "Expected 'model' to be a pretrained name, a checkpoint directory or a FieldModel "
+            f"(got {type(model).__name__})"
+        )
+        raise TypeError(msg)
+    path = Path(os.fspath(model)).expanduser()
+    checkpoint = _checkpoint_in(path)
+    name = None
+    if checkpoint is None:
+        text = os.fspath(model)
+        if text in list_pretrained():
+            name = text
+            checkpoint = pretrained_path(text)
+        elif path.exists():
+            msg = (
+                f"{path} is not a meshfield checkpoint (no config.json there or in best/ or "
+                "last/)"
+            )
+            raise ValueError(msg)
+        else:
+            names = ", ".join(list_pretrained()) or "none"
+            msg = (
+                f"No checkpoint at {path} and no pretrained model named {text!r}; pretrained "
+                f"models: {names}"
+            )
+            raise ValueError(msg)
+    info = read_checkpoint(checkpoint)
+    loaded = load_model(checkpoint, device=device)
+    mesh = pretrained_mesh(name) if name is not None else None
+    return ResolvedModel(loaded, info, checkpoint, name, mesh)
+
+
+def _checkpoint_in(path: Path) -> Path | None:
+    for candidate in (path, path / "best", path / "last"):
+        if (candidate / "config.json").is_file():
+            return candidate
+    return None
+
+
+# -------------------------------------------------------------------------------------------
+# checks of the inputs
+
+
+def _format_range(bounds: Sequence[float | None] | None) -> str:
+    if not bounds:
+        return "[?, ?]"
+    lo, hi = bounds
+    return f"[{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
+
+
+def _check_conditions(
+    conditions: Mapping[str, float] | None,
+    resolved: ResolvedModel,
+) -> dict[str, float]:
+    expected = list(resolved.model.cond_names)
+    ranges = resolved.info.get("cond_ranges") or {}
+    if conditions is None:
+        conditions = {}
+    if not isinstance(conditions, Mapping):
+        msg = (
+            "Expected 'conditions' to be a mapping such as {'Re': 150.0} (got "
+            f"{type(conditions).__name__})"
+        )
+        raise TypeError(msg)
+    missing = [name for name in expected if name not in conditions]
+    unknown = [str(name) for name in conditions if name not in expected]
+    if missing or unknown:
+        listed = ", ".join(f"{n} in {_format_range(ranges.get(n))}" for n in expected)
+        parts = []
+        if missing:
+            parts.append(f"missing {missing}")
+        if unknown:
+            parts.append(f"unknown {unknown}")
+        msg = (
+            f"Conditions {' and '.join(parts)}: the model {resolved.label} expects "
+            f"{expected if expected else 'no conditions'}"
+            + (f" (trained on {listed})" if expected else "")
+        )
+        raise ValueError(msg)
+    values: dict[str, float] = {}
+    for name in expected:
+        raw = conditions[name]
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            msg = f"Condition {name!r} must be a number (got {raw!r})"
+            raise ValueError(msg) from None
+        if not math.isfinite(value):
+            msg = f"Condition {name!r} must be finite (got {value})"
+            raise ValueError(msg)
+        bounds = ranges.get(name)
+        if bounds:
+            lo, hi = bounds
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
+                msg = (
+                    f"{name}={value:g} is outside the range the model {resolved.label} was "
+                    f"trained on, {name} in {_format_range(bounds)}: the prediction extrapolates"
+                )
+                warnings.warn(msg, ExtrapolationWarning, stacklevel=3)
+        values[name] = value
+    return values
+
+
+def _mesh_graph(mesh: Any, resolved: ResolvedModel) -> Any:
+    from torch_geometric.data import Data
+
+    from meshfield.io import load_mesh
+
+    if mesh is None:
+        if resolved.mesh is None:
+            msg = (
+                f"No mesh given and the model {resolved.label} has no default mesh: pass a mesh "
+                "file, a pyvista/meshio object or a MeshGraph"
+            )
+            raise ValueError(msg)
+        mesh = resolved.mesh
+    graph = mesh if isinstance(mesh, Data) else load_mesh(mesh)
+    model = resolved.model
+    pos = getattr(graph, "pos", None)
+    if not isinstance(pos, Tensor) or pos.dim() != 2:
+        msg = "Expected a mesh with 'pos' [N, d]"
+        raise ValueError(msg)
+    dim = int(pos.shape[1])
+    if dim != model.config.dim:
+        hint = (
+            " (a 3D mesh whose points all share one z reads as 2D; this one does not)"
+            if dim == 3
+            else ""
+        )
+        msg = (
+            f"The mesh is {dim}D but the model {resolved.label} works on {model.config.dim}D "
+            f"meshes{hint}"
+        )
+        raise ValueError(msg)
+    if getattr(graph, "edge_index", None) is None:
+        msg = "The mesh has no edges: the model needs a mesh with cells"
+        raise ValueError(msg)
+    boundary = getattr(graph, "boundary", None)
+    tags = int(getattr(model.encoder, "num_boundary_tags", 0) or 0)
+    if boundary is not None and tags and boundary.numel() and int(boundary.max()) >= tags:
+        names = list(getattr(graph, "boundary_names", []))[1:]
+        msg = (
+            f"The mesh has {int(boundary.max())} boundary groups {names} but the model "
+            f"{resolved.label} knows {tags - 1}: merge boundary groups or train a model with "
+            "more boundary tags"
+        )
+        raise ValueError(msg)
+    trained = (resolved.info.get("metadata") or {}).get("boundary_names")
+    given = getattr(graph, "boundary_names", None)
+    if trained and given is not None and list(trained) != list(given):
+        msg = (
+            f"The mesh's boundary groups {list(given)} differ from those the model "
+            f"{resolved.label} was trained with {list(trained)}; tags are matched by number"
+        )
+        warnings.warn(msg, UserWarning, stacklevel=3)
+    return graph
+
+
+def _initial_frames(initial: Any, graph: Any, resolved: ResolvedModel) -> Tensor | None:
+    if initial is None:
+        return None
+    names = list(resolved.model.field_names)
+    num_nodes = int(graph.pos.shape[0])
+    if isinstance(initial, str):
+        if initial != "mesh":
+            msg = f"Expected initial='mesh', frames [h, N, C] or a mapping (got {initial!r})"
+            raise ValueError(msg)
+        stored = list(getattr(graph, "field_names", None) or [])
+        if getattr(graph, "fields", None) is None:
+            msg = f"initial='mesh' but the mesh has no fields; the model needs {names}"
+            raise ValueError(msg)
+        missing = [n for n in names if n not in stored]
+        if missing:
+            msg = (
+                f"initial='mesh' but the mesh lacks the fields {missing}: the model "
+                f"{resolved.label} needs {names}, the mesh has {stored}"
+            )
+            raise ValueError(msg)
+        frames = graph.fields[..., [stored.index(n) for n in names]]
+    elif isinstance(initial, Mapping):
+        missing = [n for n in names if n not in initial]
+        unknown = [str(n) for n in initial if n not in names]
+        if missing or unknown:
+            msg = (
+                f"Initial fields must name exactly {names} (missing {missing}, unknown "
+                f"{unknown})"
+            )
+            raise ValueError(msg)
+        columns = []
+        for n in names:
+            value = torch.as_tensor(np.asarray(initial[n]), dtype=torch.float32)
+            columns.append(value if value.dim() == 2 else value.reshape(1, -1))
+        shapes = {tuple(c.shape) for c in columns}
+        if len(shapes) != 1:
+            msg = f"Initial fields must share one shape [h, N] (got {sorted(shapes)})"
+            raise ValueError(msg)
+        frames = torch.stack(columns, dim=-1)
+    else:
+        value = initial.detach() if isinstance(initial, Tensor) else np.asarray(initial)
+        frames = torch.as_tensor(value)
+    frames = frames.to(torch.float32)
+    if frames.dim() == 2:
+        frames = frames.unsqueeze(0)
+    if frames.dim() != 3 or frames.shape[1:] != (num_nodes, len(names)):
+        msg = (
+            f"Expected initial frames with shape [h, {num_nodes}, {len(names)}] ({names}) "
+            f"(got {list(frames.shape)})"
+        )
+        raise ValueError(msg)
+    if frames.shape[0] == 0 or not bool(torch.isfinite(frames).all()):
+        msg = "Initial frames must hold at least one frame of finite values"
+        raise ValueError(msg)
+    return frames
+
+
+# -------------------------------------------------------------------------------------------
+# what the checkpoint says: steps, times, units, PDE
+
+
+def _spec(info: Mapping[str, Any]) -> Mapping[str, Any]:
+    spec = info.get("data_spec")
+    return spec if isinstance(spec, Mapping) else {}
+
+
+def _time_spec(info: Mapping[str, Any]) -> Any:
+    from meshfield.data.spec import TimeSpec
+
+    time = _spec(info).get("time")
+    if not isinstance(time, Mapping):
+        return None
+    try:
+        if time.get("steady"):
+            return TimeSpec(steady=True)
+        interval = time.get("interval")
+        end = time.get("end")
+        return TimeSpec(
+            spin_up=float(time.get("spin_up", 0.0) or 0.0),
+            end=None if end is None else float(end),
+            interval=None if interval is None else float(interval),
+        )
+    except (TypeError, ValueError):
+        return None
+
+
+def _default_steps(info: Mapping[str, Any], num_initial: int) -> int:
+    meta = info.get("metadata") or {}
+    if isinstance(meta.get("rollout_steps"), int):
+        return max(int(meta["rollout_steps"]), 0)
+    time = _time_spec(info)
+    if time is not None:
+        return max(time.num_snapshots - num_initial, 0)
+    return DEFAULT_STEPS
+
+
+def _times(info: Mapping[str, Any], total: int) -> Tensor:
+    time = _time_spec(info)
+    if time is None or time.steady or not time.interval:
+        return torch.arange(total, dtype=torch.float64)
+    return time.spin_up + time.interval * torch.arange(total, dtype=torch.float64)
+
+
+def _units(info: Mapping[str, Any]) -> dict[str, str]:
+    fields = _spec(info).get("fields")
+    if not isinstance(fields, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in fields.items() if v is not None}
+
+
+_VELOCITY_SCALES = ("U_inf", "U_lid", "U_ref", "U")
+_LENGTH_SCALES = ("D", "L", "L_ref", "chord")
+
+
+def pde_from_spec(
+    spec: Mapping[str, Any] | Any,
+    conditions: Mapping[str, float],
+    field_names: Sequence[str],
+    *,
+    dim: int = 2,
+) -> PDE | None:
+    r"""The PDE a data spec names, set up with its constants and the conditions of one run.
+
+    ``navier_stokes`` becomes :class:`~meshfield.physics.NavierStokes` with the kinematic
+    viscosity :math:`\nu = U L / Re` (``U`` from the constants ``U_inf``/``U_lid``/``U_ref``/
+    ``U``, ``L`` from ``D``/``L``/``L_ref``/``chord``, each 1 when absent) or the condition or
+    constant ``nu``, and ``rho`` (default 1); steady specs drop the time derivative. ``heat``
+    becomes :class:`~meshfield.physics.Heat` on the single scalar field, with ``alpha`` from the
+    conditions or constants.
+
+    Parameters
+    ----------
+    spec : mapping or DataSpec
+        The data spec (as stored in a checkpoint, or loaded).
+    conditions : mapping
+        Condition values of the run, e.g. ``{"Re": 150.0}``.
+    field_names : sequence of str
+        The channels the PDE will read.
+    dim : int, default: 2
+        Spatial dimension.
+
+    Returns
+    -------
+    PDE or None
+        ``None`` when the spec names no PDE this function knows, or lacks a constant it needs.
+
+    Example
+    -------
+    >>> spec = {"pde": {"name": "navier_stokes", "constants": {"U_inf": 2.0, "D": 1.0}}}
+    >>> pde_from_spec(spec, {"Re": 100.0}, ["U_x", "U_y", "p"]).nu
+    0.02
+    """
+    from meshfield.physics import Heat, NavierStokes
+
+    if hasattr(spec, "to_dict"):
+        spec = spec.to_dict()
+    if not isinstance(spec, Mapping):
+        return None
+    pde = spec.get("pde")
+    if not isinstance(pde, Mapping) or not pde.get("name"):
+        return None
+    name = str(pde["name"]).lower()
+    constants = {str(k): float(v) for k, v in (pde.get("constants") or {}).items()}
+    values = {**constants, **{str(k): float(v) for k, v in conditions.items()}}
+    time = spec.get("time")
+    steady = isinstance(time, Mapping) and bool(time.get("steady"))
+    names = list(field_names)
+    if name in ("navier_stokes", "navierstokes", "incompressible_navier_stokes"):
+        velocity = [f"U_{a}" for a in "xyz"[:dim]]
+        if any(v not in names for v in velocity) or "p" not in names:
+            return None
+        rho = values.get("rho", 1.0)
+        if "nu" in values:
+            nu = values["nu"]
+        elif "Re" in values:
+            scale_u = next((values[k] for k in _VELOCITY_SCALES if k in values), 1.0)
+            scale_l = next((values[k] for k in _LENGTH_SCALES if k in values), 1.0)
+            nu = scale_u * scale_l / values["Re"]
+        else:
+            return None
+        return NavierStokes(dim=dim, nu=nu, rho=rho, viscosity="nu", steady=steady)
+    if name == "heat":
+        if len(names) != 1 or "alpha" not in values:
+            return None
+        heat = Heat(dim=dim, alpha=values["alpha"], field=names[0])
+        if steady:
+            return None
+        return heat
+    return None
+
+
+def _residual(
+    option: bool | PDE,
+    resolved: ResolvedModel,
+    graph: Any,
+    fields: Tensor,
+    times: Tensor,
+    cond: Mapping[str, float],
+) -> tuple[Tensor | None, list[str]]:
+    from meshfield.physics import PDE
+
+    if option is False or option is None:
+        return None, []
+    model = resolved.model
+    if isinstance(option, PDE):
+        pde = option
+    elif option is True:
+        spec = _spec(resolved.info)
+        pde = pde_from_spec(spec, cond, model.field_names, dim=model.config.dim)
+        if pde is None:
+            named = (spec.get("pde") or {}).get("name") if spec else None
+            why = (
+                f"the PDE {named!r} of its data spec cannot be set up for the fields "
+                f"{list(model.field_names)} and conditions {dict(cond)}"
+                if named
+                else "its checkpoint has no data spec naming a PDE"
+            )
+            msg = (
+                f"No residual for the model {resolved.label}: {why}. Pass residual=<a "
+                "meshfield.physics PDE> to compute one; result.residual is None"
+            )
+            warnings.warn(msg, UserWarning, stacklevel=3)
+            return None, []
+    else:
+        msg = f"Expected 'residual' to be True, False or a PDE (got {type(option).__name__})"
+        raise TypeError(msg)
+    missing = [n for n in pde.fields if n not in model.field_names]
+    if missing:
+        msg = (
+            f"{type(pde).__name__} needs the fields {list(pde.fields)} but the model predicts "
+            f"{list(model.field_names)}"
+        )
+        raise ValueError(msg)
+    total = int(fields.shape[0])
+    order = 2
+    if pde.time_dependent:
+        if total < 2:
+            msg = (
+                f"No residual: {type(pde).__name__} needs a time derivative and the result has "
+                f"{total} frame; generate more steps. result.residual is None"
+            )
+            warnings.warn(msg, UserWarning, stacklevel=3)
+            return None, []
+        order = 2 if total >= 3 else 1
+    residual = pde.mesh_residual(
+        graph,
+        fields.to(torch.float64),
+        times=times.to(torch.float64),
+        cond=dict(cond),
+        field_names=list(model.field_names),
+        time_order=order,
+    )
+    if residual.dim() == 2:
+        residual = residual.unsqueeze(0).expand(total, -1, -1)
+    return residual.to(torch.float32), list(pde.components)
+
+
+# -------------------------------------------------------------------------------------------
+# refinement hook
+
+
+def _has_refiner(resolved: ResolvedModel) -> bool:
+    if getattr(resolved.model, "refiner", None) is not None or "refiner" in resolved.info:
+        return True
+    if resolved.path is None:
+        return False
+    return any(resolved.path.glob("refiner*"))
+
+
+def _no_refiner(resolved: ResolvedModel) -> ValueError:
+    msg = (
+        f"refine=True but the checkpoint of the model {resolved.label} has no refiner; "
+        "physics-fine-tune one first (meshfield finetune) or call generate without refine"
+    )
+    return ValueError(msg)
+
+
+def _refine(result: FieldResult, resolved: ResolvedModel, pde: PDE | None) -> FieldResult:
+    """Hand the rollout to ``meshfield.physics.refine.apply_refiner`` (the refiner's contract).
+
+    ``apply_refiner(result, *, model, checkpoint, pde, conditions) -> FieldResult`` receives
+    the rollout without residual and returns the refined result (or ``None`` to keep it);
+    :func:`generate` then computes the residual of whatever comes back, unless it has one.
+    """
+    if not _has_refiner(resolved):
+        raise _no_refiner(resolved)
+    try:
+        module = importlib.import_module(REFINE_MODULE)
+    except ModuleNotFoundError as err:
+        if err.name not in (REFINE_MODULE, REFINE_MODULE.rsplit(".", 1)[0]):
+            raise
+        module = None
+    apply_refiner = getattr(module, "apply_refiner", None)
+    if apply_refiner is None:
+        msg = (
+            f"The model {resolved.label} holds a refiner but this meshfield installation "
+            f"cannot apply it ({REFINE_MODULE}.apply_refiner is missing); upgrade meshfield"
+        )
+        raise ImportError(msg)
+    refined = apply_refiner(
+        result,
+        model=resolved.model,
+        checkpoint=resolved.path,
+        pde=pde,
+        conditions=dict(result.cond),
+    )
+    return refined if refined is not None else result
+
+
+# -------------------------------------------------------------------------------------------
+# the rollout
+
+
+class _Rollout:
+    """The frames of a rollout, and what recomputes any step's decoder output for queries."""
+
+    def __init__(self, model: FieldModel, graph: Any, cond: Mapping[str, float] | None) -> None:
+        self.model = model
+        self.graph = graph
+        self.cond = dict(cond) if cond else None
+        self.context = model.prepare(graph)
+        self.frames: list[Tensor] = []
+        #: step -> temporal state the step started from (produced steps only)
+        self.state_in: dict[int, Tensor | None] = {}
+        self.num_input = 0
+        self._cached: tuple[int, StepOutput] | None = None
+
+    def step_output(self, step: int) -> StepOutput:
+        """The model's output that produced frame ``step`` (recomputed unless cached)."""
+        if self._cached is not None and self._cached[0] == step:
+            return self._cached[1]
+        model, history = self.model, self.model.history
+        if step == 0 and self.num_input == 0:
+            out = model.initial(self.graph, self.cond, context=self.context)
+        else:
+            frames = torch.stack(self.frames[max(step - history, 0) : step])
+            out = model(self.graph, frames, self.cond, self.state_in[step], context=self.context)
+        self._cached = (step, out)
+        return out
+
+    def run(
+        self, initial: Tensor | None, steps: int, progress: bool, points: Tensor | None
+    ) -> list[Tensor]:
+        """Roll out; returns the decoder's values ``[Q, C]`` at ``points`` per produced step."""
+        model = self.model
+        queried: list[Tensor] = []
+        q = None
+        if points is not None:
+            q = points.to(device=self.context.pos.device, dtype=self.context.pos.dtype)
+        if initial is None:
+            out = model.initial(self.graph, self.cond, context=self.context)
+            self.frames = [out.fields]
+            self.state_in[0] = None
+            self._cached = (0, out)
+            state = out.state
+            if q is not None:
+                queried.append(model.query(q, out, self.context.pos).cpu())
+        else:
+            self.frames = list(initial.to(self.context.pos.device).unbind(0))
+            self.num_input = len(self.frames)
+            state = None
+        start = len(self.frames)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=steps, desc="generate", unit="step", leave=False)
+        for step in range(start, start + steps):
+            history = torch.stack(self.frames[-model.history :])
+            self.state_in[step] = state
+            out = model(self.graph, history, self.cond, state, context=self.context)
+            self.frames.append(out.fields)
+            self._cached = (step, out)
+            state = out.state
+            if q is not None:
+                queried.append(model.query(q, out, self.context.pos).cpu())
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return queried
+
+
+def _query_points(points: Any, dim: int) -> Tensor:
+    value = points.detach() if isinstance(points, Tensor) else np.asarray(points)
+    points = torch.as_tensor(value, dtype=torch.float32)
+    if points.dim() != 2 or points.shape[1] != dim:
+        msg = f"Expected 'query_points' with shape [Q, {dim}] (got {list(points.shape)})"
+        raise ValueError(msg)
+    if not bool(torch.isfinite(points).all()):
+        msg = "'query_points' must be finite"
+        raise ValueError(msg)
+    return points
+
+
+def _make_query_fn(rollout: _Rollout, fields: Tensor, names: list[str], mesh: Any) -> Any:
+    from meshfield.result import FieldResult
+
+    model = rollout.model
+    device = rollout.context.pos.device
+
+    def query_fn(points: Any, step: int) -> Tensor:
+        """Fields ``[Q, C]`` at ``points`` ``[Q, d]`` at time step ``step`` (an index)."""
+        step = int(step)
+        if step < rollout.num_input:
+            # a given initial frame has no decoder output behind it: interpolate it
+            frame = FieldResult(fields[step : step + 1], names, None, mesh)
+            return frame.at(points, step=0)
+        q = points if isinstance(points, Tensor) else torch.as_tensor(np.asarray(points))
+        q = q.to(device=device, dtype=rollout.context.pos.dtype)
+        with torch.set_grad_enabled(q.requires_grad):
+            output = rollout.step_output(step)
+            values = model.query(q, output, rollout.context.pos)
+        return values if q.requires_grad else values.cpu()
+
+    return query_fn
+
+
+# -------------------------------------------------------------------------------------------
+# generate
+
+
+def generate(
+    mesh: Any,
+    conditions: Mapping[str, float] | None,
+    *,
+    model: str | os.PathLike[str] | FieldModel = DEFAULT_MODEL,
+    steps: int | None = None,
+    initial: Any = None,
+    query_points: Any = None,
+    refine: bool | None = False,
+    residual: bool | PDE = True,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> FieldResult:
+    r"""Generate a field sequence on a mesh for given physical conditions.
+
+    The model is rolled out without gradients: from ``initial`` frames when given, otherwise
+    from a first frame it produces from the mesh and the conditions alone. When the
+    checkpoint's data spec names a PDE (``pde.name``, e.g. ``navier_stokes``), the residual of
+    that PDE is computed at every node and step with the discrete mesh operators
+    (:meth:`meshfield.physics.PDE.mesh_residual`, least-squares derivatives in space, finite
+    differences in time), in physical units.
+
+    Parameters
+    ----------
+    mesh : path, pyvista/meshio/trimesh object, MeshGraph or None
+        Anything :func:`meshfield.load_mesh` reads, or a graph. ``None`` uses the default mesh
+        of a pretrained model (the bundled cylinder mesh for ``"cylinder_wake"``).
+    conditions : mapping or None
+        Physical conditions by name, e.g. ``{"Re": 150}``; exactly the model's condition
+        names. Values outside the training range give an :class:`ExtrapolationWarning`.
+    model : str, path-like or FieldModel, default: "cylinder_wake"
+        A pretrained name (:func:`meshfield.pretrained.list_pretrained`), a checkpoint or run
+        directory, or a model object.
+    steps : int, optional
+        Frames to predict after the initial one(s). default: the checkpoint's
+        ``metadata["rollout_steps"]``, else the data spec's number of snapshots minus the
+        initial frames, else :data:`DEFAULT_STEPS`.
+    initial : array-like, mapping or "mesh", optional
+        Physical initial frames ``[h, N, C]`` (or ``[N, C]``) in the model's field order, a
+        mapping ``{field name: [h, N] or [N]}``, or ``"mesh"`` to start from the fields the
+        mesh carries (picked by name). default: none (the model generates the first frame).
+    query_points : array-like, optional
+        Points ``[Q, d]``; their values at every step are stored as ``result.query_values``
+        ``[T, Q, C]`` (with ``result.query_points``), from the model's point-query decoder
+        (given initial frames are interpolated on the mesh instead). default: none.
+    refine : bool or None, default: False
+        Apply the physics refiner stored with the checkpoint
+        (``meshfield.physics.refine.apply_refiner``) to the rollout; ``True`` raises when the
+        checkpoint has none, ``None`` refines only when it has one.
+    residual : bool or PDE, default: True
+        Compute the PDE residual: ``True`` for the PDE of the checkpoint's data spec (a warning
+        and no residual when there is none), a :class:`~meshfield.physics.PDE` to use that one,
+        ``False`` for none.
+    device : str or torch.device, default: "cpu"
+        Where the model runs; results come back on the CPU.
+    progress : bool, default: False
+        Show a progress bar over the steps.
+
+    Returns
+    -------
+    FieldResult
+        ``fields [T, N, C]`` physical, ``field_names``, ``times [T]`` (from the data spec's
+        snapshot interval and start, else step numbers), ``mesh``, ``cond``, ``units`` (from
+        the data spec), ``residual [T, N, R]`` with ``residual_names`` and ``metrics``
+        (``"R"``: mean squared residual, ``"R_<component>"``) when a PDE is known, and a
+        ``query_fn(points, step)`` backed by the model's point-query decoder: ``result.at(q,
+        step=k)`` evaluates the decoder of step ``k`` (the last is cached, others are
+        recomputed from the stored frames; with ``q.requires_grad`` the values are
+        differentiable in ``q``). ``T = h + steps`` with ``h`` the initial frames (1 when
+        generated).
+
+    Raises
+    ------
+    ValueError
+        Missing or unknown conditions, a mesh of the wrong dimension or with more boundary
+        groups than the model knows, initial frames of the wrong shape or fields, an unknown
+        model name.
+    FileNotFoundError
+        A mesh file or registered pretrained model that is not there.
+
+    Warns
+    -----
+    ExtrapolationWarning
+        A condition outside the training range.
+    UserWarning
+        No PDE to compute the residual with.
+
+    Example
+    -------
+    >>> import meshfield
+    >>> result = meshfield.generate(None, {"Re": 150}, steps=20)  # doctest: +SKIP
+    >>> result.fields.shape  # doctest: +SKIP
+    torch.Size([21, 1651, 3])
+    >>> result.save("wake.pvd")  # doctest: +SKIP
+    """
+    from meshfield.result import FieldResult
+
+    resolved = resolve_model(model, device=device)
+    net = resolved.model
+    cond = _check_conditions(conditions, resolved)
+    graph = _mesh_graph(mesh, resolved)
+    frames0 = _initial_frames(initial, graph, resolved)
+    num_initial = 1 if frames0 is None else int(frames0.shape[0])
+    if steps is None:
+        steps = _default_steps(resolved.info, num_initial)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        msg = f"'steps' must be a non-negative integer (got {steps!r})"
+        raise ValueError(msg)
+    points = None if query_points is None else _query_points(query_points, net.config.dim)
+    if refine is True and not _has_refiner(resolved):
+        raise _no_refiner(resolved)
+
+    was_training = net.training
+    net.eval()
+    # Data.to moves in place: move a copy, the result keeps the graph on the CPU
+    device_graph = graph.clone().to(device) if torch.device(device).type != "cpu" else graph
+    try:
+        with torch.no_grad():
+            rollout = _Rollout(net, device_graph, cond)
+            queried = rollout.run(frames0, int(steps), progress, points)
+            fields = torch.stack(rollout.frames).detach().cpu()
+    finally:
+        net.train(was_training)
+    query_values = None
+    if points is not None:
+        query_values = _query_values(rollout, points, fields, graph, queried)
+
+    names = list(net.field_names)
+    times = _times(resolved.info, fields.shape[0])
+    result = FieldResult(
+        fields=fields,
+        field_names=names,
+        times=times.to(torch.float32),
+        mesh=graph,
+        units=_units(resolved.info),
+        cond=cond,
+        query_fn=_make_query_fn(rollout, fields, names, graph),
+    )
+    pde = None
+    if refine is True or (refine is None and _has_refiner(resolved)):
+        if isinstance(residual, bool):
+            pde = pde_from_spec(_spec(resolved.info), cond, names, dim=net.config.dim)
+        else:
+            pde = residual
+        result = _refine(result, resolved, pde)
+    if result.residual is None:
+        values, components = _residual(
+            residual, resolved, graph, result.fields, times, cond
+        )
+        if values is not None:
+            result.residual = values
+            result.residual_names = components
+            result.metrics.update(_residual_metrics(values, components))
+    if points is not None:
+        result.query_points = points
+        result.query_values = query_values
+    return result
+
+
+def _query_values(
+    rollout: _Rollout, points: Tensor, fields: Tensor, graph: Any, queried: list[Tensor]
+) -> Tensor:
+    """``[T, Q, C]``: given initial frames interpolated on the mesh, then the decoder's values."""
+    from meshfield.result import FieldResult
+
+    names = list(rollout.model.field_names)
+    values = [
+        FieldResult(fields[step : step + 1], names, None, graph).at(points, step=0)
+        for step in range(rollout.num_input)
+    ]
+    return torch.stack([v.to(torch.float32) for v in [*values, *queried]])
+
+
+def _residual_metrics(residual: Tensor, names: Sequence[str]) -> dict[str, float]:
+    squared = residual.to(torch.float64) ** 2
+    per = squared.mean(dim=(0, 1))
+    metrics = {"R": float(per.mean())}
+    metrics.update({f"R_{name}": float(value) for name, value in zip(names, per.tolist())})
+    return metrics

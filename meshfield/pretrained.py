@@ -1,0 +1,202 @@
+"""Pretrained models shipped with meshfield, by name.
+
+A pretrained model is an ordinary checkpoint directory (``model.safetensors`` and
+``config.json``, see :mod:`meshfield.checkpoint`) inside the package, under
+``meshfield/assets/pretrained/<name>/``, together with the mesh it runs on by default: a mesh
+file stored beside the weights (``mesh.msh``, ``mesh.vtu``, ...) or, failing that, the mesh the
+registry names (for ``cylinder_wake`` the bundled ``meshfield/assets/cylinder.msh``).
+
+>>> from meshfield.pretrained import list_pretrained
+>>> "cylinder_wake" in list_pretrained()
+True
+
+Names are resolved by :func:`meshfield.generate` (``model="cylinder_wake"``) and by the
+``meshfield generate`` and ``meshfield info`` commands.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+from meshfield.checkpoint import CONFIG_FILE, WEIGHTS_FILE
+
+__all__ = [
+    "PRETRAINED",
+    "PRETRAINED_ROOT",
+    "PretrainedModel",
+    "list_pretrained",
+    "pretrained_mesh",
+    "pretrained_path",
+]
+
+#: Folder that holds one checkpoint directory per pretrained model.
+PRETRAINED_ROOT: Path = Path(__file__).parent / "assets" / "pretrained"
+
+#: Stem of a mesh file stored beside a pretrained model's weights.
+MESH_STEM = "mesh"
+
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    """A registered pretrained model.
+
+    Parameters
+    ----------
+    name : str
+        The name users pass as ``model=``.
+    description : str
+        One line on what the model predicts and from which data.
+    mesh : str, optional
+        Default mesh, relative to ``meshfield/assets/``, used when no mesh file is stored beside
+        the weights. default: none.
+    train_command : str, optional
+        The command that trains it, so that anyone can reproduce it. default: none.
+    """
+
+    name: str
+    description: str
+    mesh: str | None = None
+    train_command: str | None = None
+
+    @property
+    def folder(self) -> Path:
+        """The checkpoint directory ``PRETRAINED_ROOT / name``."""
+        return PRETRAINED_ROOT / self.name
+
+
+#: The registered pretrained models, by name.
+PRETRAINED: dict[str, PretrainedModel] = {
+    "cylinder_wake": PretrainedModel(
+        name="cylinder_wake",
+        description=(
+            "HMT for 2D laminar flow past a cylinder (U_x, U_y, p) at Reynolds numbers 60-200, "
+            "trained on OpenFOAM runs of data_specs/cylinder_wake.yaml"
+        ),
+        mesh="cylinder.msh",
+        train_command="meshfield train data_specs/cylinder_wake.yaml --model hmt --out runs/cylinder_wake",
+    ),
+}
+
+
+def _discovered() -> list[str]:
+    if not PRETRAINED_ROOT.is_dir():
+        return []
+    return sorted(
+        entry.name
+        for entry in PRETRAINED_ROOT.iterdir()
+        if entry.is_dir() and (entry / CONFIG_FILE).is_file()
+    )
+
+
+def list_pretrained() -> list[str]:
+    """Names of the pretrained models: the registered ones and any checkpoint folder found.
+
+    Returns
+    -------
+    list of str
+        Sorted names; pass one as ``model=`` to :func:`meshfield.generate`.
+
+    Example
+    -------
+    >>> "cylinder_wake" in list_pretrained()
+    True
+    """
+    return sorted(set(PRETRAINED) | set(_discovered()))
+
+
+def _check_name(name: str) -> None:
+    names = list_pretrained()
+    if name in names:
+        return
+    close = difflib.get_close_matches(str(name), names, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    msg = (
+        f"No pretrained model named {name!r}; available: {', '.join(names) or 'none'}.{hint} "
+        "A checkpoint directory (config.json and model.safetensors) can be passed by path."
+    )
+    raise ValueError(msg)
+
+
+def pretrained_path(name: str) -> Path:
+    """The checkpoint directory of a pretrained model.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`list_pretrained`.
+
+    Returns
+    -------
+    pathlib.Path
+        ``meshfield/assets/pretrained/<name>/``, holding ``config.json`` and
+        ``model.safetensors``; load it with :func:`meshfield.load_model`.
+
+    Raises
+    ------
+    ValueError
+        If no pretrained model has that name (the message lists the available ones).
+    FileNotFoundError
+        If the name is registered but its weights are not installed.
+
+    Example
+    -------
+    >>> pretrained_path("cylinder_wake").name  # doctest: +SKIP
+    'cylinder_wake'
+    """
+    _check_name(name)
+    folder = PRETRAINED_ROOT / name
+    missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE) if not (folder / f).is_file()]
+    if missing:
+        entry = PRETRAINED.get(name)
+        how = (
+            f" Train it with `{entry.train_command}` and pass the checkpoint by path."
+            if entry is not None and entry.train_command
+            else ""
+        )
+        msg = (
+            f"The pretrained model {name!r} is registered but not installed: {folder} lacks "
+            f"{', '.join(missing)}.{how}"
+        )
+        raise FileNotFoundError(msg)
+    return folder
+
+
+def pretrained_mesh(name: str) -> Path | None:
+    """The default mesh of a pretrained model.
+
+    A mesh file named ``mesh.*`` beside the weights wins over the mesh the registry names.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`list_pretrained`.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The mesh file, or ``None`` if the model has no default mesh.
+
+    Raises
+    ------
+    ValueError
+        If no pretrained model has that name.
+
+    Example
+    -------
+    >>> pretrained_mesh("cylinder_wake").name
+    'cylinder.msh'
+    """
+    _check_name(name)
+    folder = PRETRAINED_ROOT / name
+    if folder.is_dir():
+        beside = sorted(p for p in folder.glob(f"{MESH_STEM}.*") if p.is_file())
+        if beside:
+            return beside[0]
+    entry = PRETRAINED.get(name)
+    if entry is not None and entry.mesh:
+        path = Path(__file__).parent / "assets" / entry.mesh
+        if path.is_file():
+            return path
+    return None
