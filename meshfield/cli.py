@@ -45,9 +45,116 @@ def _describe(data: Any) -> list[str]:
     return lines
 
 
+def _numbers(values: Any) -> str:
+    return ", ".join("?" if v is None else f"{float(v):.4g}" for v in values)
+
+
+def _describe_checkpoint(resolved: Any) -> list[str]:
+    """What a checkpoint holds: model, fields, conditions, normalization, spec, metadata."""
+    info, model = resolved.info, resolved.model
+    lines = []
+    parameters = sum(p.numel() for p in model.parameters())
+    config = info.get("config") or {}
+    shape = [f"width {model.width}", f"history {model.history}", f"{config.get('dim', '?')}D"]
+    pattern = (config.get("backbone") or {}).get("pattern")
+    if pattern:
+        shape.append(f"pattern {pattern}")
+    lines.append(f"model        {type(model).__name__} ({info.get('kind')}), {parameters:,} parameters")
+    lines.append(f"             {', '.join(shape)}")
+    spec = info.get("data_spec") if isinstance(info.get("data_spec"), dict) else {}
+    units = spec.get("fields") if isinstance(spec.get("fields"), dict) else {}
+    fields = ", ".join(info.get("field_names") or [])
+    if units:
+        fields += "  (" + ", ".join(f"{k}: {v}" for k, v in units.items()) + ")"
+    lines.append(f"fields       {fields}")
+    ranges = info.get("cond_ranges") or {}
+    if info.get("cond_names"):
+        conds = ", ".join(
+            f"{name} in [{_numbers(ranges.get(name) or [None, None])}]"
+            for name in info["cond_names"]
+        )
+        lines.append(f"conditions   {conds} (training range)")
+    else:
+        lines.append("conditions   none")
+    norm = info.get("normalization") or {}
+    names = list(info.get("field_names") or [])
+    if norm.get("field_mean") is not None:
+        pairs = ", ".join(
+            f"{n} {m:.4g}+-{s:.4g}"
+            for n, m, s in zip(names, norm["field_mean"], norm.get("field_std") or [])
+        )
+        lines.append(f"normalization fields (mean+-std): {pairs}")
+    if norm.get("delta_std") is not None:
+        lines.append(f"             increments std: {_numbers(norm['delta_std'])}")
+    if norm.get("cond_mean"):
+        pairs = ", ".join(
+            f"{n} {m:.4g}+-{s:.4g}"
+            for n, m, s in zip(info.get("cond_names") or [], norm["cond_mean"], norm["cond_std"])
+        )
+        lines.append(f"             conditions (mean+-std): {pairs}")
+    if norm.get("pos_center") is not None:
+        lines.append(
+            f"             positions: centre ({_numbers(norm['pos_center'])}), scale "
+            f"{_numbers(norm.get('pos_scale') or [])}"
+        )
+    if spec:
+        pde = spec.get("pde") if isinstance(spec.get("pde"), dict) else {}
+        parts = [f"case {spec.get('case', '?')}"]
+        if pde.get("name"):
+            constants = ", ".join(f"{k}={v}" for k, v in (pde.get("constants") or {}).items())
+            parts.append(f"pde {pde['name']}" + (f" ({constants})" if constants else ""))
+        time = spec.get("time") if isinstance(spec.get("time"), dict) else {}
+        if time.get("steady"):
+            parts.append("steady")
+        elif time:
+            parts.append(
+                f"time {time.get('spin_up', 0)}..{time.get('end')} every {time.get('interval')}"
+            )
+        lines.append(f"spec         {', '.join(parts)}")
+    else:
+        lines.append("spec         none (no residual without a PDE)")
+    metadata = info.get("metadata") or {}
+    shown = {k: v for k, v in metadata.items() if not isinstance(v, (dict, list))}
+    if shown:
+        lines.append("metadata     " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    for key in sorted(k for k, v in metadata.items() if isinstance(v, (dict, list))):
+        lines.append(f"             {key}: {type(metadata[key]).__name__} of {len(metadata[key])}")
+    weights = info.get("weights") or {}
+    if weights:
+        lines.append(
+            f"weights      {weights.get('file')}, {weights.get('bytes', 0) / 1e6:.2f} MB, "
+            f"sha256 {str(weights.get('sha256', '?'))[:12]}"
+        )
+    if resolved.mesh is not None:
+        lines.append(f"default mesh {resolved.mesh}")
+    return lines
+
+
+def _is_checkpoint_like(target: str) -> bool:
+    from meshfield.pretrained import list_pretrained
+
+    path = Path(target).expanduser()
+    if any((c / "config.json").is_file() for c in (path, path / "best", path / "last")):
+        return True
+    return not path.exists() and target in list_pretrained()
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from meshfield.io import load_mesh
 
+    if _is_checkpoint_like(args.mesh):
+        from meshfield.api import resolve_model
+
+        try:
+            resolved = resolve_model(args.mesh)
+        except (OSError, ValueError) as exc:
+            print(f"meshfield info: error: {exc}", file=sys.stderr)
+            return 2
+        label = f" (pretrained {resolved.name!r})" if resolved.name else ""
+        print(f"{resolved.path}{label}")
+        for line in _describe_checkpoint(resolved):
+            print(f"  {line}")
+        return 0
     data = load_mesh(args.mesh)
     print(f"{args.mesh}")
     for line in _describe(data):
@@ -165,6 +272,117 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return run_evaluate(args)
 
 
+def _parse_conditions(items: list[str] | None) -> dict[str, float]:
+    """``["Re=150", ...]`` -> ``{"Re": 150.0}``."""
+    conditions: dict[str, float] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            msg = f"--cond expects NAME=VALUE, e.g. --cond Re=150 (got {item!r})"
+            raise ValueError(msg)
+        if name in conditions:
+            msg = f"--cond {name} is given twice"
+            raise ValueError(msg)
+        try:
+            conditions[name] = float(value)
+        except ValueError:
+            msg = f"--cond {item!r}: {value.strip()!r} is not a number"
+            raise ValueError(msg) from None
+    return conditions
+
+
+_RESULT_SUFFIXES = (".pvd", ".vtu", ".vtk", ".xdmf")
+
+
+def _print_warnings(caught: list[Any]) -> None:
+    """Show what generate warned about (extrapolation, no residual), not library deprecations."""
+    quiet = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+    for w in caught:
+        if not issubclass(w.category, quiet):
+            print(f"warning: {w.message}", file=sys.stderr)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    import time
+    import warnings
+
+    import torch
+
+    from meshfield.api import generate
+
+    def fail(text: object) -> int:
+        print(f"meshfield generate: error: {text}", file=sys.stderr)
+        return 2
+
+    if args.mesh and args.mesh_option and args.mesh != args.mesh_option:
+        return fail(f"two meshes given ({args.mesh} and --mesh {args.mesh_option}); pass one")
+    mesh = args.mesh or args.mesh_option
+    out = Path(args.out)
+    if out.suffix.lower() not in _RESULT_SUFFIXES:
+        return fail(f"--out {out}: expected one of {', '.join(_RESULT_SUFFIXES)}")
+    try:
+        conditions = _parse_conditions(args.cond)
+    except ValueError as exc:
+        return fail(exc)
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = generate(
+                mesh,
+                conditions,
+                model=args.model,
+                steps=args.steps,
+                refine=args.refine,
+                residual=args.residual,
+                device=args.device,
+                progress=not args.quiet,
+            )
+        except (OSError, ValueError, TypeError, ImportError) as exc:
+            _print_warnings(caught)
+            return fail(exc)
+    elapsed = time.perf_counter() - start
+    _print_warnings(caught)
+
+    graph = result.mesh
+    cells = sum(len(c) for k, c in (getattr(graph, "cells", None) or {}).items() if k != "line")
+    steps = result.num_steps - 1
+    times = result.times
+    conds = ", ".join(f"{k}={v:g}" for k, v in result.cond.items()) or "none"
+    print(f"model      {args.model}  ({conds})")
+    print(
+        f"mesh       {mesh or 'default mesh of the model'}: {result.num_nodes} nodes, "
+        f"{cells} cells, {graph.pos.shape[1]}D"
+    )
+    print(
+        f"steps      {result.num_steps} frames, fields {', '.join(result.field_names)}, "
+        f"t = {float(times[0]):g} .. {float(times[-1]):g}"
+    )
+    print(f"time       {elapsed:.2f} s (loading, {steps} step(s), residual)")
+    if result.residual is not None:
+        rms = result.residual.to(torch.float64).pow(2).mean(dim=(0, 1)).sqrt()
+        parts = ", ".join(f"{n} {v:.3g}" for n, v in zip(result.residual_names, rms.tolist()))
+        print(f"residual   RMS over nodes and steps: {parts}")
+    else:
+        print("residual   not computed")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        path = result.save(out)
+    except (OSError, ValueError) as exc:
+        return fail(exc)
+    print(f"wrote      {path}")
+    if args.residual_map:
+        from meshfield.viz import residual_map
+
+        try:
+            picture = residual_map(result, field=args.field, step=-1, path=args.residual_map)
+        except (OSError, ValueError, IndexError) as exc:
+            return fail(exc)
+        print(f"wrote      {picture}")
+    return 0
+
+
 def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``meshfield train``; each maps to the TrainConfig field of its name."""
     p.add_argument("source", help="dataset folder, or a data spec (.yaml) generated first if needed")
@@ -225,9 +443,64 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"meshfield {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("info", help="summarize a mesh: nodes, cells, edges, boundary groups, fields")
-    p.add_argument("mesh", help="mesh file, time series (.pvd) or OpenFOAM case directory")
+    p = sub.add_parser(
+        "info",
+        help="summarize a mesh (nodes, cells, boundary groups, fields) or what a checkpoint holds",
+        description=(
+            "For a mesh: nodes, cells, edges, boundary groups and fields. For a checkpoint "
+            "directory, a run folder or a pretrained model name: the model kind and parameter "
+            "count, fields and units, conditions with their training ranges, normalization, "
+            "data spec and metadata."
+        ),
+    )
+    p.add_argument(
+        "mesh",
+        metavar="TARGET",
+        help="mesh file, time series (.pvd), OpenFOAM case, checkpoint directory or pretrained name",
+    )
     p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser(
+        "generate",
+        help="generate fields on a mesh from physical conditions with a trained model",
+        description=(
+            "Roll a trained model out on a mesh for the given conditions, compute the PDE "
+            "residual at every node and step, and write the result (.pvd: every step, "
+            ".vtu/.vtk/.xdmf: the last). Without a mesh the model's bundled mesh is used."
+        ),
+    )
+    p.add_argument("mesh", nargs="?", default=None, help="mesh file (or use --mesh)")
+    p.add_argument("--mesh", dest="mesh_option", default=None, metavar="PATH", help="mesh file")
+    p.add_argument(
+        "--model",
+        default="cylinder_wake",
+        help="pretrained name, checkpoint directory or run folder (default: cylinder_wake)",
+    )
+    p.add_argument(
+        "--cond",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a physical condition, e.g. --cond Re=150 (repeat for several)",
+    )
+    p.add_argument(
+        "--steps", type=int, default=None, help="steps to roll out (default: from the checkpoint)"
+    )
+    p.add_argument("--out", default="result.pvd", help="result file (default: result.pvd)")
+    p.add_argument("--residual-map", default=None, metavar="PNG", help="also draw the last step")
+    p.add_argument(
+        "--field", default=None, help="field of the residual map (default: the first field)"
+    )
+    p.add_argument("--refine", action="store_true", help="apply the checkpoint's physics refiner")
+    p.add_argument(
+        "--residual",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="compute the PDE residual (default: yes)",
+    )
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("convert", help="read any supported mesh and write .vtu/.vtk/.xdmf/.pvd")
     p.add_argument("source", help="input mesh, time series or OpenFOAM case")
