@@ -92,3 +92,15 @@ def test_bad_arguments():
         block(torch.randn(4, 8, dtype=torch.float64))
     with pytest.raises(ValueError, match="'seq_idx'"):
         block(torch.randn(4, 16, dtype=torch.float64), torch.zeros(5, dtype=torch.long))
+
+
+def test_timing_setups_run():
+    from meshfield.nn.ssm.timing import setup_bimamba, setup_scan
+
+    for backward in (False, True):
+        call, extra = setup_bimamba(12, backward=backward, checkpoint=5, d_model=16, headdim=8)
+        call()
+        assert extra == {"tokens": 12}
+        for impl in ("chunked", "reference"):
+            call, _ = setup_scan(9, backward=backward, impl=impl, chunk_size=4, headdim=4)
+            call()
