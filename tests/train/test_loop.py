@@ -77,7 +77,6 @@ def test_run_folder(heat_data: Path, tiny_config: TrainConfig) -> None:
     assert not list(run.glob(".last*"))
 
 
-@pytest.mark.slow
 def test_resume_continues_exactly(heat_data: Path, tiny_config: TrainConfig, tmp_path: Path) -> None:
     whole = tiny_config.replace(out_dir=str(tmp_path / "whole"), pushforward_steps=1)
     parts = whole.replace(out_dir=str(tmp_path / "parts"))
