@@ -21,14 +21,27 @@ from __future__ import annotations
 
 from meshfield.train.config import TrainConfig, config_from_args, model_options
 from meshfield.train.distributed import DistributedContext
-from meshfield.train.evaluate import evaluate, format_table, psnr, rollout_metrics, ssim, write_report
-from meshfield.train.loop import StepLoss, Trainer, TrainResult, prepare_data, seed_everything, train
+from meshfield.train.evaluate import (
+    evaluate,
+    format_table,
+    psnr,
+    rollout_metrics,
+    ssim,
+    write_report,
+)
+from meshfield.train.loop import (
+    StepLoss,
+    Trainer,
+    TrainResult,
+    prepare_data,
+    seed_everything,
+    train,
+)
 from meshfield.train.samples import TrajectoryWindows, Window, collate_windows
 from meshfield.train.schedule import WarmupCosine, warmup_cosine
 
 __all__ = [
     "DistributedContext",
-    "config_from_args",
     "StepLoss",
     "TrainConfig",
     "TrainResult",
@@ -37,6 +50,7 @@ __all__ = [
     "WarmupCosine",
     "Window",
     "collate_windows",
+    "config_from_args",
     "evaluate",
     "format_table",
     "model_options",

@@ -246,7 +246,10 @@ def _join(folder: str, name: str) -> str:
 
 
 def model_options(
-    config: TrainConfig, field_names: tuple[str, ...], cond_names: tuple[str, ...], dim: int
+    config: TrainConfig,
+    field_names: tuple[str, ...],
+    cond_names: tuple[str, ...],
+    dim: int,
 ) -> dict[str, Any]:
     """The keyword options :func:`meshfield.models.build_model` gets for a run.
 

@@ -12,7 +12,8 @@ and the model is not wrapped.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
@@ -51,7 +52,7 @@ class DistributedContext:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
-    device: torch.device = torch.device("cpu")
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     initialized_here: bool = False
 
     @property
@@ -142,7 +143,11 @@ def wrap_model(module: nn.Module, context: DistributedContext) -> nn.Module:
 
 
 def make_sampler(
-    dataset: Dataset, context: DistributedContext, *, shuffle: bool = True, seed: int = 0
+    dataset: Dataset,
+    context: DistributedContext,
+    *,
+    shuffle: bool = True,
+    seed: int = 0,
 ) -> DistributedSampler:
     """A :class:`~torch.utils.data.distributed.DistributedSampler` for this process.
 
@@ -168,4 +173,3 @@ def all_reduce_sum(values: Tensor, context: DistributedContext) -> Tensor:
     reduced = values.detach().clone().to(context.device)
     dist.all_reduce(reduced, op=dist.ReduceOp.SUM)
     return reduced.to(values.device)
-

@@ -147,7 +147,9 @@ def ssim(
     view = (-1,) + (1,) * spatial_dims
     c1 = ((k1 * span) ** 2).reshape(view)
     c2 = ((k2 * span) ** 2).reshape(view)
-    index = (2 * mu_x * mu_y + c1) * (2 * cov + c2) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    index = (
+        (2 * mu_x * mu_y + c1) * (2 * cov + c2) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    )
     return index.flatten(start_dim=1).mean(-1).reshape(lead)
 
 
@@ -263,7 +265,10 @@ def rollout_metrics(
     per_step["rmse_normalized"] = per_step["mse_normalized"].sqrt()
     if grid_shape is not None:
         dims = len(grid_shape)
-        pred_images, true_images = _as_images(pred, grid_shape), _as_images(true, grid_shape)
+        pred_images, true_images = (
+            _as_images(pred, grid_shape),
+            _as_images(true, grid_shape),
+        )
         per_step["ssim"] = ssim(pred_images, true_images, spatial_dims=dims)
         per_step["psnr"] = psnr(pred_images, true_images, spatial_dims=dims)
     report: dict[str, dict[str, list[float | None]]] = {}
@@ -284,7 +289,9 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return sum(finite) / len(finite) if finite else None
 
 
-def _average_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, list[float | None]]]:
+def _average_runs(
+    runs: Sequence[Mapping[str, Any]],
+) -> dict[str, dict[str, list[float | None]]]:
     """Per-step mean over runs (runs of different lengths: over those that reach a step)."""
     out: dict[str, dict[str, list[float | None]]] = {}
     for metric, fields in runs[0]["per_step"].items():
@@ -292,13 +299,13 @@ def _average_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, list
         for name in fields:
             series = [run["per_step"][metric][name] for run in runs]
             length = max(len(s) for s in series)
-            out[metric][name] = [
-                _mean([s[i] for s in series if i < len(s)]) for i in range(length)
-            ]
+            out[metric][name] = [_mean([s[i] for s in series if i < len(s)]) for i in range(length)]
     return out
 
 
-def _summary(per_step: Mapping[str, Mapping[str, Sequence[float | None]]]) -> dict[str, Any]:
+def _summary(
+    per_step: Mapping[str, Mapping[str, Sequence[float | None]]],
+) -> dict[str, Any]:
     return {
         metric: {name: _mean(values) for name, values in fields.items()}
         for metric, fields in per_step.items()
@@ -341,7 +348,9 @@ def _conditions(graph: Any) -> dict[str, float]:
 
 
 @torch.no_grad()
-def rollout_trajectory(model: Any, graph: Any, *, device: str | torch.device = "cpu") -> tuple[Tensor, Tensor]:
+def rollout_trajectory(
+    model: Any, graph: Any, *, device: str | torch.device = "cpu"
+) -> tuple[Tensor, Tensor]:
     """Predict every frame of a trajectory after its first ``model.history`` frames.
 
     Returns
@@ -429,7 +438,13 @@ def evaluate(
     run_ids = list(getattr(data, "run_ids", []))
     runs: list[dict[str, Any]] = []
     times: list[float] = []
-    for i in tqdm(range(count), desc="evaluate", unit="run", disable=not progress, dynamic_ncols=True):
+    for i in tqdm(
+        range(count),
+        desc="evaluate",
+        unit="run",
+        disable=not progress,
+        dynamic_ncols=True,
+    ):
         graph = data[i]
         names = list(graph.get("field_names") or field_names)
         if names != field_names:

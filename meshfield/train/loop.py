@@ -47,7 +47,14 @@ from meshfield.train.distributed import (
 from meshfield.train.samples import TrajectoryWindows, collate_windows
 from meshfield.train.schedule import warmup_cosine
 
-__all__ = ["StepLoss", "TrainResult", "Trainer", "prepare_data", "seed_everything", "train"]
+__all__ = [
+    "StepLoss",
+    "TrainResult",
+    "Trainer",
+    "prepare_data",
+    "seed_everything",
+    "train",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +77,9 @@ def _seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
-def _per_graph_mse(prediction: Tensor, target: Tensor, index: Tensor | None, num_graphs: int) -> Tensor:
+def _per_graph_mse(
+    prediction: Tensor, target: Tensor, index: Tensor | None, num_graphs: int
+) -> Tensor:
     """Mean over graphs of each graph's mean squared error (every window weighs the same)."""
     squared = (prediction - target).square().mean(dim=-1)
     if index is None or num_graphs == 1:
@@ -207,7 +216,9 @@ class TrainResult:
 # state without pickle
 
 
-def _optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Any], dict[str, Tensor]]:
+def _optimizer_state(
+    optimizer: torch.optim.Optimizer,
+) -> tuple[dict[str, Any], dict[str, Tensor]]:
     state = optimizer.state_dict()
     tensors: dict[str, Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
@@ -222,7 +233,9 @@ def _optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Any], 
 
 
 def _load_optimizer_state(
-    optimizer: torch.optim.Optimizer, info: Mapping[str, Any], tensors: Mapping[str, Tensor]
+    optimizer: torch.optim.Optimizer,
+    info: Mapping[str, Any],
+    tensors: Mapping[str, Tensor],
 ) -> None:
     entries: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
@@ -245,7 +258,12 @@ def _rng_state() -> tuple[dict[str, Any], dict[str, Tensor]]:
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     info = {
         "python": {"version": version, "state": list(internal), "gauss_next": gauss},
-        "numpy": {"kind": kind, "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "numpy": {
+            "kind": kind,
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "cuda_devices": torch.cuda.device_count() if torch.cuda.is_available() else 0,
     }
     tensors = {
@@ -264,7 +282,13 @@ def _load_rng_state(info: Mapping[str, Any], tensors: Mapping[str, Tensor]) -> N
     numpy_info = info["numpy"]
     keys = tensors["rng/numpy_keys"].numpy().astype(np.uint32)
     np.random.set_state(
-        (numpy_info["kind"], keys, numpy_info["pos"], numpy_info["has_gauss"], numpy_info["cached_gaussian"])
+        (
+            numpy_info["kind"],
+            keys,
+            numpy_info["pos"],
+            numpy_info["has_gauss"],
+            numpy_info["cached_gaussian"],
+        )
     )
     torch.set_rng_state(tensors["rng/torch"])
     cuda = sorted(k for k in tensors if k.startswith("rng/cuda/"))
@@ -450,7 +474,10 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss.item():.3e}", refresh=False)
         finally:
             bar.close()
-        sums = all_reduce_sum(torch.cat([sums, torch.tensor([float(steps)], dtype=torch.float64)]), self.context)
+        sums = all_reduce_sum(
+            torch.cat([sums, torch.tensor([float(steps)], dtype=torch.float64)]),
+            self.context,
+        )
         count = max(float(sums[-1]), 1.0)
         return {
             "train_loss": float(sums[0]) / count,
@@ -521,7 +548,11 @@ class Trainer:
             metric = val if val is not None else losses["train_loss"]
             improved = metric < self.best_metric - self.config.min_delta
             if improved:
-                self.best_metric, self.best_epoch, self.epochs_since_best = metric, epoch, 0
+                self.best_metric, self.best_epoch, self.epochs_since_best = (
+                    metric,
+                    epoch,
+                    0,
+                )
             else:
                 self.epochs_since_best += 1
             self.epoch = epoch
@@ -543,7 +574,9 @@ class Trainer:
                 "stopped_early": self.stopped_early,
             }
             if self.context.is_main:
-                metadata = {k: entry[k] for k in ("epoch", "step", "train_loss", "val_rollout_rel_l2")}
+                metadata = {
+                    k: entry[k] for k in ("epoch", "step", "train_loss", "val_rollout_rel_l2")
+                }
                 self._save_last(metadata)
                 if improved:
                     self._save_checkpoint(self.checkpoint_root / "best", metadata)
@@ -582,7 +615,10 @@ class Trainer:
         from meshfield.checkpoint import save_checkpoint
 
         return save_checkpoint(
-            self.model, path, data_spec=self.data_spec, metadata=self._metadata(metadata)
+            self.model,
+            path,
+            data_spec=self.data_spec,
+            metadata=self._metadata(metadata),
         )
 
     def state(self) -> tuple[dict[str, Any], dict[str, Tensor]]:
@@ -671,7 +707,9 @@ class Trainer:
         if self.context.is_main and self.log_path.is_file():
             # drop log lines of epochs after the saved state (written before a crash)
             lines = self.log_path.read_text(encoding="utf-8").splitlines()
-            kept = [line for line in lines if line.strip() and json.loads(line)["epoch"] <= self.epoch]
+            kept = [
+                line for line in lines if line.strip() and json.loads(line)["epoch"] <= self.epoch
+            ]
             tmp = self.log_path.with_name(f".{self.log_path.name}.tmp")
             tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
             os.replace(tmp, self.log_path)

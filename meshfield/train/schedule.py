@@ -47,7 +47,11 @@ class WarmupCosine:
     """
 
     def __init__(
-        self, warmup_steps: int, total_steps: int, final_factor: float = 0.0, cosine: bool = True
+        self,
+        warmup_steps: int,
+        total_steps: int,
+        final_factor: float = 0.0,
+        cosine: bool = True,
     ) -> None:
         if warmup_steps < 0 or total_steps < 1:
             msg = (

@@ -21,7 +21,12 @@ TINY_HEAT: dict[str, Any] = {
     },
     "pde": {"name": "heat", "constants": {"T0": 0.0}},
     "conditions": {
-        "alpha": {"units": "m^2/s", "train": [0.02, 0.05, 0.1], "val": [0.03], "test": [0.07]},
+        "alpha": {
+            "units": "m^2/s",
+            "train": [0.02, 0.05, 0.1],
+            "val": [0.03],
+            "test": [0.07],
+        },
         "T_left": {"units": "K", "train": [1.5], "val": [1.5], "test": [1.5]},
         "T_hole": {"units": "K", "train": [-0.5], "val": [-0.5], "test": [-0.5]},
     },
@@ -32,7 +37,10 @@ TINY_HEAT: dict[str, Any] = {
 }
 
 #: a MeshGraphNet small enough for a training step in a few milliseconds
-TINY_MGN: dict[str, Any] = {"num_layers": 2, "decoder": {"query_neighbors": 4, "query_hidden": 8}}
+TINY_MGN: dict[str, Any] = {
+    "num_layers": 2,
+    "decoder": {"query_neighbors": 4, "query_hidden": 8},
+}
 
 
 @pytest.fixture(scope="session")

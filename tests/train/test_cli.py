@@ -17,14 +17,29 @@ def test_train_help(capsys: pytest.CaptureFixture[str]) -> None:
         main(["train", "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--model", "--out", "--resume", "--epochs", "--noise-std", "--patience", "--data"):
+    for option in (
+        "--model",
+        "--out",
+        "--resume",
+        "--epochs",
+        "--noise-std",
+        "--patience",
+        "--data",
+    ):
         assert option in text
     with pytest.raises(SystemExit):
         main(["evaluate", "--help"])
     assert "--split" in capsys.readouterr().out
 
 
-_TINY = ["--model", "meshgraphnet", "--width", "16", "--model-options", '{"num_layers": 2}']
+_TINY = [
+    "--model",
+    "meshgraphnet",
+    "--width",
+    "16",
+    "--model-options",
+    '{"num_layers": 2}',
+]
 
 
 def test_train_from_a_spec_then_evaluate(
@@ -40,7 +55,21 @@ def test_train_from_a_spec_then_evaluate(
     assert main([*args, "--epochs", "2", "--until-epoch", "1", "--quiet", "--device", "cpu"]) == 0
     assert (data / "index.json").is_file() and (run / "last" / "config.json").is_file()
     # resume: the saved configuration (2 epochs) goes on
-    assert main(["train", str(spec), "--data", str(data), "--out", str(run), "--resume", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(spec),
+                "--data",
+                str(data),
+                "--out",
+                str(run),
+                "--resume",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "after epoch 2" in out
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]

@@ -44,7 +44,9 @@ def _worker(rank: int, world: int, port: int, config: dict[str, Any], data: str)
 def test_sampler_splits_the_single_process_order() -> None:
     data = list(range(10))
     whole = list(make_sampler(data, DistributedContext(), seed=3))
-    parts = [list(make_sampler(data, DistributedContext(rank=r, world_size=2), seed=3)) for r in range(2)]
+    parts = [
+        list(make_sampler(data, DistributedContext(rank=r, world_size=2), seed=3)) for r in range(2)
+    ]
     assert sorted(whole) == data
     # step s of batch size b per process takes whole[2 b s : 2 b (s + 1)]
     assert sorted(parts[0][:2] + parts[1][:2]) == sorted(whole[:4])

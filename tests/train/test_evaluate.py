@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -59,7 +60,7 @@ def test_ssim_falls_with_noise() -> None:
     generator = torch.Generator().manual_seed(0)
     noise = torch.randn(image.shape, generator=generator, dtype=torch.float64)
     values = [float(ssim(image + level * noise, image)) for level in (0.01, 0.05, 0.2, 1.0)]
-    assert all(a > b for a, b in zip(values, values[1:])), values
+    assert all(a > b for a, b in itertools.pairwise(values)), values
     assert values[0] > 0.95 and values[-1] < 0.3
 
 
@@ -71,7 +72,6 @@ def test_ssim_of_constant_images_by_hand() -> None:
     full = torch.full((16, 16), a, dtype=torch.float64)
     value = ssim(full, torch.full_like(full, b), data_range=span)
     assert float(value) == pytest.approx(expected, rel=1e-12)
-
 
 
 def test_ssim_is_symmetric_and_batched() -> None:
@@ -108,7 +108,16 @@ def test_evaluate_the_reference_gives_zero_error(heat_data: Path, tmp_path: Path
     on_disk = json.loads(out.read_text())
     assert on_disk == report
     assert not list(tmp_path.glob(".*.tmp"))
-    for key in ("field_names", "steps", "times", "runs", "per_step", "mean", "metrics", "split"):
+    for key in (
+        "field_names",
+        "steps",
+        "times",
+        "runs",
+        "per_step",
+        "mean",
+        "metrics",
+        "split",
+    ):
         assert key in report
     assert report["steps"] == 6 and len(report["times"]) == 6
     assert report["times"][0] == pytest.approx(0.25)

@@ -55,12 +55,23 @@ def test_run_folder(heat_data: Path, tiny_config: TrainConfig) -> None:
     run = Path(tiny_config.out_dir)
     lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [line["epoch"] for line in lines] == [1, 2]
-    for key in ("train_loss", "val_rollout_rel_l2", "lr", "time_s", "epoch_time_s", "step"):
+    for key in (
+        "train_loss",
+        "val_rollout_rel_l2",
+        "lr",
+        "time_s",
+        "epoch_time_s",
+        "step",
+    ):
         assert key in lines[0]
     assert lines[1]["step"] == 2 * 5  # 15 windows in batches of 4
     assert TrainConfig.from_dict(json.loads((run / "train.json").read_text())) == tiny_config
     info = read_checkpoint(run / "last")
-    assert info["field_names"] == ["T"] and info["cond_names"] == ["alpha", "T_left", "T_hole"]
+    assert info["field_names"] == ["T"] and info["cond_names"] == [
+        "alpha",
+        "T_left",
+        "T_hole",
+    ]
     assert info["cond_ranges"]["alpha"] == pytest.approx([0.02, 0.1])
     assert info["data_spec"] == {"case": "heat_plate"}
     assert info["metadata"]["epoch"] == 2
@@ -77,7 +88,9 @@ def test_run_folder(heat_data: Path, tiny_config: TrainConfig) -> None:
     assert not list(run.glob(".last*"))
 
 
-def test_resume_continues_exactly(heat_data: Path, tiny_config: TrainConfig, tmp_path: Path) -> None:
+def test_resume_continues_exactly(
+    heat_data: Path, tiny_config: TrainConfig, tmp_path: Path
+) -> None:
     whole = tiny_config.replace(out_dir=str(tmp_path / "whole"), pushforward_steps=1)
     parts = whole.replace(out_dir=str(tmp_path / "parts"))
     _trainer(whole, heat_data).fit()
@@ -94,7 +107,10 @@ def test_resume_continues_exactly(heat_data: Path, tiny_config: TrainConfig, tmp
     log_b = (tmp_path / "parts" / "log.jsonl").read_text().splitlines()
     for x, y in zip(log_a, log_b, strict=True):
         x, y = json.loads(x), json.loads(y)
-        assert x["train_loss"] == y["train_loss"] and x["val_rollout_rel_l2"] == y["val_rollout_rel_l2"]
+        assert (
+            x["train_loss"] == y["train_loss"]
+            and x["val_rollout_rel_l2"] == y["val_rollout_rel_l2"]
+        )
 
 
 def test_early_stopping(heat_data: Path, tiny_config: TrainConfig) -> None:
@@ -108,7 +124,9 @@ def test_early_stopping(heat_data: Path, tiny_config: TrainConfig) -> None:
     assert again.epoch == 3 and again.log == []
 
 
-def test_no_validation_data_tracks_the_training_loss(heat_data: Path, tiny_config: TrainConfig) -> None:
+def test_no_validation_data_tracks_the_training_loss(
+    heat_data: Path, tiny_config: TrainConfig
+) -> None:
     config = tiny_config.replace(epochs=1, patience=1, steps_per_epoch=2)
     result = _trainer(config, heat_data, val=False).fit()
     assert result.log[0]["val_rollout_rel_l2"] is None
@@ -124,7 +142,12 @@ def test_other_models_train(heat_data: Path, tiny_config: TrainConfig, name: str
                 "patch_size": 64,
                 "num_heads": 2,
                 "mlp_ratio": 2.0,
-                "mamba": {"d_state": 8, "headdim": 8, "chunk_size": 16, "backend": "torch"},
+                "mamba": {
+                    "d_state": 8,
+                    "headdim": 8,
+                    "chunk_size": 16,
+                    "backend": "torch",
+                },
             },
             "d_latent": 8,
             "encoder": {"fourier_features": 2, "message_passing": 1},
@@ -132,7 +155,12 @@ def test_other_models_train(heat_data: Path, tiny_config: TrainConfig, name: str
         "transformer": {"num_layers": 1, "num_heads": 2},
     }[name]
     config = tiny_config.replace(
-        model=name, model_options=options, epochs=1, steps_per_epoch=2, history=2, pushforward_steps=1
+        model=name,
+        model_options=options,
+        epochs=1,
+        steps_per_epoch=2,
+        history=2,
+        pushforward_steps=1,
     )
     result = _trainer(config, heat_data).fit()
     assert result.epoch == 1

@@ -21,7 +21,9 @@ def _trajectory(frames: int, nodes: int = 4, offset: float = 0.0, cond: float = 
 
 
 def test_windows_hold_history_then_targets() -> None:
-    windows = TrajectoryWindows([_trajectory(6), _trajectory(4, offset=100.0)], history=2, horizon=2)
+    windows = TrajectoryWindows(
+        [_trajectory(6), _trajectory(4, offset=100.0)], history=2, horizon=2
+    )
     # T - h - k + 1 windows per trajectory: 3 and 1
     assert len(windows) == 4
     assert windows.index == [(0, 0), (0, 1), (0, 2), (1, 0)]
@@ -55,7 +57,9 @@ def test_noise_depends_on_seed_epoch_and_index_only() -> None:
 
 
 def test_collate_concatenates_along_nodes() -> None:
-    windows = TrajectoryWindows([_trajectory(5, nodes=4), _trajectory(5, nodes=6, cond=2.0)], 2, noise=True)
+    windows = TrajectoryWindows(
+        [_trajectory(5, nodes=4), _trajectory(5, nodes=6, cond=2.0)], 2, noise=True
+    )
     batch = collate_windows([windows[0], windows[len(windows) - 1]])
     assert batch.num_graphs == 2
     assert batch.fields.shape == (3, 10, 2) and batch.noise.shape == (2, 10, 2)
