@@ -226,7 +226,7 @@ class FieldResult:
             graph.cond_names = list(self.cond)
         return graph
 
-    def to_pyvista(self, step: int = -1) -> Any:
+    def to_pyvista(self, *, step: int = -1) -> Any:
         """One time step as a ``pyvista.UnstructuredGrid`` with every array.
 
         Point arrays: the fields (vector channels ``U_x, U_y`` grouped as ``U``), and where

@@ -160,6 +160,8 @@ def test_at_interpolates_inside_the_mesh(result):
         values = result.at(points, step=step)
         expected = linear(points, float(result.times[step]))
         torch.testing.assert_close(values.double(), expected, rtol=1e-5, atol=1e-5)
+    # at the nodes themselves, boundary nodes included, the node values come back
+    torch.testing.assert_close(result.at(result.mesh.pos, step=1), result.fields[1])
     outside = result.at(torch.tensor([[0.0, 0.0], [100.0, 0.0]]))  # in the cylinder; far away
     assert torch.isnan(outside).all()
     with pytest.raises(MeshValidationError, match=r"\[Q, 2\]"):
