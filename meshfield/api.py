@@ -782,7 +782,8 @@ def generate(
     residual : bool or PDE, default: True
         Compute the PDE residual: ``True`` for the PDE of the checkpoint's data spec (a warning
         and no residual when there is none), a :class:`~meshfield.physics.PDE` to use that one,
-        ``False`` for none.
+        ``False`` for none. The conditions of the call override the PDE's own values of the
+        same name.
     device : str or torch.device, default: "cpu"
         Where the model runs; results come back on the CPU.
     progress : bool, default: False
