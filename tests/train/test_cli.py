@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from meshfield.checkpoint import read_checkpoint
 from meshfield.cli import main
 
 
@@ -49,11 +50,17 @@ def test_train_from_a_spec_then_evaluate(
     for name in ("alpha", "T_left", "T_hole"):
         heat_spec["conditions"][name]["train"] = heat_spec["conditions"][name]["train"][:1]
     spec = tmp_path / "heat.yaml"
-    spec.write_text(yaml.safe_dump(heat_spec))
+    spec.write_text(yaml.safe_dump(heat_spec, sort_keys=False))
     data, run = tmp_path / "data", tmp_path / "run"
     args = ["train", str(spec), "--data", str(data), "--out", str(run), *_TINY]
     assert main([*args, "--epochs", "2", "--until-epoch", "1", "--quiet", "--device", "cpu"]) == 0
     assert (data / "index.json").is_file() and (run / "last" / "config.json").is_file()
+    saved = read_checkpoint(run / "last")  # the data spec travels with the model
+    assert saved["data_spec"]["case"] == "heat_plate" and saved["cond_names"] == [
+        "alpha",
+        "T_left",
+        "T_hole",
+    ]
     # resume: the saved configuration (2 epochs) goes on
     assert (
         main(
