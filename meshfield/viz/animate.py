@@ -109,7 +109,8 @@ def animate(
         Draw the reference beside the prediction: ``True`` for ``result.reference``, or
         values ``[T, N, C]``. default: ``None`` (no reference panel)
     error
-        Add the |error| panel (needs a reference). default: ``False``
+        Add the |error| panel (against ``reference``, else ``result.reference``).
+        default: ``False``
     residual
         Add the residual panel when the result has a residual. default: ``False``
     component
@@ -148,27 +149,24 @@ def animate(
     if not index:
         msg = "steps is empty: nothing to animate"
         raise ValueError(msg)
-    if reference is True:
-        if result.reference is None:
-            msg = "reference=True but the result has no reference"
-            raise ValueError(msg)
-        reference = None
-        with_reference = True
-    else:
-        with_reference = reference is not None
-    if error and not with_reference and result.reference is not None:
-        with_reference = True
+    show_reference = reference is not None and reference is not False
+    values = None if isinstance(reference, bool) else reference
+    if (show_reference or error) and values is None and result.reference is None:
+        msg = "The reference and error panels need a reference; the result has none"
+        raise ValueError(msg)
     panels = residual_map_panels(
         result,
         steps=index,
         field=field,
-        reference=reference,
+        reference=values,
         residual=residual,
         error=error,
         component=component,
     )
-    if not with_reference:
-        panels = [p for p in panels if p.kind not in ("reference", "error")]
+    shown = {"prediction", "residual"}
+    shown |= {"reference"} if show_reference else set()
+    shown |= {"error"} if error else set()
+    panels = [p for p in panels if p.kind in shown]
     figure = make_figure(
         panels, result.mesh, backend=backend, show_edges=show_edges, window_size=window_size
     )

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import itertools
 
 import numpy as np
 import pytest
 from PIL import Image
+from viz_helpers import make_result
 
 from meshfield.errors import MissingDependencyError
-from meshfield.viz import animate
+from meshfield.viz import animate, residual_map_panels
 
 FRAME = (300, 220)
 
@@ -68,6 +70,9 @@ def test_bad_arguments(result, tmp_path):
         animate(result, path=tmp_path / "wake.gif", steps=[], backend="matplotlib")
     with pytest.raises(IndexError):
         animate(result, path=tmp_path / "wake.gif", steps=[99], backend="matplotlib")
+    bare = make_result(2, reference=False)
+    with pytest.raises(ValueError, match="need a reference"):
+        animate(bare, path=tmp_path / "wake.gif", error=True, backend="matplotlib")
 
 
 @pytest.mark.skipif(
@@ -82,3 +87,41 @@ def test_mp4_without_ffmpeg_says_what_to_install(result, tmp_path):
             window_size=FRAME,
             progress=False,
         )
+
+
+def test_panels_and_fixed_ranges(result, tmp_path, monkeypatch):
+    # the package's name residual_map is the function; the module is in sys.modules
+    module = importlib.import_module("meshfield.viz.residual_map")
+    seen = []
+    make_figure = module.make_figure
+
+    def spy(panels, mesh, **options):
+        seen.append(panels)
+        return make_figure(panels, mesh, **options)
+
+    monkeypatch.setattr(module, "make_figure", spy)
+    animate(
+        result,
+        field="p",
+        path=tmp_path / "a.gif",
+        error=True,
+        residual=True,
+        backend="matplotlib",
+        window_size=(300, 300),
+        progress=False,
+    )
+    animate(
+        result,
+        field="p",
+        path=tmp_path / "b.gif",
+        reference=True,
+        backend="matplotlib",
+        window_size=(300, 200),
+        progress=False,
+    )
+    assert [p.kind for p in seen[0]] == ["prediction", "error", "residual"]
+    assert [p.kind for p in seen[1]] == ["prediction", "reference"]
+    every_step = residual_map_panels(result, steps=range(result.num_steps), field="p")
+    assert seen[0][0].clim == every_step[0].clim
+    assert seen[0][1].clim == every_step[2].clim
+    assert seen[0][0].values.shape == (result.num_steps, result.num_nodes)
