@@ -1,0 +1,234 @@
+"""The meshfield command: help for every subcommand, generate end to end, info."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+import torch
+
+import meshfield
+import meshfield.pretrained as pretrained
+from meshfield.checkpoint import save_checkpoint
+from meshfield.cli import build_parser, main
+from meshfield.models import HMT, DecoderConfig, EncoderConfig, HMTConfig
+from meshfield.nn import BackboneConfig
+from meshfield.result import FieldResult
+
+pv = pytest.importorskip("pyvista")
+
+CYLINDER = Path(meshfield.__file__).parent / "assets" / "cylinder.msh"
+
+SPEC = {
+    "case": "cylinder_wake",
+    "pde": {"name": "navier_stokes", "constants": {"rho": 1.0, "U_inf": 1.0, "D": 1.0}},
+    "time": {"spin_up": 25.0, "end": 44.8, "interval": 0.2},
+    "fields": {"U": "m/s", "p": "m^2/s^2"},
+}
+
+
+def tiny_model() -> HMT:
+    config = HMTConfig(
+        field_names=("U_x", "U_y", "p"),
+        cond_names=("Re",),
+        encoder=EncoderConfig(fourier_features=2, num_boundary_tags=8, message_passing=1),
+        backbone=BackboneConfig(
+            d_model=16,
+            pattern="MA",
+            patch_size=16,
+            num_heads=2,
+            mlp_ratio=2.0,
+            mamba={"d_state": 8, "headdim": 8, "chunk_size": 16, "backend": "torch"},
+        ),
+        d_latent=8,
+        decoder=DecoderConfig(query_neighbors=4, query_hidden=16),
+    )
+    model = HMT(config)
+    model.normalizer.set_stats(
+        field_mean=[0.5, 0.0, 0.1], cond_mean=[130.0], cond_std=[40.0], cond_min=[60.0],
+        cond_max=[200.0],
+    )
+    return model
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "ck"
+    return save_checkpoint(tiny_model(), path, data_spec=SPEC, metadata={"epoch": 7})
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    mesh = pv.Plane(i_size=2.0, j_size=1.0, i_resolution=6, j_resolution=4).triangulate()
+    mesh.clear_data()
+    path = tmp_path_factory.mktemp("mesh") / "plane.vtu"
+    pv.UnstructuredGrid(mesh).save(path)
+    return path
+
+
+def _subcommands() -> list[str]:
+    parser = build_parser()
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return sorted(actions[0].choices)
+
+
+# ------------------------------------------------------------------------------------------
+# help
+
+
+def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    names = _subcommands()
+    assert {"generate", "info"} <= set(names)
+    for name in names:
+        assert f"\n    {name}" in text, name
+
+
+@pytest.mark.parametrize("name", _subcommands())
+def test_every_subcommand_has_help(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([name, "--help"])
+    assert exit_info.value.code == 0
+    assert f"usage: meshfield {name}" in capsys.readouterr().out
+
+
+def test_generate_help_names_the_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--mesh", "--model", "--cond", "--steps", "--out", "--residual-map", "--field",
+                   "--refine"):
+        assert option in text
+
+
+# ------------------------------------------------------------------------------------------
+# generate
+
+
+def test_generate_end_to_end(
+    checkpoint: Path, plane: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, picture = tmp_path / "out" / "wake.pvd", tmp_path / "residual.png"
+    argv = [
+        "generate", str(plane), "--model", str(checkpoint), "--cond", "Re=150", "--steps", "3",
+        "--out", str(out), "--residual-map", str(picture), "--field", "p", "--quiet",
+    ]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "35 nodes" in text and "4 frames" in text and "t = 25 .. 25.6" in text
+    assert "continuity" in text and "momentum_y" in text
+    assert f"wrote      {out}" in text and f"wrote      {picture}" in text
+    result = FieldResult.load(out)
+    assert result.fields.shape == (4, 35, 3)
+    assert result.residual_names == ["continuity", "momentum_x", "momentum_y"]
+    assert result.cond == {"Re": 150.0}
+    expected = meshfield.generate(plane, {"Re": 150}, model=checkpoint, steps=3)
+    torch.testing.assert_close(result.fields, expected.fields)
+    assert picture.stat().st_size > 1000
+
+
+def test_generate_with_mesh_option_and_single_step_file(
+    checkpoint: Path, plane: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "last.vtu"
+    argv = ["generate", "--mesh", str(plane), "--model", str(checkpoint), "--cond", "Re=90",
+            "--steps", "2", "--out", str(out), "--no-residual", "--quiet"]
+    assert main(argv) == 0
+    assert "residual   not computed" in capsys.readouterr().out
+    assert FieldResult.load(out).fields.shape == (1, 35, 3)
+
+
+def test_generate_readme_command_on_the_default(
+    plane: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``meshfield generate --model cylinder_wake --cond Re=150 --out wake.pvd
+    --residual-map residual.png`` on the bundled mesh (a tiny model stands in for the weights)."""
+    monkeypatch.setattr(pretrained, "PRETRAINED_ROOT", tmp_path / "pretrained")
+    save_checkpoint(tiny_model(), tmp_path / "pretrained" / "cylinder_wake", data_spec=SPEC)
+    monkeypatch.chdir(tmp_path)
+    argv = ["generate", "--model", "cylinder_wake", "--cond", "Re=150", "--out", "wake.pvd",
+            "--residual-map", "residual.png", "--steps", "1", "--quiet"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "default mesh of the model: 1651 nodes" in text
+    assert (tmp_path / "wake.pvd").is_file() and (tmp_path / "residual.png").stat().st_size > 1000
+
+
+def test_generate_errors(
+    checkpoint: Path, plane: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["generate", str(plane), "--model", str(checkpoint), "--out", str(tmp_path / "a.pvd")]
+    cases = {
+        "missing ['Re']": [],
+        "unknown ['Ma']": ["--cond", "Re=100", "--cond", "Ma=0.3"],
+        "NAME=VALUE": ["--cond", "Re"],
+        "'fast' is not a number": ["--cond", "Re=fast"],
+        "given twice": ["--cond", "Re=100", "--cond", "Re=120"],
+        "two meshes given": ["--cond", "Re=100", "--mesh", str(CYLINDER)],
+    }
+    for message, extra in cases.items():
+        assert main(base + extra) == 2, message
+        assert message in capsys.readouterr().err, message
+    assert main(["generate", str(plane), "--model", str(checkpoint), "--cond", "Re=100",
+                 "--out", str(tmp_path / "a.png")]) == 2
+    assert "expected one of .pvd" in capsys.readouterr().err
+    assert main(["generate", str(plane), "--model", "no_such_model", "--cond", "Re=100"]) == 2
+    assert "pretrained models: " in capsys.readouterr().err
+    assert not (tmp_path / "a.pvd").exists()
+
+
+def test_generate_warns_on_extrapolation(
+    checkpoint: Path, plane: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["generate", str(plane), "--model", str(checkpoint), "--cond", "Re=400", "--steps",
+            "1", "--out", str(tmp_path / "x.pvd"), "--quiet"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "warning: Re=400 is outside the range" in err
+    assert "deprecated" not in err
+
+
+# ------------------------------------------------------------------------------------------
+# info
+
+
+def test_info_on_a_checkpoint(checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", str(checkpoint)]) == 0
+    text = capsys.readouterr().out
+    parameters = sum(p.numel() for p in meshfield.load_model(checkpoint).parameters())
+    assert f"HMT (hmt), {parameters:,} parameters" in text
+    assert "width 16, history 1, 2D, pattern MA" in text
+    assert "U_x, U_y, p  (U: m/s, p: m^2/s^2)" in text
+    assert "Re in [60, 200] (training range)" in text
+    assert "U_x 0.5+-1" in text and "Re 130+-40" in text
+    assert "pde navier_stokes (rho=1.0, U_inf=1.0, D=1.0)" in text
+    assert "epoch=7" in text and "model.safetensors" in text
+
+
+def test_info_on_a_run_folder_and_a_pretrained_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save_checkpoint(tiny_model(), tmp_path / "run" / "best")
+    assert main(["info", str(tmp_path / "run")]) == 0
+    text = capsys.readouterr().out
+    assert str(tmp_path / "run" / "best") in text and "spec         none" in text
+
+    monkeypatch.setattr(pretrained, "PRETRAINED_ROOT", tmp_path / "pretrained")
+    assert main(["info", "cylinder_wake"]) == 2
+    assert "registered but not installed" in capsys.readouterr().err
+    save_checkpoint(tiny_model(), tmp_path / "pretrained" / "cylinder_wake", data_spec=SPEC)
+    assert main(["info", "cylinder_wake"]) == 0
+    text = capsys.readouterr().out
+    assert "(pretrained 'cylinder_wake')" in text and f"default mesh {CYLINDER}" in text
+
+
+def test_info_on_a_mesh(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", str(CYLINDER)]) == 0
+    text = capsys.readouterr().out
+    assert "nodes        1651 (2D)" in text
+    assert "inlet" in text and "cylinder" in text
