@@ -320,12 +320,12 @@ def _fake_kernels(monkeypatch, calls: list) -> None:
         xBC = causal_conv1d_fn(xBC.transpose(1, 2), conv1d_weight, conv1d_bias, seq_idx=seq_idx,
                                activation=activation).transpose(1, 2)
         x, B, C = torch.split(xBC, [dim, ngroups * dstate, ngroups * dstate], -1)
-        b, l = zxbcdt.shape[:2]
-        y = ssd_reference(x.reshape(b, l, nheads, headdim), dt, A, B.reshape(b, l, ngroups, dstate),
-                          C.reshape(b, l, ngroups, dstate), D=D, dt_bias=dt_bias, dt_softplus=True,
+        b, seqlen = zxbcdt.shape[:2]
+        y = ssd_reference(x.reshape(b, seqlen, nheads, headdim), dt, A, B.reshape(b, seqlen, ngroups, dstate),
+                          C.reshape(b, seqlen, ngroups, dstate), D=D, dt_bias=dt_bias, dt_softplus=True,
                           dt_limit=dt_limit, seq_idx=seq_idx,
-                          z=None if rmsnorm_weight is not None else z.reshape(b, l, nheads, headdim))
-        y = y.reshape(b, l, dim)
+                          z=None if rmsnorm_weight is not None else z.reshape(b, seqlen, nheads, headdim))
+        y = y.reshape(b, seqlen, dim)
         if rmsnorm_weight is not None:
             v = y if norm_before_gate else y * F.silu(z)
             vg = v.unflatten(-1, (ngroups, -1))

@@ -32,9 +32,9 @@ def check_scan_inputs(
     if x.dim() != 4:
         msg = f"Expected 'x' tensor with shape [batch, seqlen, nheads, headdim] (got {_shape(x)})"
         raise ValueError(msg)
-    b, l, h, p = x.shape
-    if B.dim() != 4 or B.shape[:2] != (b, l):
-        msg = f"Expected 'B' tensor with shape [{b}, {l}, ngroups, dstate] (got {_shape(B)})"
+    b, seqlen, h, p = x.shape
+    if B.dim() != 4 or B.shape[:2] != (b, seqlen):
+        msg = f"Expected 'B' tensor with shape [{b}, {seqlen}, ngroups, dstate] (got {_shape(B)})"
         raise ValueError(msg)
     g, n = B.shape[2:]
     if g == 0 or h % g != 0:
@@ -43,8 +43,8 @@ def check_scan_inputs(
     if C.shape != B.shape:
         msg = f"Expected 'C' tensor with the shape of 'B' {_shape(B)} (got {_shape(C)})"
         raise ValueError(msg)
-    if dt.shape != (b, l, h):
-        msg = f"Expected 'dt' tensor with shape [{b}, {l}, {h}] (got {_shape(dt)})"
+    if dt.shape != (b, seqlen, h):
+        msg = f"Expected 'dt' tensor with shape [{b}, {seqlen}, {h}] (got {_shape(dt)})"
         raise ValueError(msg)
     if A.shape != (h,):
         msg = f"Expected 'A' tensor with shape [{h}] (one decay rate per head) (got {_shape(A)})"
@@ -59,8 +59,8 @@ def check_scan_inputs(
         msg = f"Expected 'dt_bias' tensor with shape [{h}] (got {_shape(dt_bias)})"
         raise ValueError(msg)
     if seq_idx is not None:
-        if seq_idx.shape != (b, l):
-            msg = f"Expected 'seq_idx' tensor with shape [{b}, {l}] (got {_shape(seq_idx)})"
+        if seq_idx.shape != (b, seqlen):
+            msg = f"Expected 'seq_idx' tensor with shape [{b}, {seqlen}] (got {_shape(seq_idx)})"
             raise ValueError(msg)
         if seq_idx.is_floating_point() or seq_idx.is_complex():
             msg = f"Expected 'seq_idx' to hold integer segment ids (got dtype {seq_idx.dtype})"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -115,14 +116,23 @@ class Mamba(nn.Module):
         :func:`~meshfield.nn.ssm.ssd_reference` (slow, for tests). default: "auto".
     checkpoint : bool or int
         Recompute activations in the backward pass, in blocks of this many tokens (True: 8192),
-        carrying the scan state and the convolution history between blocks. Activation memory
-        then grows with the block, not the sequence. Torch backend only. default: False.
+        carrying the scan state and the convolution history between blocks: only the input,
+        the output and one ``[batch, nheads, headdim, d_state]`` state per block are kept, and
+        the backward pass rebuilds one block at a time. Exact (same values and gradients).
+        Torch backend only; ignored without gradients. default: False.
     torch_chunk_size : int
         Chunk size of the torch scan; results do not depend on it. default: 64.
 
     Shapes
     ------
-    - u: :math:`(B, L, d_{model})`, seq_idx: :math:`(B, L)`; output: :math:`(B, L, d_{model})`
+    - u: :math:`(B, L, d_{model})`, seq_idx: :math:`(B, L)` (integer segment ids, each
+      segment contiguous); output: :math:`(B, L, d_{model})`
+
+    Notes
+    -----
+    ``forward(u, seq_idx)`` takes ``seq_idx`` second, where ``Mamba2.forward`` has ``seqlen``;
+    pass it by keyword to be safe with both. ``backend="cuda"`` checks for the kernels when
+    called, not when built, so a checkpoint can be loaded on any machine.
 
     References
     ----------
@@ -179,7 +189,10 @@ class Mamba(nn.Module):
         d_inner = expand * d_model
         d_ssm = d_inner if d_ssm is None else d_ssm
         if d_ssm > d_inner or d_ssm % headdim != 0:
-            msg = f"Expected d_ssm ({d_ssm}) to be a multiple of headdim ({headdim}) and <= d_inner ({d_inner})"
+            msg = (
+                f"Expected d_ssm ({d_ssm}) to be a multiple of headdim ({headdim}) "
+                f"and <= d_inner ({d_inner})"
+            )
             raise ValueError(msg)
         nheads = d_ssm // headdim
         if ngroups < 1 or nheads % ngroups != 0:

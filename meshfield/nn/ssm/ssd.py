@@ -118,10 +118,10 @@ def _ssd_chunks(
     Everything is laid out ``[batch, head, chunk, token, channel]`` and contiguous, so that
     every product is one batched matmul over ``batch * nheads * nchunks`` small matrices.
     """
-    b, l, h, p = x.shape
+    b, seqlen, h, p = x.shape
     g, n = B.shape[2:]
     q = chunk_size
-    nc = l // q
+    nc = seqlen // q
     r = h // g
     bhc = b * h * nc
 
@@ -153,7 +153,9 @@ def _ssd_chunks(
     init_flat = None if initial_states is None else initial_states.reshape(b, h, p * n)
     ends = _decay_scan(cum[..., -1], chunk_resets, states.view(b, h, nc, p * n), init_flat)
     final = ends[:, :, -1].view(b, h, p, n)
-    y = None if D is None else (x_c * (D[:, None, None, None] if D.dim() == 1 else D[:, None, None])).view(bhc, q, p)
+    y = None
+    if D is not None:
+        y = (x_c * (D[:, None, None, None] if D.dim() == 1 else D[:, None, None])).view(bhc, q, p)
     if nc > 1 or initial_states is not None:
         first = ends.new_zeros(b, h, 1, p * n) if init_flat is None else init_flat[:, :, None]
         carried = torch.cat([first, ends[:, :, :-1]], dim=2).view(bhc, p, n)
@@ -173,7 +175,7 @@ def _ssd_chunks(
     scores = (decay.view(b, g, r, nc, q, q) * scores[:, :, None]).view(bhc, q, q)
     x_dt = x_dt.view(bhc, q, p)
     y = torch.bmm(scores, x_dt) if y is None else y.baddbmm(scores, x_dt)
-    return y.view(b, h, nc, q, p).permute(0, 2, 3, 1, 4).reshape(b, l, h, p), final
+    return y.view(b, h, nc, q, p).permute(0, 2, 3, 1, 4).reshape(b, seqlen, h, p), final
 
 
 def _scan_padded(
@@ -297,6 +299,7 @@ def ssd_chunked(
 
     Example
     -------
+    >>> from meshfield.nn.ssm import ssd_reference
     >>> x, B = torch.randn(2, 100, 4, 16), torch.randn(2, 100, 1, 8)
     >>> dt, A = torch.rand(2, 100, 4), -torch.rand(4)
     >>> y = ssd_chunked(x, dt, A, B, B, chunk_size=32)
