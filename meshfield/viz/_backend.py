@@ -25,14 +25,31 @@ BACKENDS = ("auto", "pyvista", "matplotlib")
 BACKEND_ENV = "MESHFIELD_VIZ_BACKEND"
 _WINDOW_ENV = "VTK_DEFAULT_OPENGL_WINDOW"
 
+# VTK alone (no PyVista import) keeps the check to a fraction of a second of CPU
 _PROBE = """
-import pyvista
-pyvista.OFF_SCREEN = True
-plotter = pyvista.Plotter(off_screen=True, window_size=(24, 24))
-plotter.add_mesh(pyvista.Sphere(theta_resolution=8, phi_resolution=8), color="red")
-image = plotter.screenshot(None, return_img=True)
-plotter.close()
-print("ok" if float(image.std()) > 0 else "blank")
+import vtkmodules.vtkRenderingOpenGL2
+from vtkmodules.util.numpy_support import vtk_to_numpy
+from vtkmodules.vtkFiltersSources import vtkSphereSource
+from vtkmodules.vtkRenderingCore import (
+    vtkActor, vtkPolyDataMapper, vtkRenderer, vtkRenderWindow, vtkWindowToImageFilter,
+)
+source = vtkSphereSource()
+mapper = vtkPolyDataMapper()
+mapper.SetInputConnection(source.GetOutputPort())
+actor = vtkActor()
+actor.SetMapper(mapper)
+renderer = vtkRenderer()
+renderer.AddActor(actor)
+window = vtkRenderWindow()
+window.SetOffScreenRendering(1)
+window.SetSize(24, 24)
+window.AddRenderer(renderer)
+window.Render()
+grab = vtkWindowToImageFilter()
+grab.SetInput(window)
+grab.Update()
+pixels = vtk_to_numpy(grab.GetOutput().GetPointData().GetScalars())
+print("ok" if float(pixels.std()) > 0 else "blank")
 """
 
 INSTALL_HINT = (
