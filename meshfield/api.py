@@ -165,8 +165,7 @@ def resolve_model(
             checkpoint = pretrained_path(text)
         elif path.exists():
             msg = (
-                f"{path} is not a meshfield checkpoint (no config.json there or in best/ or "
-                "last/)"
+                f"{path} is not a meshfield checkpoint (no config.json there or in best/ or last/)"
             )
             raise ValueError(msg)
         else:
@@ -333,10 +332,7 @@ def _initial_frames(initial: Any, graph: Any, resolved: ResolvedModel) -> Tensor
         missing = [n for n in names if n not in initial]
         unknown = [str(n) for n in initial if n not in names]
         if missing or unknown:
-            msg = (
-                f"Initial fields must name exactly {names} (missing {missing}, unknown "
-                f"{unknown})"
-            )
+            msg = f"Initial fields must name exactly {names} (missing {missing}, unknown {unknown})"
             raise ValueError(msg)
         columns = []
         for n in names:
@@ -877,9 +873,7 @@ def generate(
             pde = residual
         result = _refine(result, resolved, pde)
     if result.residual is None:
-        values, components = _residual(
-            residual, resolved, graph, result.fields, times, cond
-        )
+        values, components = _residual(residual, resolved, graph, result.fields, times, cond)
         if values is not None:
             result.residual = values
             result.residual_names = components

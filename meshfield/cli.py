@@ -59,7 +59,9 @@ def _describe_checkpoint(resolved: Any) -> list[str]:
     pattern = (config.get("backbone") or {}).get("pattern")
     if pattern:
         shape.append(f"pattern {pattern}")
-    lines.append(f"model        {type(model).__name__} ({info.get('kind')}), {parameters:,} parameters")
+    lines.append(
+        f"model        {type(model).__name__} ({info.get('kind')}), {parameters:,} parameters"
+    )
     lines.append(f"             {', '.join(shape)}")
     spec = info.get("data_spec") if isinstance(info.get("data_spec"), dict) else {}
     units = spec.get("fields") if isinstance(spec.get("fields"), dict) else {}

@@ -79,6 +79,7 @@ def plane() -> object:
 # the call on meshes
 
 
+@pytest.mark.slow
 def test_bundled_cylinder_mesh(checkpoint: Path) -> None:
     result = generate(CYLINDER, {"Re": 150}, model=checkpoint, steps=2)
     assert isinstance(result, FieldResult)
@@ -128,9 +129,7 @@ def test_residual_options(checkpoint: Path, plane: object) -> None:
     custom = NavierStokes()  # Re comes from the conditions of the call
     result = generate(plane, {"Re": 150}, model=checkpoint, steps=2, residual=custom)
     times = 25.0 + 0.2 * torch.arange(3, dtype=torch.float64)
-    expected = custom.mesh_residual(
-        plane, result.fields.double(), times=times, cond={"Re": 150.0}
-    )
+    expected = custom.mesh_residual(plane, result.fields.double(), times=times, cond={"Re": 150.0})
     torch.testing.assert_close(result.residual, expected.float())
     with pytest.raises(ValueError, match="needs the fields"):
         generate(plane, {"Re": 150}, model=checkpoint, steps=1, residual=Heat(alpha=1.0))
@@ -243,7 +242,9 @@ def test_initial_from_the_mesh_fields(checkpoint: Path, plane: object) -> None:
     result = generate(mesh, {"Re": 100}, model=checkpoint, steps=1, initial="mesh")
     torch.testing.assert_close(result.fields[0], mesh.fields[0][:, [3, 2, 0]])
     mesh.field_names = ["p", "T", "U_y", "V"]
-    with pytest.raises(ValueError, match=r"lacks the fields \['U_x'\].*needs \['U_x', 'U_y', 'p'\]"):
+    with pytest.raises(
+        ValueError, match=r"lacks the fields \['U_x'\].*needs \['U_x', 'U_y', 'p'\]"
+    ):
         generate(mesh, {"Re": 100}, model=checkpoint, initial="mesh")
 
 
@@ -385,7 +386,7 @@ def test_refine_calls_apply_refiner(
     (path / "refiner.safetensors").write_bytes(b"")
     calls = []
 
-    def apply_refiner(result, *, model, checkpoint, pde, conditions):  # noqa: ANN001, ANN202
+    def apply_refiner(result, *, model, checkpoint, pde, conditions):
         calls.append((checkpoint, pde, conditions))
         assert result.residual is None
         return FieldResult(result.fields * 0, result.field_names, result.times, result.mesh)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import meshfield
-import meshfield.pretrained as pretrained
+from meshfield import pretrained
 from meshfield.checkpoint import save_checkpoint
 from meshfield.cli import build_parser, main
 from meshfield.models import HMT, DecoderConfig, EncoderConfig, HMTConfig
@@ -46,7 +46,10 @@ def tiny_model() -> HMT:
     )
     model = HMT(config)
     model.normalizer.set_stats(
-        field_mean=[0.5, 0.0, 0.1], cond_mean=[130.0], cond_std=[40.0], cond_min=[60.0],
+        field_mean=[0.5, 0.0, 0.1],
+        cond_mean=[130.0],
+        cond_std=[40.0],
+        cond_min=[60.0],
         cond_max=[200.0],
     )
     return model
@@ -100,8 +103,16 @@ def test_generate_help_names_the_options(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit):
         main(["generate", "--help"])
     text = capsys.readouterr().out
-    for option in ("--mesh", "--model", "--cond", "--steps", "--out", "--residual-map", "--field",
-                   "--refine"):
+    for option in (
+        "--mesh",
+        "--model",
+        "--cond",
+        "--steps",
+        "--out",
+        "--residual-map",
+        "--field",
+        "--refine",
+    ):
         assert option in text
 
 
@@ -109,13 +120,27 @@ def test_generate_help_names_the_options(capsys: pytest.CaptureFixture[str]) -> 
 # generate
 
 
+@pytest.mark.slow
 def test_generate_end_to_end(
     checkpoint: Path, plane: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out, picture = tmp_path / "out" / "wake.pvd", tmp_path / "residual.png"
     argv = [
-        "generate", str(plane), "--model", str(checkpoint), "--cond", "Re=150", "--steps", "3",
-        "--out", str(out), "--residual-map", str(picture), "--field", "p", "--quiet",
+        "generate",
+        str(plane),
+        "--model",
+        str(checkpoint),
+        "--cond",
+        "Re=150",
+        "--steps",
+        "3",
+        "--out",
+        str(out),
+        "--residual-map",
+        str(picture),
+        "--field",
+        "p",
+        "--quiet",
     ]
     assert main(argv) == 0
     text = capsys.readouterr().out
@@ -135,15 +160,31 @@ def test_generate_with_mesh_option_and_single_step_file(
     checkpoint: Path, plane: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "last.vtu"
-    argv = ["generate", "--mesh", str(plane), "--model", str(checkpoint), "--cond", "Re=90",
-            "--steps", "2", "--out", str(out), "--no-residual", "--quiet"]
+    argv = [
+        "generate",
+        "--mesh",
+        str(plane),
+        "--model",
+        str(checkpoint),
+        "--cond",
+        "Re=90",
+        "--steps",
+        "2",
+        "--out",
+        str(out),
+        "--no-residual",
+        "--quiet",
+    ]
     assert main(argv) == 0
     assert "residual   not computed" in capsys.readouterr().out
     assert FieldResult.load(out).fields.shape == (1, 35, 3)
 
 
+@pytest.mark.slow
 def test_generate_readme_command_on_the_default(
-    plane: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    plane: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """``meshfield generate --model cylinder_wake --cond Re=150 --out wake.pvd
@@ -151,8 +192,20 @@ def test_generate_readme_command_on_the_default(
     monkeypatch.setattr(pretrained, "PRETRAINED_ROOT", tmp_path / "pretrained")
     save_checkpoint(tiny_model(), tmp_path / "pretrained" / "cylinder_wake", data_spec=SPEC)
     monkeypatch.chdir(tmp_path)
-    argv = ["generate", "--model", "cylinder_wake", "--cond", "Re=150", "--out", "wake.pvd",
-            "--residual-map", "residual.png", "--steps", "1", "--quiet"]
+    argv = [
+        "generate",
+        "--model",
+        "cylinder_wake",
+        "--cond",
+        "Re=150",
+        "--out",
+        "wake.pvd",
+        "--residual-map",
+        "residual.png",
+        "--steps",
+        "1",
+        "--quiet",
+    ]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "default mesh of the model: 1651 nodes" in text
@@ -174,8 +227,21 @@ def test_generate_errors(
     for message, extra in cases.items():
         assert main(base + extra) == 2, message
         assert message in capsys.readouterr().err, message
-    assert main(["generate", str(plane), "--model", str(checkpoint), "--cond", "Re=100",
-                 "--out", str(tmp_path / "a.png")]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                str(plane),
+                "--model",
+                str(checkpoint),
+                "--cond",
+                "Re=100",
+                "--out",
+                str(tmp_path / "a.png"),
+            ]
+        )
+        == 2
+    )
     assert "expected one of .pvd" in capsys.readouterr().err
     assert main(["generate", str(plane), "--model", "no_such_model", "--cond", "Re=100"]) == 2
     assert "pretrained models: " in capsys.readouterr().err
@@ -185,8 +251,19 @@ def test_generate_errors(
 def test_generate_warns_on_extrapolation(
     checkpoint: Path, plane: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["generate", str(plane), "--model", str(checkpoint), "--cond", "Re=400", "--steps",
-            "1", "--out", str(tmp_path / "x.pvd"), "--quiet"]
+    argv = [
+        "generate",
+        str(plane),
+        "--model",
+        str(checkpoint),
+        "--cond",
+        "Re=400",
+        "--steps",
+        "1",
+        "--out",
+        str(tmp_path / "x.pvd"),
+        "--quiet",
+    ]
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "warning: Re=400 is outside the range" in err

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import meshfield
-import meshfield.pretrained as pretrained
+from meshfield import pretrained
 from meshfield.api import generate, resolve_model
 from meshfield.checkpoint import save_checkpoint
 from meshfield.models import HMT, DecoderConfig, EncoderConfig, HMTConfig
@@ -64,21 +64,28 @@ def test_cylinder_wake_is_registered() -> None:
 
 
 def test_unknown_name_lists_the_available_ones() -> None:
-    with pytest.raises(ValueError, match=r"No pretrained model named 'cylinder'.*available: .*"
-                       r"cylinder_wake.*Did you mean 'cylinder_wake'"):
+    with pytest.raises(
+        ValueError,
+        match=r"No pretrained model named 'cylinder'.*available: .*"
+        r"cylinder_wake.*Did you mean 'cylinder_wake'",
+    ):
         pretrained.pretrained_path("cylinder")
     with pytest.raises(ValueError, match="available: .*cylinder_wake"):
         pretrained.pretrained_mesh("airfoil_rans_xl")
 
 
 def test_registered_but_not_installed(root: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"'cylinder_wake' is registered but not "
-                       r"installed.*lacks config.json, model.safetensors.*meshfield train"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"'cylinder_wake' is registered but not "
+        r"installed.*lacks config.json, model.safetensors.*meshfield train",
+    ):
         pretrained.pretrained_path("cylinder_wake")
     with pytest.raises(FileNotFoundError, match="not installed"):
         generate(None, {"Re": 100}, model="cylinder_wake")
 
 
+@pytest.mark.slow
 def test_installed_model_and_its_default_mesh(root: Path) -> None:
     save_checkpoint(tiny_model(), root / "cylinder_wake", data_spec=SPEC)
     assert pretrained.pretrained_path("cylinder_wake") == root / "cylinder_wake"
@@ -107,7 +114,9 @@ def test_checkpoint_folders_are_discovered(root: Path) -> None:
         generate(None, {"Re": 100}, model="my_case")
 
 
-def test_a_path_wins_over_a_name(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_path_wins_over_a_name(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     save_checkpoint(tiny_model(), root / "cylinder_wake")
     monkeypatch.chdir(tmp_path)
     save_checkpoint(tiny_model(), tmp_path / "cylinder_wake", metadata={"local": True})
