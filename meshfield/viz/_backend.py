@@ -105,8 +105,14 @@ def pyvista_can_render() -> bool:
 
 
 def setup_offscreen(pv: Any) -> None:
-    """Switch PyVista off-screen and pick the headless OpenGL window found to work."""
-    pv.OFF_SCREEN = True
+    """Switch PyVista off-screen where there is no display; pick the headless OpenGL window.
+
+    Plotters made here pass ``off_screen=True`` themselves; the global ``pyvista.OFF_SCREEN``
+    is only set where no window could be shown anyway, so a session with a display keeps its
+    interactive plots.
+    """
+    if not _has_display():
+        pv.OFF_SCREEN = True
     if os.environ.get(BACKEND_ENV, "").strip().lower() == "pyvista":
         return  # forced: no render check, VTK picks its window itself
     _, window = _working_window()

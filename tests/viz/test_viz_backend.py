@@ -51,5 +51,6 @@ def test_render_check_agrees_with_a_render(can_render):
     plotter.add_mesh(pv.Sphere(), color="red")
     image = plotter.screenshot(None, return_img=True)
     plotter.close()
-    assert pv.OFF_SCREEN is True
+    if not _backend._has_display():
+        assert pv.OFF_SCREEN is True
     assert image.std() > 0
