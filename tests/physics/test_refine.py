@@ -1,0 +1,166 @@
+"""PhysicsRefiner: identity at the start, what fine-tuning trains, checkpoints with the refiner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import meshfield
+from meshfield.checkpoint import CheckpointError
+from meshfield.models import HMT
+from meshfield.physics import Heat
+from meshfield.physics.finetune import FinetuneConfig, finetune
+from meshfield.physics.refine import (
+    BoundaryValue,
+    PhysicsRefiner,
+    RefinerConfig,
+    apply_refiner,
+    attach_refiner,
+    load_refiner,
+    pde_from_dict,
+    pde_to_dict,
+    save_refined_checkpoint,
+)
+
+pytest.importorskip("gmsh")
+
+SPEC = {
+    "case": "heat_plate",
+    "description": "tiny heat plate",
+    "mesh": {"generator": "plate_with_holes", "params": {"size": 0.3, "hole_size": 0.15}},
+    "pde": {"name": "heat", "constants": {"T0": 0.0}},
+    "conditions": {
+        "alpha": {"units": "m^2/s", "train": [0.02, 0.05]},
+        "T_left": {"units": "K", "train": [1.5, 1.0]},
+        "T_hole": {"units": "K", "train": [-0.5, 0.5]},
+    },
+    "combine": "zip",
+    "time": {"spin_up": 0.0, "end": 1.0, "interval": 0.25},
+    "fields": {"T": "K"},
+    "solver": {"name": "p1_fem", "settings": {"dt": 0.05}},
+    "output": {"layout": "run_per_file", "dtype": "float32"},
+}
+BCS = (BoundaryValue("left", "T", "T_left"), BoundaryValue("holes", "T", "T_hole"))
+
+
+@pytest.fixture(scope="module")
+def runs() -> list:
+    from meshfield.cases import heat_plate
+    from meshfield.data import load_spec
+
+    spec = load_spec(SPEC)
+    return [heat_plate.simulate(spec, dict(r.conditions), Path(".")) for r in spec.runs()]
+
+
+def tiny_model(graphs: list) -> HMT:
+    torch.manual_seed(0)
+    model = HMT(
+        field_names=("T",),
+        cond_names=tuple(graphs[0].cond_names),
+        encoder={"fourier_features": 2, "num_boundary_tags": 8, "message_passing": 1},
+        backbone={"d_model": 16, "pattern": "MA", "patch_size": 16, "num_heads": 2,
+                  "mamba": {"d_state": 8, "headdim": 8, "chunk_size": 16, "backend": "torch"}},
+        d_latent=8,
+        decoder={"query_neighbors": 4, "query_hidden": 16},
+    )
+    model.normalizer.fit(graphs)
+    return model.eval()
+
+
+def refiner_for(model: HMT, *, randomize: bool = False) -> PhysicsRefiner:
+    cfg = RefinerConfig(field_names=("T",), pde=pde_to_dict(Heat()), token_width=model.width,
+                        hidden=8, domain_points=32, boundary_points=8, boundary=BCS)
+    refiner = PhysicsRefiner(cfg)
+    if randomize:
+        torch.manual_seed(1)
+        torch.nn.init.normal_(refiner.head[-1].weight, std=0.1)
+    return refiner.eval()
+
+
+@pytest.mark.slow
+def test_a_new_refiner_is_the_identity(runs) -> None:
+    model = tiny_model(runs)
+    graph = runs[0]
+    pred = model.rollout(graph, graph.fields.size(0) - 1, initial=graph.fields[:1])
+    refined = apply_refiner(model, graph, pred, refiner=refiner_for(model))
+    torch.testing.assert_close(refined, pred, atol=1e-6, rtol=1e-6)
+    # a refiner with a non-zero head changes the predicted frames, never the initial one
+    changed = apply_refiner(model, graph, pred, refiner=refiner_for(model, randomize=True))
+    assert torch.equal(changed[0], pred[0])
+    assert (changed[1:] - pred[1:]).abs().max() > 1e-4
+
+
+def _states(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unfreeze_last", [0, 1])
+def test_gradients_reach_only_the_unfrozen_parts(runs, unfreeze_last) -> None:
+    model = tiny_model(runs)
+    before = _states(model)
+    cfg = FinetuneConfig(steps=2, calibration_steps=1, hidden=8, domain_points=32,
+                         boundary_points=8, unfreeze_last=unfreeze_last, progress=False, lr=1e-2)
+    result = finetune(model, runs[:1], Heat(), config=cfg, boundary=BCS)
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    last = len(model.backbone.blocks) - 1
+    allowed = ("query_decoder.",) + ((f"backbone.blocks.{last}.",) if unfreeze_last else ())
+    assert changed, "nothing was trained"
+    assert all(k.startswith(allowed) for k in changed), sorted(changed)
+    assert any(k.startswith("query_decoder.") for k in changed)
+    assert any(k.startswith("backbone.blocks.") for k in changed) == bool(unfreeze_last)
+    # the refiner's zero head was trained away from the identity
+    assert result.refiner.head[-1].weight.abs().max() > 0
+    assert all(not p.requires_grad for p in model.parameters())
+
+
+@pytest.mark.slow
+def test_checkpoint_round_trip_with_the_refiner(runs, tmp_path) -> None:
+    model = tiny_model(runs)
+    refiner = refiner_for(model, randomize=True)
+    refiner.residual_scale.fill_(0.3)
+    graph = runs[1]
+    pred = model.rollout(graph, graph.fields.size(0) - 1, initial=graph.fields[:1])
+    attach_refiner(model, refiner)
+    expected = apply_refiner(model, graph, pred)
+    path = save_refined_checkpoint(model, refiner, tmp_path / "refined")
+    assert {"model.safetensors", "config.json", "refiner.safetensors", "refiner.json"} <= {
+        p.name for p in path.iterdir()
+    }
+    loaded = meshfield.load_model(path)
+    restored = load_refiner(path, loaded)
+    assert restored.config == refiner.config
+    again = apply_refiner(loaded, graph, pred)
+    assert torch.equal(again, expected)
+    # a tampered weights file is refused, never unpickled
+    weights = path / "refiner.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(CheckpointError, match="modified"):
+        load_refiner(path)
+    info = json.loads((path / "refiner.json").read_text())
+    info["format"] = "pickle"
+    (path / "refiner.json").write_text(json.dumps(info))
+    with pytest.raises(CheckpointError, match="not a meshfield refiner"):
+        load_refiner(path)
+
+
+def test_config_and_boundary_values() -> None:
+    assert BoundaryValue.parse("cylinder:U_x=0,U_y=0") == [
+        BoundaryValue("cylinder", "U_x", 0.0), BoundaryValue("cylinder", "U_y", 0.0)
+    ]
+    assert BoundaryValue.parse("left:T=T_left") == [BoundaryValue("left", "T", "T_left")]
+    with pytest.raises(ValueError, match="group:field=value"):
+        BoundaryValue.parse("left")
+    cfg = RefinerConfig(field_names=("T",), pde=pde_to_dict(Heat(alpha=0.1)), token_width=8,
+                        boundary=BCS)
+    assert RefinerConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert pde_from_dict(cfg.pde) == Heat(alpha=0.1)
+    with pytest.raises(ValueError, match="unknown field"):
+        RefinerConfig(field_names=("T",), pde=cfg.pde, token_width=8,
+                      boundary=(BoundaryValue("left", "p", 0.0),))
+    with pytest.raises(ValueError, match="pooling"):
+        RefinerConfig(field_names=("T",), pde=cfg.pde, token_width=8, pooling="max")
