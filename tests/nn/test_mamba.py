@@ -31,7 +31,11 @@ def naive_mamba(m: Mamba, u: torch.Tensor, seq_idx: torch.Tensor | None = None) 
     width = w.shape[-1]
     conv = []
     for t in range(L):
-        acc = torch.zeros_like(xBC[:, 0]) if m.conv1d.bias is None else m.conv1d.bias.expand_as(xBC[:, 0])
+        acc = (
+            torch.zeros_like(xBC[:, 0])
+            if m.conv1d.bias is None
+            else m.conv1d.bias.expand_as(xBC[:, 0])
+        )
         for k in range(width):
             s = t - (width - 1) + k
             if s >= 0:
@@ -57,7 +61,12 @@ def naive_mamba(m: Mamba, u: torch.Tensor, seq_idx: torch.Tensor | None = None) 
         for head in range(h):
             grp = head // (h // g)
             s = torch.exp(dt[:, t, head] * A[head])[:, None, None] * state[:, head]
-            s = s + dt[:, t, head][:, None, None] * x[:, t, head][:, :, None] * B[:, t, grp][:, None, :]
+            s = (
+                s
+                + dt[:, t, head][:, None, None]
+                * x[:, t, head][:, :, None]
+                * B[:, t, grp][:, None, :]
+            )
             new.append(s)
         state = torch.stack(new, dim=1)
         y_t = [(state[:, head] @ C[:, t, head // (h // g), :, None])[..., 0] for head in range(h)]
@@ -67,7 +76,9 @@ def naive_mamba(m: Mamba, u: torch.Tensor, seq_idx: torch.Tensor | None = None) 
         gate = F.silu(z)
         v = y if m.norm_before_gate else y * gate
         vg = v.reshape(batch, L, g, d_ssm // g)
-        v = (vg / torch.sqrt(vg.pow(2).mean(-1, keepdim=True) + m.norm.eps)).reshape(batch, L, d_ssm)
+        v = (vg / torch.sqrt(vg.pow(2).mean(-1, keepdim=True) + m.norm.eps)).reshape(
+            batch, L, d_ssm
+        )
         y = v * m.norm.weight
         if m.norm_before_gate:
             y = y * gate
@@ -151,14 +162,18 @@ def test_conv_respects_segments():
     w = torch.randn(5, 4, dtype=torch.float64)
     bias = torch.randn(5, dtype=torch.float64)
     one_segment = torch.zeros(2, 12, dtype=torch.int32)
-    torch.testing.assert_close(causal_conv1d(x, w, bias, seq_idx=one_segment), causal_conv1d(x, w, bias))
+    torch.testing.assert_close(
+        causal_conv1d(x, w, bias, seq_idx=one_segment), causal_conv1d(x, w, bias)
+    )
     seq_idx = torch.tensor([[0] * 5 + [1] * 7, [0] * 1 + [3] * 11])
     y = causal_conv1d(x, w, bias, seq_idx=seq_idx)
     for b in range(2):
         start = int((seq_idx[b] != seq_idx[b, 0]).nonzero()[0])
         alone = causal_conv1d(x[b : b + 1, start:], w, bias)
         torch.testing.assert_close(y[b : b + 1, start:], alone)
-        torch.testing.assert_close(y[b : b + 1, :start], causal_conv1d(x[b : b + 1, :start], w, bias))
+        torch.testing.assert_close(
+            y[b : b + 1, :start], causal_conv1d(x[b : b + 1, :start], w, bias)
+        )
 
 
 # Mamba2(d_model=256) of mamba_ssm 2.2.4 (mamba_ssm/modules/mamba2.py, unchanged in 2.3.x):
@@ -193,11 +208,21 @@ MAMBA2_2_2_STATE_VARIANT = [
     [
         ({"d_model": 256}, MAMBA2_2_2_STATE),
         (
-            {"d_model": 64, "d_state": 16, "headdim": 16, "ngroups": 2, "d_ssm": 96,
-             "D_has_hdim": True, "bias": True},
+            {
+                "d_model": 64,
+                "d_state": 16,
+                "headdim": 16,
+                "ngroups": 2,
+                "d_ssm": 96,
+                "D_has_hdim": True,
+                "bias": True,
+            },
             MAMBA2_2_2_STATE_VARIANT,
         ),
-        ({"d_model": 256, "rmsnorm": False}, [e for e in MAMBA2_2_2_STATE if e[0] != "norm.weight"]),
+        (
+            {"d_model": 256, "rmsnorm": False},
+            [e for e in MAMBA2_2_2_STATE if e[0] != "norm.weight"],
+        ),
     ],
 )
 def test_state_dict_matches_mamba_ssm(kwargs, expected):
@@ -229,7 +254,10 @@ def test_initialization_like_mamba2():
 
 def test_cuda_backend_without_kernels_raises_install_hint():
     m = Mamba(32, d_state=8, headdim=16, backend="cuda")
-    with extensions_disabled("mamba_ssm"), pytest.raises(MissingDependencyError, match=r"meshfield\[gpu\]"):
+    with (
+        extensions_disabled("mamba_ssm"),
+        pytest.raises(MissingDependencyError, match=r"meshfield\[gpu\]"),
+    ):
         m(torch.randn(1, 5, 32))
 
 
@@ -288,43 +316,104 @@ def _fake_kernels(monkeypatch, calls: list) -> None:
     """
     from meshfield.nn.ssm import ssd_reference
 
-    def causal_conv1d_fn(x, weight, bias=None, seq_idx=None, initial_states=None,
-                         return_final_states=False, final_states_out=None, activation=None):
+    def causal_conv1d_fn(
+        x,
+        weight,
+        bias=None,
+        seq_idx=None,
+        initial_states=None,
+        return_final_states=False,
+        final_states_out=None,
+        activation=None,
+    ):
         calls.append("causal_conv1d_fn")
         assert weight.dim() == 2 and x.shape[1] == weight.shape[0]
-        return causal_conv1d(x.transpose(1, 2), weight, bias, seq_idx=seq_idx,
-                             activation=activation).transpose(1, 2)
+        return causal_conv1d(
+            x.transpose(1, 2), weight, bias, seq_idx=seq_idx, activation=activation
+        ).transpose(1, 2)
 
-    def mamba_chunk_scan_combined(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bias=None,
-                                  initial_states=None, seq_idx=None, cu_seqlens=None,
-                                  dt_softplus=False, dt_limit=(0.0, float("inf")),
-                                  return_final_states=False, return_varlen_states=False):
+    def mamba_chunk_scan_combined(
+        x,
+        dt,
+        A,
+        B,
+        C,
+        chunk_size,
+        D=None,
+        z=None,
+        dt_bias=None,
+        initial_states=None,
+        seq_idx=None,
+        cu_seqlens=None,
+        dt_softplus=False,
+        dt_limit=(0.0, float("inf")),
+        return_final_states=False,
+        return_varlen_states=False,
+    ):
         calls.append("mamba_chunk_scan_combined")
         assert A.dtype == torch.float32 or A.dtype == x.dtype
-        return ssd_reference(x, dt, A, B, C, D=D, z=z, dt_bias=dt_bias, dt_softplus=dt_softplus,
-                             dt_limit=dt_limit, seq_idx=seq_idx)
+        return ssd_reference(
+            x,
+            dt,
+            A,
+            B,
+            C,
+            D=D,
+            z=z,
+            dt_bias=dt_bias,
+            dt_softplus=dt_softplus,
+            dt_limit=dt_limit,
+            seq_idx=seq_idx,
+        )
 
-    def mamba_split_conv1d_scan_combined(zxbcdt, conv1d_weight, conv1d_bias, dt_bias, A, D,
-                                         chunk_size, initial_states=None, seq_idx=None,
-                                         dt_limit=(0.0, float("inf")), return_final_states=False,
-                                         activation="silu", rmsnorm_weight=None, rmsnorm_eps=1e-6,
-                                         outproj_weight=None, outproj_bias=None, headdim=None,
-                                         ngroups=1, norm_before_gate=True):
+    def mamba_split_conv1d_scan_combined(
+        zxbcdt,
+        conv1d_weight,
+        conv1d_bias,
+        dt_bias,
+        A,
+        D,
+        chunk_size,
+        initial_states=None,
+        seq_idx=None,
+        dt_limit=(0.0, float("inf")),
+        return_final_states=False,
+        activation="silu",
+        rmsnorm_weight=None,
+        rmsnorm_eps=1e-6,
+        outproj_weight=None,
+        outproj_bias=None,
+        headdim=None,
+        ngroups=1,
+        norm_before_gate=True,
+    ):
         calls.append("mamba_split_conv1d_scan_combined")
         nheads = D.shape[0]
         headdim = D.shape[1] if D.dim() == 2 else headdim
         dim = nheads * headdim
         dstate = (conv1d_weight.shape[0] - dim) // ngroups // 2
         d_mlp = (zxbcdt.shape[-1] - 2 * dim - 2 * ngroups * dstate - nheads) // 2
-        zx0, z, xBC, dt = torch.split(zxbcdt, [2 * d_mlp, dim, dim + 2 * ngroups * dstate, nheads], -1)
-        xBC = causal_conv1d_fn(xBC.transpose(1, 2), conv1d_weight, conv1d_bias, seq_idx=seq_idx,
-                               activation=activation).transpose(1, 2)
+        zx0, z, xBC, dt = torch.split(
+            zxbcdt, [2 * d_mlp, dim, dim + 2 * ngroups * dstate, nheads], -1
+        )
+        xBC = causal_conv1d_fn(
+            xBC.transpose(1, 2), conv1d_weight, conv1d_bias, seq_idx=seq_idx, activation=activation
+        ).transpose(1, 2)
         x, B, C = torch.split(xBC, [dim, ngroups * dstate, ngroups * dstate], -1)
         b, seqlen = zxbcdt.shape[:2]
-        y = ssd_reference(x.reshape(b, seqlen, nheads, headdim), dt, A, B.reshape(b, seqlen, ngroups, dstate),
-                          C.reshape(b, seqlen, ngroups, dstate), D=D, dt_bias=dt_bias, dt_softplus=True,
-                          dt_limit=dt_limit, seq_idx=seq_idx,
-                          z=None if rmsnorm_weight is not None else z.reshape(b, seqlen, nheads, headdim))
+        y = ssd_reference(
+            x.reshape(b, seqlen, nheads, headdim),
+            dt,
+            A,
+            B.reshape(b, seqlen, ngroups, dstate),
+            C.reshape(b, seqlen, ngroups, dstate),
+            D=D,
+            dt_bias=dt_bias,
+            dt_softplus=True,
+            dt_limit=dt_limit,
+            seq_idx=seq_idx,
+            z=None if rmsnorm_weight is not None else z.reshape(b, seqlen, nheads, headdim),
+        )
         y = y.reshape(b, seqlen, dim)
         if rmsnorm_weight is not None:
             v = y if norm_before_gate else y * F.silu(z)
@@ -359,7 +448,9 @@ def test_cuda_path_wiring_with_stand_in_kernels(monkeypatch, use_mem_eff_path, k
     u = torch.randn(2, 30, 16, dtype=torch.float64)
     # the CUDA path computes A = -exp(A_log) in float32, as Mamba2 does
     assert_backend_parity(a, b, (u, SEQ_IDX), atol=1e-6, rtol=1e-6)
-    expected = "mamba_split_conv1d_scan_combined" if use_mem_eff_path else "mamba_chunk_scan_combined"
+    expected = (
+        "mamba_split_conv1d_scan_combined" if use_mem_eff_path else "mamba_chunk_scan_combined"
+    )
     assert expected in calls
 
 
@@ -387,8 +478,12 @@ def test_conv_gradients(seqlen, segmented):
     x = torch.randn(2, seqlen, 3, dtype=torch.float64, requires_grad=True)
     w = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
-    seq_idx = torch.arange(seqlen).div(2, rounding_mode="floor").expand(2, seqlen) if segmented else None
-    torch.autograd.gradcheck(lambda *a: causal_conv1d(*a, seq_idx=seq_idx, activation="silu"), (x, w, bias))
+    seq_idx = (
+        torch.arange(seqlen).div(2, rounding_mode="floor").expand(2, seqlen) if segmented else None
+    )
+    torch.autograd.gradcheck(
+        lambda *a: causal_conv1d(*a, seq_idx=seq_idx, activation="silu"), (x, w, bias)
+    )
     if not segmented:
         expected = F.conv1d(x.transpose(1, 2), w[:, None], bias, padding=3, groups=3)[..., :seqlen]
         torch.testing.assert_close(causal_conv1d(x, w, bias), expected.transpose(1, 2))

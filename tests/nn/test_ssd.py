@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from meshfield.nn.ssm import ssd_chunked, ssd_reference
 from meshfield.nn.ssm import ssd as ssd_module
+from meshfield.nn.ssm import ssd_chunked, ssd_reference
 
 # (atol, rtol) of chunked vs sequential scan
 TOL = {torch.float64: (1e-10, 1e-10), torch.float32: (1e-4, 1e-4)}
@@ -63,7 +63,9 @@ def run_with_grad(fn, inputs: dict, **kwargs) -> tuple[list[torch.Tensor], dict]
 def assert_close(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype, name: str) -> None:
     atol, rtol = TOL[dtype]
     scale = b.abs().max().clamp(min=1.0)
-    torch.testing.assert_close(a, b, atol=atol * scale.item(), rtol=rtol, msg=lambda m: f"{name}: {m}")
+    torch.testing.assert_close(
+        a, b, atol=atol * scale.item(), rtol=rtol, msg=lambda m: f"{name}: {m}"
+    )
 
 
 def assert_same_scan(inputs: dict, dtype: torch.dtype, chunk_size: int, **kwargs) -> None:
@@ -191,9 +193,17 @@ def test_never_builds_per_token_states():
     # headdim * dstate = 256 > nheads * chunk_size = 32: a [B, L, H, P, N] tensor would show
     batch, L, nheads, headdim, dstate = 1, 1024, 2, 16, 16
     inputs = make_inputs(
-        L, dtype=torch.float32, batch=batch, nheads=nheads, headdim=headdim, dstate=dstate, segments=3
+        L,
+        dtype=torch.float32,
+        batch=batch,
+        nheads=nheads,
+        headdim=headdim,
+        dstate=dstate,
+        segments=3,
     )
-    leaves = {k: (v.requires_grad_(True) if v.is_floating_point() else v) for k, v in inputs.items()}
+    leaves = {
+        k: (v.requires_grad_(True) if v.is_floating_point() else v) for k, v in inputs.items()
+    }
     with _LargestTensor() as mode:
         y = ssd_chunked(**leaves, chunk_size=16)
         y.sum().backward()

@@ -60,7 +60,9 @@ def mamba2_forward_cuda(module: Mamba, u: Tensor, seq_idx: Tensor | None) -> Ten
     zxbcdt = module.in_proj(u)
     # A in float32 even for half-precision weights (the kernels' convention)
     A = -torch.exp(module.A_log.float())
-    dt_limit_kwargs = {} if module.dt_limit == (0.0, float("inf")) else {"dt_limit": module.dt_limit}
+    dt_limit_kwargs = (
+        {} if module.dt_limit == (0.0, float("inf")) else {"dt_limit": module.dt_limit}
+    )
     D = module.D.view(module.nheads, module.headdim) if module.D_has_hdim else module.D
     conv_weight = module.conv1d.weight.squeeze(1)  # [conv_dim, d_conv]
     if module.use_mem_eff_path:
@@ -84,7 +86,9 @@ def mamba2_forward_cuda(module: Mamba, u: Tensor, seq_idx: Tensor | None) -> Ten
             **dt_limit_kwargs,
         )
     d_mlp, d_ssm, d_bc = module.d_mlp, module.d_ssm, module.ngroups * module.d_state
-    z0, x0, z, xBC, dt = torch.split(zxbcdt, [d_mlp, d_mlp, d_ssm, d_ssm + 2 * d_bc, module.nheads], dim=-1)
+    z0, x0, z, xBC, dt = torch.split(
+        zxbcdt, [d_mlp, d_mlp, d_ssm, d_ssm + 2 * d_bc, module.nheads], dim=-1
+    )
     xBC = causal_conv1d_fn(
         xBC.transpose(1, 2),
         conv_weight,

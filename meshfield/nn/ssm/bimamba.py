@@ -124,9 +124,7 @@ class BiMamba(nn.Module):
 
         self.mixer_forward = make()
         self.mixer_backward = None if share_weights else make()
-        self.proj = (
-            nn.Linear(2 * d_model, d_model, **factory_kwargs) if merge == "concat" else None
-        )
+        self.proj = nn.Linear(2 * d_model, d_model, **factory_kwargs) if merge == "concat" else None
 
     def reset_parameters(self) -> None:
         self.norm.reset_parameters()

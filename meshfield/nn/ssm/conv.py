@@ -139,7 +139,9 @@ def causal_conv1d(
         raise ValueError(msg)
     batch, seqlen, channels = x.shape
     if seq_idx is not None and seq_idx.shape != (batch, seqlen):
-        msg = f"Expected 'seq_idx' tensor with shape [{batch}, {seqlen}] (got {list(seq_idx.shape)})"
+        msg = (
+            f"Expected 'seq_idx' tensor with shape [{batch}, {seqlen}] (got {list(seq_idx.shape)})"
+        )
         raise ValueError(msg)
     # channels stay last: F.conv1d would transpose to [batch, channels, seqlen] and back, and
     # its depthwise backward is slow on CPUs

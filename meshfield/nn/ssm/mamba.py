@@ -202,7 +202,9 @@ class Mamba(nn.Module):
             msg = f"Expected 0 < A_init_range[0] <= A_init_range[1] (got {A_init_range})"
             raise ValueError(msg)
         if checkpoint is not False and (checkpoint is not True and int(checkpoint) < 1):
-            msg = f"Expected checkpoint to be a bool or a positive block length (got {checkpoint!r})"
+            msg = (
+                f"Expected checkpoint to be a bool or a positive block length (got {checkpoint!r})"
+            )
             raise ValueError(msg)
         factory_kwargs: dict[str, Any] = {"device": device, "dtype": dtype}
 
@@ -361,7 +363,13 @@ class Mamba(nn.Module):
                     last = context_seg[:, 0] if reverse else context_seg[:, -1]
                     state = state * (first == last).to(state.dtype)[:, None, None, None]
             outputs[i], state = _checkpoint(
-                self._forward_piece, piece, seg, context, context_seg, state, reverse,
+                self._forward_piece,
+                piece,
+                seg,
+                context,
+                context_seg,
+                state,
+                reverse,
                 use_reentrant=False,
             )
             previous = i

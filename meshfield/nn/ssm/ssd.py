@@ -88,7 +88,9 @@ def _decay_scan(
     dim = inputs.shape[-1]
     log_blocks = log_decay.view(b, h, nblocks, block)
     reset_blocks = None if resets is None else resets.view(b, 1, nblocks, block)
-    local = _decay_scan_direct(log_blocks, reset_blocks, inputs.view(b, h, nblocks, block, dim), None)
+    local = _decay_scan_direct(
+        log_blocks, reset_blocks, inputs.view(b, h, nblocks, block, dim), None
+    )
     # scan the block totals, then add each block's carry-in
     block_resets = None if reset_blocks is None else reset_blocks[..., -1]
     ends = _decay_scan(log_blocks.sum(-1), block_resets, local[..., -1, :], initial)
@@ -163,7 +165,11 @@ def _ssd_chunks(
         if same_as_prev is not None:
             from_start = from_start.masked_fill(~same_as_prev, -torch.inf)
         C_w = (C_c[:, :, None] * torch.exp(from_start).view(b, g, r, nc, q, 1)).view(bhc, q, n)
-        y = torch.bmm(C_w, carried.transpose(1, 2)) if y is None else y.baddbmm(C_w, carried.transpose(1, 2))
+        y = (
+            torch.bmm(C_w, carried.transpose(1, 2))
+            if y is None
+            else y.baddbmm(C_w, carried.transpose(1, 2))
+        )
 
     # diagonal blocks: y_i += sum_{j<=i} (C_i . B_j) exp(cum_i - cum_j) dt_j x_j
     keep = _lower_mask(q, x.device)

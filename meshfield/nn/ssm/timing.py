@@ -17,7 +17,8 @@ d_state=16, expand=2, headdim=64``.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
