@@ -565,52 +565,68 @@ def _residual(
 # refinement hook
 
 
+def _refine_module() -> Any:
+    try:
+        return importlib.import_module(REFINE_MODULE)
+    except ModuleNotFoundError as err:
+        if err.name not in (REFINE_MODULE, REFINE_MODULE.rsplit(".", 1)[0]):
+            raise
+        return None
+
+
 def _has_refiner(resolved: ResolvedModel) -> bool:
-    if getattr(resolved.model, "refiner", None) is not None or "refiner" in resolved.info:
+    """A refiner attached to the model, or saved in its checkpoint (``refiner.json``)."""
+    module = _refine_module()
+    get_refiner = getattr(module, "get_refiner", None)
+    if get_refiner is not None and get_refiner(resolved.model) is not None:
         return True
     if resolved.path is None:
         return False
-    return any(resolved.path.glob("refiner*"))
+    name = getattr(module, "REFINER_CONFIG", "refiner.json")
+    metadata = resolved.info.get("metadata") or {}
+    return (resolved.path / name).is_file() or bool(metadata.get("refiner"))
 
 
 def _no_refiner(resolved: ResolvedModel) -> ValueError:
     msg = (
-        f"refine=True but the checkpoint of the model {resolved.label} has no refiner; "
-        "physics-fine-tune one first (meshfield finetune) or call generate without refine"
+        f"refine=True but the model {resolved.label} has no refiner (no refiner.json in its "
+        "checkpoint); physics-fine-tune one first (meshfield finetune) or call generate "
+        "without refine"
     )
     return ValueError(msg)
 
 
-def _refine(result: FieldResult, resolved: ResolvedModel, pde: PDE | None) -> FieldResult:
-    """Hand the rollout to ``meshfield.physics.refine.apply_refiner`` (the refiner's contract).
-
-    ``apply_refiner(result, *, model, checkpoint, pde, conditions) -> FieldResult`` receives
-    the rollout without residual and returns the refined result (or ``None`` to keep it);
-    :func:`generate` then computes the residual of whatever comes back, unless it has one.
-    """
+def _refine(
+    resolved: ResolvedModel,
+    graph: Any,
+    fields: Tensor,
+    times: Tensor,
+    cond: Mapping[str, float],
+    start: int,
+) -> Tensor:
+    """The rollout corrected by the model's physics refiner (``apply_refiner``)."""
     if not _has_refiner(resolved):
         raise _no_refiner(resolved)
-    try:
-        module = importlib.import_module(REFINE_MODULE)
-    except ModuleNotFoundError as err:
-        if err.name not in (REFINE_MODULE, REFINE_MODULE.rsplit(".", 1)[0]):
-            raise
-        module = None
+    module = _refine_module()
     apply_refiner = getattr(module, "apply_refiner", None)
     if apply_refiner is None:
         msg = (
-            f"The model {resolved.label} holds a refiner but this meshfield installation "
-            f"cannot apply it ({REFINE_MODULE}.apply_refiner is missing); upgrade meshfield"
+            f"The model {resolved.label} has a refiner but this meshfield installation cannot "
+            f"apply it ({REFINE_MODULE}.apply_refiner is missing); upgrade meshfield"
         )
         raise ImportError(msg)
+    model = resolved.model
+    attached = getattr(module, "get_refiner", lambda _: None)(model) is not None
     refined = apply_refiner(
-        result,
-        model=resolved.model,
-        checkpoint=resolved.path,
-        pde=pde,
-        conditions=dict(result.cond),
+        model,
+        graph,
+        fields.to(graph.pos.device),
+        cond=dict(cond),
+        times=times.to(device=graph.pos.device, dtype=fields.dtype),
+        refiner=None if attached else resolved.path,
+        start=start,
     )
-    return refined if refined is not None else result
+    return refined.detach().cpu()
 
 
 # -------------------------------------------------------------------------------------------
@@ -772,9 +788,11 @@ def generate(
         ``[T, Q, C]`` (with ``result.query_points``), from the model's point-query decoder
         (given initial frames are interpolated on the mesh instead). default: none.
     refine : bool or None, default: False
-        Apply the physics refiner stored with the checkpoint
-        (``meshfield.physics.refine.apply_refiner``) to the rollout; ``True`` raises when the
-        checkpoint has none, ``None`` refines only when it has one.
+        Correct the rollout with the model's physics refiner
+        (:func:`meshfield.physics.refine.apply_refiner`; the refiner attached to the model or
+        saved in its checkpoint by ``meshfield finetune``). ``True`` raises when there is
+        none, ``None`` refines only when there is one. A refined result has no ``query_fn``
+        (:meth:`~meshfield.FieldResult.at` interpolates the refined frames).
     residual : bool or PDE, default: True
         Compute the PDE residual: ``True`` for the PDE of the checkpoint's data spec (a warning
         and no residual when there is none), a :class:`~meshfield.physics.PDE` to use that one,
@@ -839,6 +857,8 @@ def generate(
     if refine is True and not _has_refiner(resolved):
         raise _no_refiner(resolved)
 
+    refined = refine is True or (refine is None and _has_refiner(resolved))
+    names = list(net.field_names)
     was_training = net.training
     net.eval()
     # Data.to moves in place: move a copy, the result keeps the graph on the CPU
@@ -848,14 +868,13 @@ def generate(
             rollout = _Rollout(net, device_graph, cond)
             queried = rollout.run(frames0, int(steps), progress, points)
             fields = torch.stack(rollout.frames).detach().cpu()
+        times = _times(resolved.info, fields.shape[0])
+        if refined:
+            fields = _refine(resolved, device_graph, fields, times, cond, rollout.num_input or 1)
     finally:
         net.train(was_training)
-    query_values = None
-    if points is not None:
-        query_values = _query_values(rollout, points, fields, graph, queried)
 
-    names = list(net.field_names)
-    times = _times(resolved.info, fields.shape[0])
+    query_fn = None if refined else _make_query_fn(rollout, fields, names, graph)
     result = FieldResult(
         fields=fields,
         field_names=names,
@@ -863,24 +882,21 @@ def generate(
         mesh=graph,
         units=_units(resolved.info),
         cond=cond,
-        query_fn=_make_query_fn(rollout, fields, names, graph),
+        query_fn=query_fn,
     )
-    pde = None
-    if refine is True or (refine is None and _has_refiner(resolved)):
-        if isinstance(residual, bool):
-            pde = pde_from_spec(_spec(resolved.info), cond, names, dim=net.config.dim)
-        else:
-            pde = residual
-        result = _refine(result, resolved, pde)
-    if result.residual is None:
-        values, components = _residual(residual, resolved, graph, result.fields, times, cond)
-        if values is not None:
-            result.residual = values
-            result.residual_names = components
-            result.metrics.update(_residual_metrics(values, components))
+    values, components = _residual(residual, resolved, graph, fields, times, cond)
+    if values is not None:
+        result.residual = values
+        result.residual_names = components
+        result.metrics.update(_residual_metrics(values, components))
     if points is not None:
         result.query_points = points
-        result.query_values = query_values
+        if refined:  # the decoder does not know the correction: interpolate the refined frames
+            result.query_values = torch.stack(
+                [result.at(points, step=k).to(torch.float32) for k in range(result.num_steps)]
+            )
+        else:
+            result.query_values = _query_values(rollout, points, fields, graph, queried)
     return result
 
 
