@@ -268,6 +268,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return run_train(args)
 
 
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from meshfield.physics.finetune import run_finetune
+
+    return run_finetune(args)
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from meshfield.train.evaluate import run_evaluate
 
@@ -581,6 +587,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate)
+
+    from meshfield.physics.finetune import add_arguments as add_finetune_arguments
+
+    p = sub.add_parser(
+        "finetune",
+        help="physics-informed fine-tuning: train a refiner, print R and MSE before/after",
+    )
+    add_finetune_arguments(p)
+    p.set_defaults(func=_cmd_finetune)
     return parser
 
 

@@ -56,12 +56,33 @@ from meshfield.physics.burgers import Burgers
 from meshfield.physics.heat import Heat
 from meshfield.physics.mesh_ops import MeshOperators
 from meshfield.physics.navier_stokes import NavierStokes
+from meshfield.physics.finetune import FinetuneConfig, finetune, finetune_test_time
 from meshfield.physics.pde import PDE, AutogradDerivatives, Derivatives, MeshDerivatives
 from meshfield.physics.poisson import Poisson
+from meshfield.physics.refine import (
+    BoundaryValue,
+    PhysicsRefiner,
+    RefinerConfig,
+    apply_refiner,
+    load_refiner,
+    save_refined_checkpoint,
+)
+from meshfield.physics.sampling import MeshSampler, PointSample
 from meshfield.physics.time import time_derivative
 from meshfield.physics.wave import Wave
 
 __all__ = [
+    "save_refined_checkpoint",
+    "load_refiner",
+    "finetune_test_time",
+    "finetune",
+    "apply_refiner",
+    "RefinerConfig",
+    "PointSample",
+    "PhysicsRefiner",
+    "MeshSampler",
+    "FinetuneConfig",
+    "BoundaryValue",
     "PDE",
     "AdvectionDiffusion",
     "AutogradDerivatives",

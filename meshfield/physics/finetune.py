@@ -81,10 +81,13 @@ from meshfield.physics.sampling import MeshSampler
 __all__ = [
     "FinetuneConfig",
     "FinetuneResult",
+    "add_arguments",
     "compare_refinement",
+    "default_boundary_values",
     "finetune",
     "finetune_test_time",
     "format_refinement_table",
+    "run_finetune",
     "trainable_parameters",
 ]
 
@@ -382,7 +385,8 @@ def _save_state(
             tensors[f"optimizer.{i}.{key}"] = torch.as_tensor(value).detach().cpu().clone()
     weights, meta = paths
     weights.parent.mkdir(parents=True, exist_ok=True)
-    tmp_w, tmp_m = weights.with_suffix(".tmp"), meta.with_suffix(".tmp")
+    tmp_w = weights.with_name(weights.name + ".tmp")
+    tmp_m = meta.with_name(meta.name + ".tmp")
     save_file(tensors, str(tmp_w))
     tmp_m.write_text(json.dumps({**dict(info), "step": step}, indent=2), encoding="utf-8")
     os.replace(tmp_w, weights)
@@ -813,3 +817,154 @@ def format_refinement_table(rows: Sequence[Mapping[str, Any]]) -> str:
             "R_ref: that of the reference data; MSE: normalized fields vs the reference; "
             "MSE-R = MSE + R/R_ref")
     return "\n".join([*out, note])
+
+
+# -------------------------------------------------------------------------------------------
+# the command line
+
+
+def default_boundary_values(case: str | None, cond_names: Sequence[str]) -> list[BoundaryValue]:
+    """Dirichlet values of the built-in cases (``heat_plate``, ``cylinder_wake``)."""
+    if case == "heat_plate":
+        from meshfield.cases.heat_plate import BOUNDARY_GROUPS
+
+        return [BoundaryValue(group, "T", name) for group, name in BOUNDARY_GROUPS.items()
+                if name in cond_names]
+    if case == "cylinder_wake":
+        return [BoundaryValue("cylinder", "U_x", 0.0), BoundaryValue("cylinder", "U_y", 0.0),
+                BoundaryValue("inlet", "U_x", 1.0), BoundaryValue("inlet", "U_y", 0.0)]
+    return []
+
+
+def _parse_pairs(items: Sequence[str] | None, what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or ():
+        for part in item.split(","):
+            name, eq, value = part.partition("=")
+            if not eq or not name:
+                msg = f"Expected {what} as name=value (got {part!r})"
+                raise ValueError(msg)
+            try:
+                out[name.strip()] = float(value)
+            except ValueError:
+                out[name.strip()] = value.strip()
+    return out
+
+
+def run_finetune(args: Any) -> int:
+    """``meshfield finetune`` for parsed options; the exit status (0 done, 2 bad input)."""
+    import sys
+
+    from meshfield.checkpoint import load_model
+    from meshfield.data import load_dataset, load_spec
+    from meshfield.errors import MeshfieldError
+    from meshfield.physics.refine import make_pde
+    from meshfield.train.evaluate import resolve_checkpoint
+
+    try:
+        model = load_model(resolve_checkpoint(args.checkpoint))
+        pde = make_pde(args.pde, **_parse_pairs(args.pde_param, "--pde-param"))
+        data_dir = Path(args.data)
+        spec_file = data_dir / "spec.yaml"
+        case = load_spec(spec_file).case if spec_file.is_file() else None
+        boundary = [bc for text in args.bc or () for bc in BoundaryValue.parse(text)]
+        if not boundary and not args.no_default_bc:
+            boundary = default_boundary_values(case, model.cond_names)
+        options = {k: v for k, v in {
+            "steps": args.steps, "calibration_steps": args.calibration_steps, "lr": args.lr,
+            "w_pde": args.w_pde, "w_data": args.w_data, "w_bc": args.w_bc,
+            "w_mesh": args.w_mesh, "unfreeze_last": args.unfreeze_last, "seed": args.seed,
+            "domain_points": args.domain_points,
+        }.items() if v is not None}
+        config = FinetuneConfig(progress=not args.quiet, **options)
+        evaluation = list(load_dataset(data_dir, split=args.eval_split))
+        if args.max_eval_runs is not None:
+            evaluation = evaluation[: args.max_eval_runs]
+        log = Path(f"{args.out}.jsonl") if args.log is None else Path(args.log)
+        if args.test_time is None:
+            train_set = load_dataset(data_dir, split=args.split)
+            finetune(model, train_set, pde, config=config, boundary=boundary, out=args.out,
+                     log=log, resume=args.resume, max_runs=args.max_runs)
+        else:
+            from meshfield.data.store import load_graph
+            from meshfield.io import load_mesh
+
+            source = Path(args.test_time)
+            mesh = load_graph(source) if source.suffix == ".safetensors" else load_mesh(source)
+            cond = _parse_pairs(args.cond, "--cond")
+            reference = mesh if "fields" in mesh else None
+            if reference is None:
+                evaluation = [g for g in evaluation if all(
+                    abs(_cond_dict(model, g, None).get(k, math.nan) - float(v)) < 1e-9
+                    for k, v in cond.items())]
+            else:
+                evaluation = [reference]
+            for name, value in _cond_dict(model, mesh, None).items():
+                cond.setdefault(name, value)
+            template = reference if reference is not None else (evaluation or [None])[0]
+            frames = args.frames or (template.fields.size(0) if template is not None else None)
+            if frames is None:
+                msg = "--test-time needs --frames (no reference trajectory for the condition)"
+                raise ValueError(msg)
+            initial = template.fields[: model.history].float() if template is not None else None
+            times = template.times if template is not None else None
+            finetune_test_time(model, mesh, cond, pde, steps=frames - (
+                initial.size(0) if initial is not None else 1), initial=initial, times=times,
+                dt=args.dt, config=config, boundary=boundary, out=args.out, log=log,
+                resume=args.resume)
+    except (MeshfieldError, ValueError, FileNotFoundError) as err:
+        print(f"meshfield finetune: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out} (model and refiner); log {log}")
+    if not evaluation:
+        print("no reference trajectory to compare with (R and MSE need one)")
+        return 0
+    rows = compare_refinement(model, evaluation, pde)
+    print(f"before / after refinement, split {args.eval_split!r}, PDE {pde!r}:")
+    print(format_refinement_table(rows))
+    if args.report is not None:
+        report = [{"conditions": r["conditions"], "before": r["before"].as_dict(),
+                   "after": r["after"].as_dict(), "r_factor": r["r_factor"],
+                   "mse_change": r["mse_change"]} for r in rows]
+        Path(args.report).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def add_arguments(p: Any) -> None:
+    """Options of ``meshfield finetune``."""
+    p.add_argument("checkpoint", help="pretrained checkpoint (or run folder: best/, else last/)")
+    p.add_argument("data", help="dataset folder (meshfield datagen --out)")
+    p.add_argument("--pde", required=True, help="navier_stokes, heat, burgers, "
+                   "advection_diffusion, wave or poisson")
+    p.add_argument("--pde-param", action="append", help="PDE parameter name=value (repeatable)")
+    p.add_argument("--out", required=True, help="checkpoint folder to write (model + refiner)")
+    p.add_argument("--split", default="train", help="split to fine-tune on (default: train)")
+    p.add_argument("--eval-split", default="test", help="split of the before/after table "
+                   "(default: test)")
+    p.add_argument("--test-time", default=None, metavar="MESH",
+                   help="fine-tune on this one mesh (mesh file or graph .safetensors) instead")
+    p.add_argument("--cond", action="append", help="condition name=value for --test-time")
+    p.add_argument("--frames", type=int, default=None, help="frames to generate (--test-time)")
+    p.add_argument("--dt", type=float, default=None, help="time step without stored times")
+    p.add_argument("--bc", action="append", help="Dirichlet value group:field=value[,...] "
+                   "(value: number or condition name; default: the case's)")
+    p.add_argument("--no-default-bc", action="store_true", help="no boundary values by default")
+    for flag, kind, text in (
+        ("--steps", int, "refinement steps (default: 500)"),
+        ("--calibration-steps", int, "query-decoder calibration steps (default: 100)"),
+        ("--lr", float, "learning rate (default: 1e-3)"),
+        ("--w-pde", float, "weight of the point-query residual (default: 1)"),
+        ("--w-data", float, "weight of the distance to the pretrained field (default: 10)"),
+        ("--w-bc", float, "weight of the boundary values (default: 1)"),
+        ("--w-mesh", float, "weight of the residual at the nodes (default: 1)"),
+        ("--unfreeze-last", int, "also train the last k backbone blocks (default: 0)"),
+        ("--domain-points", int, "query points per frame (default: 256)"),
+        ("--seed", int, "random seed (default: 0)"),
+        ("--max-runs", int, "fine-tune on the first N runs only"),
+        ("--max-eval-runs", int, "compare on the first N runs only"),
+    ):
+        p.add_argument(flag, type=kind, default=None, help=text)
+    p.add_argument("--log", default=None, help="JSONL log (default: OUT.jsonl)")
+    p.add_argument("--report", default=None, help="write the before/after table as JSON")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
