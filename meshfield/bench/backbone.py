@@ -230,7 +230,7 @@ def _passes(backward: bool) -> str:
 
 
 def _print_row(row: Row) -> None:
-    head = f"  {row.name:<28} {_fmt_len(row.length):>6} {_passes(row.backward):>8}"
+    head = f"  {row.name:<31} {_fmt_len(row.length):>6} {_passes(row.backward):>8}"
     if not row.measured:
         print(f"{head}   skipped: {row.note}", flush=True)
         return
@@ -244,7 +244,7 @@ def _print_row(row: Row) -> None:
 def _print_header(title: str) -> None:
     print(f"\n{title}")
     print(
-        f"  {'config':<28} {'L':>6} {'pass':>8} {'us/token':>10} {'ms':>11} {'peak MB':>10} "
+        f"  {'config':<31} {'L':>6} {'pass':>8} {'us/token':>10} {'ms':>11} {'peak MB':>10} "
         f"{'bytes/token':>12}"
     )
 
