@@ -10,11 +10,12 @@ wall time over ``--repeat`` calls and peak resident memory above the set-up. Flo
    :class:`~meshfield.nn.HybridBlock` with ``mlp_ratio=0``, no MLP), forward and
    forward+backward, for a :class:`~meshfield.nn.BiMamba` mixer (torch backend, chunked SSD
    scan; forward+backward also with ``checkpoint=True``, which recomputes the scan
-   activations block by block in the backward pass), a :class:`~meshfield.nn.PatchAttention` mixer (patches of 256, patching computed in
-   the set-up as a backbone does once per forward), a :class:`~meshfield.nn.FullAttention`
-   mixer where it fits, the same BiMamba on the sequential reference scan (forward only, at
-   the smaller of the smallest ``L`` and ``--reference-length``), and ``mambapy``'s Mamba block (one residual Mamba-1 layer,
-   unidirectional, parallel scan) if that package is installed.
+   activations block by block in the backward pass), a
+   :class:`~meshfield.nn.PatchAttention` mixer (patches of 256, patching computed in the
+   set-up as a backbone does once per forward), a :class:`~meshfield.nn.FullAttention` mixer
+   where it fits, the same BiMamba on the sequential reference scan (forward only, at the
+   smaller of the smallest ``L`` and ``--reference-length``), and ``mambapy``'s Mamba block
+   (one residual Mamba-1 layer, unidirectional, parallel scan) if that package is installed.
 2. **Scan alone** at ``--scan-length`` (64k): ``d_inner = 128``, ``d_state = 16``, batch 1,
    :func:`~meshfield.nn.ssd_chunked` vs ``mambapy``'s selective scan (its ``pscan``) vs
    :func:`~meshfield.nn.ssd_reference` (at ``--reference-length``, compared per token).
@@ -476,8 +477,8 @@ def _print_targets(runner: _Runner, sizes: Sequence[int], scan_length: int) -> N
     for label, rows in (("", series), (" (checkpointed)", checkpointed)):
         growth, note = None, ""
         if len(rows) >= 2:
-            start = next((r for r in rows if r.length == 65536), rows[0])
             end = rows[-1]
+            start = next((r for r in rows if r.length == 65536 < end.length), rows[0])
             if end.length > start.length:
                 growth = (end.seconds / start.seconds) / (end.length / start.length)
                 note = f"  ({_fmt_len(start.length)} -> {_fmt_len(end.length)}, fwd+bwd)"
