@@ -43,13 +43,10 @@ def make_cylinder_mesh(
     Path
         The written file.
     """
-    import gmsh
+    from meshfield._gmsh import gmsh_session
 
     path = Path(path)
-    gmsh.initialize()
-    try:
-        gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.model.add("cylinder")
+    with gmsh_session("cylinder") as gmsh:
         occ = gmsh.model.occ
         box = occ.addRectangle(x_min, -half_height, 0.0, x_max - x_min, 2 * half_height)
         disk = occ.addDisk(0.0, 0.0, 0.0, 0.5, 0.5)
@@ -97,8 +94,6 @@ def make_cylinder_mesh(
         tmp = path.with_name(path.name + ".part.msh")
         gmsh.write(str(tmp))
         tmp.replace(path)
-    finally:
-        gmsh.finalize()
     return path
 
 

@@ -47,18 +47,15 @@ def setup(
 
 def locality_mesh() -> tuple[str, Any, Any]:
     """A real unstructured mesh: ``(description, pos [N, d], edge_index [2, E])``."""
+    from importlib.util import find_spec
+
     import numpy as np
     import torch
 
-    try:
-        import gmsh
-    except ImportError:
-        gmsh = None
-    if gmsh is not None:
-        gmsh.initialize(interruptible=False)
-        try:
-            gmsh.option.setNumber("General.Terminal", 0)
-            gmsh.model.add("plate")
+    from meshfield._gmsh import gmsh_session
+
+    if find_spec("gmsh") is not None:
+        with gmsh_session("plate") as gmsh:
             plate = gmsh.model.occ.addRectangle(0, 0, 0, 2, 1)
             hole = gmsh.model.occ.addDisk(0.6, 0.5, 0, 0.2, 0.2)
             gmsh.model.occ.cut([(2, plate)], [(2, hole)])
@@ -67,8 +64,6 @@ def locality_mesh() -> tuple[str, Any, Any]:
             gmsh.model.mesh.generate(2)
             tags, coords, _ = gmsh.model.mesh.getNodes()
             _, _, nodes = gmsh.model.mesh.getElements(2)
-        finally:
-            gmsh.finalize()
         number = np.zeros(int(tags.max()) + 1, dtype=np.int64)
         number[tags.astype(np.int64)] = np.arange(tags.size)
         cells = number[nodes[0].astype(np.int64)].reshape(-1, 3)
@@ -92,7 +87,12 @@ def locality_mesh() -> tuple[str, Any, Any]:
 def _print_locality() -> None:
     import torch
 
-    from meshfield.serialize import CURVES, mean_edge_span, neighbor_window_fraction, serialize
+    from meshfield.serialize import (
+        CURVES,
+        mean_edge_span,
+        neighbor_window_fraction,
+        serialize,
+    )
 
     name, pos, edges = locality_mesh()
     print()

@@ -17,13 +17,12 @@ The result feeds :func:`meshfield.data.mesh_graph` directly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
-from meshfield.errors import MeshValidationError, MissingDependencyError
+from meshfield._gmsh import gmsh_session, import_gmsh
+from meshfield.errors import MeshValidationError
 
 __all__ = ["GMSH_CELL_TYPES", "gmsh_session", "mesh_arrays"]
 
@@ -37,51 +36,6 @@ GMSH_CELL_TYPES: dict[int, str] = {
     6: "wedge",
     7: "pyramid",
 }
-
-
-def _import_gmsh() -> Any:
-    try:
-        import gmsh
-    except ImportError as exc:
-        msg = "making this mesh needs the gmsh Python package: pip install gmsh"
-        raise MissingDependencyError(msg) from exc
-    return gmsh
-
-
-@contextmanager
-def gmsh_session(model: str, *, threads: int = 1) -> Iterator[Any]:
-    """A gmsh session with a fresh model, quiet and deterministic.
-
-    Initializes gmsh when it is not yet (and finalizes it again on exit); otherwise adds a
-    model to the running session and removes it on exit.
-
-    Parameters
-    ----------
-    model : str
-        Name of the gmsh model.
-    threads : int, default: 1
-        Meshing threads; one keeps the mesh identical from run to run.
-
-    Yields
-    ------
-    module
-        The ``gmsh`` module, with the model current.
-    """
-    gmsh = _import_gmsh()
-    owner = not gmsh.isInitialized()
-    if owner:
-        # no signal handler: sessions may run in worker processes and threads
-        gmsh.initialize(readConfigFiles=False, interruptible=False)
-    try:
-        gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.option.setNumber("General.NumThreads", threads)
-        gmsh.model.add(model)
-        yield gmsh
-    finally:
-        if owner:
-            gmsh.finalize()
-        else:
-            gmsh.model.remove()
 
 
 def mesh_arrays(
@@ -113,7 +67,7 @@ def mesh_arrays(
     MeshValidationError
         When a listed group does not exist or the mesh has no cells of dimension ``dim``.
     """
-    gmsh = _import_gmsh()
+    gmsh = import_gmsh()
     node_tags, coords, _ = gmsh.model.mesh.getNodes()
     coords = np.asarray(coords, dtype=np.float64).reshape(-1, 3)
     node_tags = np.asarray(node_tags, dtype=np.int64)

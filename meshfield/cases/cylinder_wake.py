@@ -153,15 +153,11 @@ def make_mesh(path: str | Path, **params: float) -> Path:
         The written file. The same parameters give the same mesh (gmsh is deterministic), so
         runs that share a recipe share the node order.
     """
-    import gmsh
+    from meshfield._gmsh import gmsh_session
 
     p = {**DEFAULT_MESH, **params}
     x_min, x_max, half = p["x_min"], p["x_max"], p["half_height"]
-    gmsh.initialize(interruptible=False)
-    try:
-        gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.option.setNumber("General.NumThreads", 1)
-        gmsh.model.add("cylinder_wake")
+    with gmsh_session("cylinder_wake") as gmsh:
         occ = gmsh.model.occ
         box = occ.addRectangle(x_min, -half, 0.0, x_max - x_min, 2 * half)
         disk = occ.addDisk(0.0, 0.0, 0.0, 0.5, 0.5)
@@ -217,8 +213,6 @@ def make_mesh(path: str | Path, **params: float) -> Path:
         foam.extrude_one_layer([t for _, t in fluid], classify, thickness=p["thickness"])
         gmsh.model.mesh.generate(3)
         return foam.write_msh22(path)
-    finally:
-        gmsh.finalize()
 
 
 def _control_dict(

@@ -148,15 +148,11 @@ def make_mesh(path: str | Path, **params: float) -> Path:
     Path
         The written file; the same parameters give the same mesh.
     """
-    import gmsh
+    from meshfield._gmsh import gmsh_session
 
     p = {**DEFAULT_MESH, **params}
     length = p["length"]
-    gmsh.initialize(interruptible=False)
-    try:
-        gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.option.setNumber("General.NumThreads", 1)
-        gmsh.model.add(_CASE)
+    with gmsh_session(_CASE) as gmsh:
         occ = gmsh.model.occ
         square = occ.addRectangle(0.0, 0.0, 0.0, length, length)
         occ.synchronize()
@@ -187,8 +183,6 @@ def make_mesh(path: str | Path, **params: float) -> Path:
         foam.extrude_one_layer([square], classify, thickness=p["thickness"])
         gmsh.model.mesh.generate(3)
         return foam.write_msh22(path)
-    finally:
-        gmsh.finalize()
 
 
 def setup_case(

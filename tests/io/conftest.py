@@ -15,6 +15,8 @@ import pytest
 
 gmsh = pytest.importorskip("gmsh")
 
+from meshfield._gmsh import gmsh_session
+
 
 @dataclass
 class GmshCase:
@@ -32,10 +34,8 @@ class GmshCase:
 
 @pytest.fixture(scope="session")
 def _gmsh_session() -> Iterator[None]:
-    gmsh.initialize(readConfigFiles=False, interruptible=False)
-    gmsh.option.setNumber("General.Terminal", 0)
-    yield
-    gmsh.finalize()
+    with gmsh_session("io-tests"):
+        yield
 
 
 def _finish(

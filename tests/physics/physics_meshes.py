@@ -15,16 +15,12 @@ def rectangle(
 
     Returns float64 ``pos [N, 2]`` and int64 ``triangles [M, 3]`` (only the nodes of triangles).
     """
-    import gmsh
+    from meshfield._gmsh import gmsh_session
 
-    gmsh.initialize(readConfigFiles=False, interruptible=False)
-    try:
-        gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.option.setNumber("General.NumThreads", 1)
+    with gmsh_session("rectangle") as gmsh:
         gmsh.option.setNumber("Mesh.Algorithm", 6)
         gmsh.option.setNumber("Mesh.MeshSizeMin", h)
         gmsh.option.setNumber("Mesh.MeshSizeMax", h)
-        gmsh.model.add("rectangle")
         gmsh.model.occ.addRectangle(x0, y0, 0.0, x1 - x0, y1 - y0)
         gmsh.model.occ.synchronize()
         gmsh.model.mesh.generate(2)
@@ -32,8 +28,6 @@ def rectangle(
         types, _, nodes = gmsh.model.mesh.getElements(2)
         triangles = np.asarray(nodes[list(types).index(2)], dtype=np.int64).reshape(-1, 3)
         gmsh.model.remove()
-    finally:
-        gmsh.finalize()
     index = np.full(int(tags.max()) + 1, -1, dtype=np.int64)
     used = np.unique(triangles)
     index[used] = np.arange(len(used))

@@ -16,20 +16,15 @@ def unique_edges(cells: np.ndarray) -> torch.Tensor:
 
 
 def _gmsh_mesh(build, dim: int, size: float) -> tuple[torch.Tensor, torch.Tensor]:
-    import gmsh
+    from meshfield._gmsh import gmsh_session
 
-    gmsh.initialize(interruptible=False)
-    try:
-        gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.model.add("mesh")
+    with gmsh_session("mesh") as gmsh:
         build(gmsh.model.occ)
         gmsh.model.occ.synchronize()
         gmsh.option.setNumber("Mesh.MeshSizeMax", size)
         gmsh.model.mesh.generate(dim)
         tags, coords, _ = gmsh.model.mesh.getNodes()
         _, _, nodes = gmsh.model.mesh.getElements(dim)
-    finally:
-        gmsh.finalize()
     number = np.zeros(int(tags.max()) + 1, dtype=np.int64)
     number[tags.astype(np.int64)] = np.arange(tags.size)
     cells = number[nodes[0].astype(np.int64)].reshape(-1, dim + 1)
