@@ -147,7 +147,7 @@ class MeshSampler:
             [self.simplices[:, [j for j in range(m) if j != skip]] for skip in range(m)]
         )
         key, _ = faces.sort(dim=1)
-        unique, inverse, counts = torch.unique(
+        _, inverse, counts = torch.unique(
             key, dim=0, return_inverse=True, return_counts=True
         )
         once = counts[inverse] == 1
