@@ -105,6 +105,7 @@ def make_train_config(quick: bool, out_dir: Path) -> TrainConfig:
             },
             epochs=3,
             batch_size=4,
+            steps_per_epoch=6,
             warmup_steps=10,
             lr=2e-3,
             out_dir=str(out_dir),
