@@ -24,7 +24,9 @@ Set-up
 Run time
 --------
 Measured on this machine (2 CPU cores shared with other work, OpenFOAM v1912 from Debian, one
-serial run): 100 iterations take 1.2 s of solver time; reading the result about 1 s.
+serial run): 100 iterations take 1.2 s of solver time. At the tutorial's free stream
+(``aoa = 8``, ``U_inf = 26``) the spec's settings converge (residuals below 1e-5) after 313
+iterations; the whole run, reading included, takes 3.8 s.
 """
 
 from __future__ import annotations

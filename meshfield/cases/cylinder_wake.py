@@ -34,7 +34,11 @@ serial run): the default mesh (5 363 prisms, 32 faces on the cylinder) runs 60 t
 ``Re = 100`` in 21 s and sheds with ``St = 0.1675`` (within 1.5 % of 0.165; the 1/16 blockage
 raises it slightly), ``Cd = 1.42`` and ``Cl`` amplitude 0.38; shedding is saturated by
 ``t = 10`` thanks to the kick. The spec's mesh (``data_specs/cylinder_wake.yaml``: 8 931
-prisms) with 25 time units of spin-up and 100 snapshots: see the dataset notes below.
+prisms, 4 548 nodes in 2D) with 25 time units of spin-up and 100 snapshots: the 18 runs of
+``meshfield datagen data_specs/cylinder_wake.yaml --jobs 2`` took 37 min of wall time (155 to
+345 s per run, the two cores shared with about ten other busy processes), 107 MB on disk;
+``St`` from the transverse velocity at (3, 0) rises from 0.143 at ``Re = 60`` through 0.169
+at ``Re = 100`` to 0.196 at ``Re = 200``.
 """
 
 from __future__ import annotations

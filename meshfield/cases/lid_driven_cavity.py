@@ -25,7 +25,9 @@ Measured on this machine (2 CPU cores shared with other work, OpenFOAM v1912 fro
 serial run): the default mesh (2 384 prisms, 1 293 nodes in 2D) runs 10 time units at
 ``Re = 100`` (2 000 steps of 0.005, Courant number up to 0.63) in 5.5 s; the primary vortex
 settles by ``t = 6`` at (0.613, 0.731), within 0.005 of Ghia et al. A run of the spec
-(``data_specs/lid_driven_cavity.yaml``, 20 time units, 101 snapshots) takes about 15 s.
+(``data_specs/lid_driven_cavity.yaml``, 20 time units, 101 snapshots) takes 12 s (11 s in
+icoFoam); at ``Re = 1000`` the vortex is then at (0.550, 0.558) (Ghia et al.: (0.5313,
+0.5625) at steady state).
 """
 
 from __future__ import annotations
