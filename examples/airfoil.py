@@ -132,9 +132,9 @@ def train_steady(model, train_set, *, steps: int, lr: float, out: Path):
     bar = tqdm(range(steps), desc="train (steady)", unit="step")
     for _ in bar:
         k = int(torch.randint(len(graphs), (1,), generator=generator))
-        out = model.initial(graphs[k], context=contexts[k])
+        predicted = model.initial(graphs[k], context=contexts[k])
         target = model.normalizer.normalize_fields(graphs[k].fields[0])
-        loss = (out.normalized - target).square().mean()
+        loss = (predicted.normalized - target).square().mean()
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
