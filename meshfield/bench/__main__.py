@@ -16,9 +16,11 @@ def main(argv: list[str] | None = None) -> int:
         description="Run a benchmark and print its figures.",
     )
     parser.add_argument("name", choices=sorted(BENCHMARKS), help="which benchmark to run")
-    args, rest = parser.parse_known_args(argv)
-    module = importlib.import_module(BENCHMARKS[args.name])
-    return int(module.main(rest) or 0)
+    if not argv or argv[0] not in BENCHMARKS:
+        parser.parse_args(argv[:1] or argv)  # prints usage or help and exits
+    # everything after the name, --help included, belongs to the benchmark itself
+    module = importlib.import_module(BENCHMARKS[argv[0]])
+    return int(module.main(argv[1:]) or 0)
 
 
 if __name__ == "__main__":
