@@ -31,7 +31,8 @@ def gmsh_session(model: str, *, threads: int = 1) -> Iterator[Any]:
     """A gmsh session with a fresh model, quiet and deterministic.
 
     Initializes gmsh when it is not yet (and finalizes it again on exit); otherwise adds a
-    model to the running session and removes it on exit.
+    model to the running session and removes it on exit. Options are reset to gmsh's defaults
+    on entry, since they are shared by the whole process.
 
     Parameters
     ----------
@@ -51,6 +52,9 @@ def gmsh_session(model: str, *, threads: int = 1) -> Iterator[Any]:
         # no signal handler: sessions may run in worker processes and threads
         gmsh.initialize(readConfigFiles=False, interruptible=False)
     try:
+        # options are global to the gmsh process: start every mesh from the defaults, so a
+        # mesh never depends on what was meshed before it
+        gmsh.option.restoreDefaults()
         gmsh.option.setNumber("General.Terminal", 0)
         gmsh.option.setNumber("General.NumThreads", threads)
         gmsh.model.add(model)
