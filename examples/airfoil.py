@@ -72,11 +72,13 @@ class SteadyRANS(PDE):
         grad_u, grad_v, grad_nut = d.grad("U_x"), d.grad("U_y"), d.grad("nut")
         nu_eff = cond["nu"] + d.u("nut")
         out = {"continuity": (grad_u[..., 0], grad_v[..., 1])}
-        for i, (name, grad) in enumerate((("momentum_x", grad_u), ("momentum_y", grad_v))):
+        for i, (name, grad) in enumerate(
+            (("momentum_x", grad_u), ("momentum_y", grad_v))
+        ):
             # d_j nut (d_j u_i + d_i u_j): the part of div(2 nu_eff S) that a varying nut adds
-            stress = grad_nut[..., 0] * (grad[..., 0] + grad_u[..., i]) + grad_nut[..., 1] * (
-                grad[..., 1] + grad_v[..., i]
-            )
+            stress = grad_nut[..., 0] * (grad[..., 0] + grad_u[..., i]) + grad_nut[
+                ..., 1
+            ] * (grad[..., 1] + grad_v[..., i])
             out[name] = (
                 u * grad[..., 0] + v * grad[..., 1],
                 d.grad("p")[..., i],
@@ -91,8 +93,16 @@ def make_spec(quick: bool):
     raw = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
     if quick:
         # 3 + 1 runs, fewer SIMPLE iterations (the fields are near their converged shape)
-        raw["conditions"]["aoa"] = {"units": "deg", "train": [0.0, 4.0, 8.0], "test": [6.0]}
-        raw["conditions"]["U_inf"] = {"units": "m/s", "train": [20.0, 30.0, 25.0], "test": [26.0]}
+        raw["conditions"]["aoa"] = {
+            "units": "deg",
+            "train": [0.0, 4.0, 8.0],
+            "test": [6.0],
+        }
+        raw["conditions"]["U_inf"] = {
+            "units": "m/s",
+            "train": [20.0, 30.0, 25.0],
+            "test": [26.0],
+        }
         raw["solver"]["settings"].update(iterations=150)
     return load_spec(raw)
 
@@ -124,9 +134,13 @@ def make_model(quick: bool, train_set):
 def train_steady(model, train_set, *, steps: int, lr: float, out: Path):
     """Fit the initial head to the converged fields (normalized MSE), then save a checkpoint."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=lr, total_steps=steps
+    )
     graphs = [train_set[i] for i in range(len(train_set))]
-    contexts = [model.prepare(g) for g in graphs]  # positions, orders: computed once per mesh
+    contexts = [
+        model.prepare(g) for g in graphs
+    ]  # positions, orders: computed once per mesh
     generator = torch.Generator().manual_seed(0)
     model.train()
     bar = tqdm(range(steps), desc="train (steady)", unit="step")
@@ -147,9 +161,13 @@ def train_steady(model, train_set, *, steps: int, lr: float, out: Path):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small settings (about 3 minutes)")
+    parser.add_argument(
+        "--quick", action="store_true", help="small settings (about 3 minutes)"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/examples/airfoil"))
-    parser.add_argument("--data", type=Path, default=None, help="an existing dataset folder")
+    parser.add_argument(
+        "--data", type=Path, default=None, help="an existing dataset folder"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -171,7 +189,9 @@ def main() -> None:
     )
 
     # 3.-4. the RANS residual of reference and prediction on the same mesh, and the scores
-    pde = SteadyRANS(nu=float(load_spec(Path(data_dir) / "spec.yaml").pde.constants["nu"]))
+    pde = SteadyRANS(
+        nu=float(load_spec(Path(data_dir) / "spec.yaml").pde.constants["nu"])
+    )
     rows = []
     for i in range(len(test_set)):
         graph = test_set[i]
@@ -222,7 +242,9 @@ def main() -> None:
     )
 
     print()
-    print(f"{'model':<12}{'MSE':>12}{'rel-L2':>12}{'R':>12}{'R/R_ref':>12}{'MSE-R':>12}")
+    print(
+        f"{'model':<12}{'MSE':>12}{'rel-L2':>12}{'R':>12}{'R/R_ref':>12}{'MSE-R':>12}"
+    )
     print(
         f"{'pretrained':<12}{mean['mse']:>12.4g}{mean['rel_l2']:>12.4g}{mean['R']:>12.4g}"
         f"{mean['R'] / mean['R_ref']:>12.4g}{mean['mse_r']:>12.4g}"

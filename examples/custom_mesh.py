@@ -69,7 +69,15 @@ class ScalarTransport(PDE):
         }
 
 
-def blob(pos: torch.Tensor, times: torch.Tensor, *, start, a: float, kappa: float, width: float):
+def blob(
+    pos: torch.Tensor,
+    times: torch.Tensor,
+    *,
+    start,
+    a: float,
+    kappa: float,
+    width: float,
+):
     """The exact solution: a Gaussian of initial width ``width`` advected and diffused.
 
     Parameters
@@ -95,7 +103,9 @@ def blob(pos: torch.Tensor, times: torch.Tensor, *, start, a: float, kappa: floa
     return (width**2 / spread * torch.exp(-(dx**2 + dy**2) / spread)).float()[..., None]
 
 
-def with_data(mesh, times: torch.Tensor, *, start, a: float, kappa: float, width: float):
+def with_data(
+    mesh, times: torch.Tensor, *, start, a: float, kappa: float, width: float
+):
     """A copy of the mesh graph carrying one trajectory and its conditions."""
     graph = mesh.clone()
     graph.fields = blob(mesh.pos, times, start=start, a=a, kappa=kappa, width=width)
@@ -116,9 +126,13 @@ def main() -> None:
         default=Path(str(files("meshfield.assets") / "cylinder.msh")),
         help="a 2D mesh file (default: the bundled cylinder channel)",
     )
-    parser.add_argument("--quick", action="store_true", help="small settings (about 2 minutes)")
+    parser.add_argument(
+        "--quick", action="store_true", help="small settings (about 2 minutes)"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/examples/custom_mesh"))
-    parser.add_argument("--start", type=float, nargs=2, default=(-5.0, 2.0), metavar=("X", "Y"))
+    parser.add_argument(
+        "--start", type=float, nargs=2, default=(-5.0, 2.0), metavar=("X", "Y")
+    )
     parser.add_argument("--width", type=float, default=1.5, help="initial blob width")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -138,15 +152,21 @@ def main() -> None:
     if args.quick:
         train_conditions = [(1.0, 0.05), (1.0, 0.2), (0.8, 0.1)]
     else:
-        train_conditions = [(a, k) for a in (0.6, 0.8, 1.0, 1.2) for k in (0.02, 0.05, 0.1, 0.2)]
+        train_conditions = [
+            (a, k) for a in (0.6, 0.8, 1.0, 1.2) for k in (0.02, 0.05, 0.1, 0.2)
+        ]
     test_condition = (0.9, 0.12)
     data = {"start": args.start, "width": args.width}
-    train_set = [with_data(mesh, times, a=a, kappa=k, **data) for a, k in train_conditions]
+    train_set = [
+        with_data(mesh, times, a=a, kappa=k, **data) for a, k in train_conditions
+    ]
     test = with_data(mesh, times, a=test_condition[0], kappa=test_condition[1], **data)
 
     # 3. the PDE residual of the data on the mesh: small where the mesh resolves the blob
     pde = ScalarTransport()
-    operators = MeshOperators.from_data(mesh)  # built once, reused for every residual below
+    operators = MeshOperators.from_data(
+        mesh
+    )  # built once, reused for every residual below
     conditions = dict(zip(test.cond_names, test.cond.tolist(), strict=True))
     reference_residual = pde.mesh_residual(
         operators, test.fields, times=times, cond=conditions, field_names=["c"]
@@ -168,7 +188,11 @@ def main() -> None:
     config = TrainConfig(
         model="hmt",
         width=32 if args.quick else 64,
-        model_options={"d_latent": 16, "encoder": {"message_passing": 1}, "backbone": backbone},
+        model_options={
+            "d_latent": 16,
+            "encoder": {"message_passing": 1},
+            "backbone": backbone,
+        },
         # quick: 8 steps of 2 trajectories (the bundled mesh has 1651 nodes)
         epochs=2 if args.quick else 30,
         batch_size=2 if args.quick else 4,
@@ -214,7 +238,9 @@ def main() -> None:
     picture = residual_map(result, field="c", path=args.out / "residual.png")
 
     print()
-    print(f"{'model':<12}{'MSE':>12}{'rel-L2':>12}{'R':>12}{'R/R_ref':>12}{'MSE-R':>12}")
+    print(
+        f"{'model':<12}{'MSE':>12}{'rel-L2':>12}{'R':>12}{'R/R_ref':>12}{'MSE-R':>12}"
+    )
     print(
         f"{'HMT':<12}{score.mse:>12.4g}{rel_l2:>12.4g}{score.r:>12.4g}{score.r_ratio:>12.4g}"
         f"{score.score:>12.4g}"

@@ -37,8 +37,13 @@ import yaml
 import meshfield
 from meshfield.cases.datagen import datagen
 from meshfield.data import load_dataset, load_spec
-from meshfield.metrics import mse_r_on_mesh, relative_l2, residual_r
-from meshfield.physics import MeshOperators, NavierStokes
+from meshfield.metrics import (
+    format_scores_table,
+    graph_conditions,
+    mean_scores,
+    trajectory_scores,
+)
+from meshfield.physics import NavierStokes
 from meshfield.physics.finetune import FinetuneConfig, finetune
 from meshfield.physics.refine import BoundaryValue, apply_refiner
 from meshfield.train import TrainConfig, train
@@ -129,75 +134,10 @@ def make_train_config(quick: bool, out_dir: Path) -> TrainConfig:
     )
 
 
-def scores(model, graph, prediction, pde):
-    """MSE, relative L2, R and MSE-R of one predicted trajectory against its reference.
-
-    Parameters
-    ----------
-    model : FieldModel
-        Gives the field scale that normalizes the MSE.
-    graph : MeshGraph
-        The reference trajectory (mesh, ``fields``, ``times``, ``cond``).
-    prediction : Tensor
-        ``[T, N, C]`` predicted fields in physical units (the first ``model.history`` frames
-        are the reference's, as in a rollout).
-    pde : PDE
-        The governing equation.
-
-    Returns
-    -------
-    dict
-        ``mse``, ``rel_l2``, ``R``, ``R_ref``, ``mse_r`` (means over the predicted steps) and
-        the per-step ``rel_l2`` and ``R`` curves.
-    """
-    reference = graph.fields.float()
-    operators = MeshOperators.from_data(graph)
-    metric = mse_r_on_mesh(
-        prediction,
-        reference,
-        pde,
-        operators,
-        times=graph.times,
-        cond=conditions_of(graph),
-        field_names=list(model.field_names),
-        scale=model.normalizer.field_std,
-        interior_only=True,
-    )
-    residual = pde.mesh_residual(
-        operators, prediction, times=graph.times, cond=conditions_of(graph)
-    )
-    start = model.history
-    return {
-        "mse": metric.mse,
-        "rel_l2": relative_l2(prediction[start:], reference[start:], per="total").item(),
-        "R": metric.r,
-        "R_ref": metric.r_ref,
-        "mse_r": metric.score,
-        "rel_l2_steps": relative_l2(prediction[start:], reference[start:], per="step").tolist(),
-        "R_steps": residual_r(residual[start:, operators.interior], per="step").tolist(),
-    }
-
-
-def conditions_of(graph) -> dict[str, float]:
-    """The conditions of a trajectory as ``{name: value}``."""
-    return dict(zip(graph.cond_names, graph.cond.tolist(), strict=True))
-
-
-def mean_row(rows: list[dict]) -> dict[str, float]:
-    """The mean of the scalar scores over test runs."""
-    keys = ("mse", "rel_l2", "R", "R_ref", "mse_r")
-    return {k: sum(r[k] for r in rows) / len(rows) for k in keys}
-
-
 def print_table(before: dict[str, float], after: dict[str, float]) -> None:
     """The results table: the mean over the test runs, before and after fine-tuning."""
     print()
-    print(f"{'model':<12}{'MSE':>12}{'rel-L2':>12}{'R':>12}{'R/R_ref':>12}{'MSE-R':>12}")
-    for name, row in (("pretrained", before), ("fine-tuned", after)):
-        print(
-            f"{name:<12}{row['mse']:>12.4g}{row['rel_l2']:>12.4g}{row['R']:>12.4g}"
-            f"{row['R'] / row['R_ref']:>12.4g}{row['mse_r']:>12.4g}"
-        )
+    print(format_scores_table({"pretrained": before, "fine-tuned": after}))
     print(
         f"(test runs; MSE of normalized fields, R: mean squared Navier-Stokes residual in "
         f"physical units on interior nodes, R_ref = {before['R_ref']:.4g} of the OpenFOAM "
@@ -207,9 +147,15 @@ def print_table(before: dict[str, float], after: dict[str, float]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small settings (about 2 minutes)")
-    parser.add_argument("--out", type=Path, default=Path("runs/examples/lid_driven_cavity"))
-    parser.add_argument("--data", type=Path, default=None, help="an existing dataset folder")
+    parser.add_argument(
+        "--quick", action="store_true", help="small settings (about 2 minutes)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("runs/examples/lid_driven_cavity")
+    )
+    parser.add_argument(
+        "--data", type=Path, default=None, help="an existing dataset folder"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -255,6 +201,12 @@ def main() -> None:
 
     # 4. evaluation on the test runs: rollout from the first frame, then refined
     rows_before, rows_after = [], []
+    # the model's field scale normalizes the MSE; its given frames are not scored
+    model_scale = {
+        "scale": model.normalizer.field_std,
+        "field_names": list(model.field_names),
+        "history": model.history,
+    }
     for i in range(len(test_set)):
         graph = test_set[i]
         initial = graph.fields[: model.history].float()
@@ -262,8 +214,8 @@ def main() -> None:
         with torch.no_grad():
             before = model.rollout(graph, steps, initial=initial)
         after = apply_refiner(model, graph, before)
-        rows_before.append(scores(model, graph, before, pde))
-        rows_after.append(scores(model, graph, after, pde))
+        rows_before.append(trajectory_scores(before, graph, pde, **model_scale))
+        rows_after.append(trajectory_scores(after, graph, pde, **model_scale))
         if i == 0:
             shown = (graph, before, after)
 
@@ -281,9 +233,11 @@ def main() -> None:
             residual_names=list(pde.components),
             reference=graph.fields.float(),
             units=units,
-            cond=conditions_of(graph),
+            cond=graph_conditions(graph),
         )
-        pictures[name] = residual_map(result, field="U", path=args.out / f"residual_{name}.png")
+        pictures[name] = residual_map(
+            result, field="U", path=args.out / f"residual_{name}.png"
+        )
     result.save(args.out / "result.pvd")
     error_curves(
         {
@@ -291,19 +245,25 @@ def main() -> None:
                 "rel_l2": rows_before[0]["rel_l2_steps"],
                 "R": rows_before[0]["R_steps"],
             },
-            "fine-tuned": {"rel_l2": rows_after[0]["rel_l2_steps"], "R": rows_after[0]["R_steps"]},
+            "fine-tuned": {
+                "rel_l2": rows_after[0]["rel_l2_steps"],
+                "R": rows_after[0]["R_steps"],
+            },
         },
         args.out / "errors.png",
         title="lid_driven_cavity, first test run",
     )
 
-    before_mean, after_mean = mean_row(rows_before), mean_row(rows_after)
+    before_mean, after_mean = mean_scores(rows_before), mean_scores(rows_after)
     (args.out / "metrics.json").write_text(
-        json.dumps({"pretrained": before_mean, "fine-tuned": after_mean}, indent=2) + "\n",
+        json.dumps({"pretrained": before_mean, "fine-tuned": after_mean}, indent=2)
+        + "\n",
         encoding="utf-8",
     )
     print_table(before_mean, after_mean)
-    print(f"wrote {args.out / 'result.pvd'}, {', '.join(str(p) for p in pictures.values())}")
+    print(
+        f"wrote {args.out / 'result.pvd'}, {', '.join(str(p) for p in pictures.values())}"
+    )
     print(f"done in {time.perf_counter() - clock:.0f} s")
 
 

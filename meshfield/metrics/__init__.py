@@ -16,11 +16,26 @@ from __future__ import annotations
 
 from meshfield.metrics.fields import mse, relative_l2, rmse, vrmse
 from meshfield.metrics.frequency import dominant_frequency, strouhal
-from meshfield.metrics.residual import MSER, mse_r, mse_r_on_mesh, normalized_mse, residual_r
+from meshfield.metrics.report import (
+    format_scores_table,
+    graph_conditions,
+    mean_scores,
+    trajectory_scores,
+)
+from meshfield.metrics.residual import (
+    MSER,
+    mse_r,
+    mse_r_on_mesh,
+    normalized_mse,
+    residual_r,
+)
 
 __all__ = [
     "MSER",
     "dominant_frequency",
+    "format_scores_table",
+    "graph_conditions",
+    "mean_scores",
     "mse",
     "mse_r",
     "mse_r_on_mesh",
@@ -29,5 +44,6 @@ __all__ = [
     "residual_r",
     "rmse",
     "strouhal",
+    "trajectory_scores",
     "vrmse",
 ]
