@@ -586,6 +586,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-runs", type=int, default=None, help="only the first N runs")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--pde",
+        default="auto",
+        help="score R, R_ref and MSE-R with this PDE (a name, 'auto': the data spec's, "
+        "'none': no physics scores; default: auto)",
+    )
+    p.add_argument(
+        "--refine",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also score the rollouts corrected by the checkpoint's physics refiner "
+        "(default: when it has one)",
+    )
     p.set_defaults(func=_cmd_evaluate)
 
     from meshfield.physics.finetune import add_arguments as add_finetune_arguments

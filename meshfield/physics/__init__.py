@@ -58,6 +58,7 @@ from meshfield.physics.mesh_ops import MeshOperators
 from meshfield.physics.navier_stokes import NavierStokes
 from meshfield.physics.finetune import FinetuneConfig, finetune, finetune_test_time
 from meshfield.physics.pde import PDE, AutogradDerivatives, Derivatives, MeshDerivatives
+from meshfield.physics.spec import pde_from_spec
 from meshfield.physics.poisson import Poisson
 from meshfield.physics.refine import (
     BoundaryValue,
@@ -100,4 +101,5 @@ __all__ = [
     "laplacian",
     "map_chunks",
     "time_derivative",
+    "pde_from_spec",
 ]

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from meshfield.metrics.fields import mse, relative_l2, vrmse
+
 __all__ = [
     "evaluate",
     "format_table",
@@ -33,7 +35,7 @@ __all__ = [
 #: value of ``report["format"]``
 REPORT_FORMAT = "meshfield-evaluation"
 #: metrics without units: averaged over the fields into ``"all"``
-_DIMENSIONLESS = ("rel_l2", "mse_normalized", "rmse_normalized", "ssim", "psnr")
+_DIMENSIONLESS = ("rel_l2", "mse_normalized", "rmse_normalized", "vrmse", "ssim", "psnr")
 
 
 # -------------------------------------------------------------------------------------------
@@ -214,6 +216,7 @@ def rollout_metrics(
       at least ``1e-12``);
     - ``mse``, ``rmse``: :math:`\frac{1}{N}\sum (\hat u - u)^2` and its root, physical units;
     - ``mse_normalized``, ``rmse_normalized``: the same of :math:`(\hat u - u)/\sigma_c`;
+    - ``vrmse``: RMSE over the standard deviation of the reference frame (The Well);
     - ``ssim``, ``psnr`` (only with ``grid_shape``): :func:`ssim` and :func:`psnr` of the
       field as an image, data range that of the reference frame.
 
@@ -256,13 +259,13 @@ def rollout_metrics(
     if field_std is not None:
         std = torch.as_tensor(field_std, dtype=torch.float64).reshape(channels).cpu()
         std = torch.where(std > 0, std, torch.ones_like(std))
-    error = pred - true
     per_step: dict[str, Tensor] = {}
-    per_step["rel_l2"] = error.norm(dim=1) / true.norm(dim=1).clamp_min(1e-12)
-    per_step["mse"] = error.square().mean(dim=1)
+    per_step["rel_l2"] = relative_l2(pred, true, per="step_field")
+    per_step["mse"] = mse(pred, true, per="step_field")
     per_step["rmse"] = per_step["mse"].sqrt()
-    per_step["mse_normalized"] = (error / std).square().mean(dim=1)
+    per_step["mse_normalized"] = mse(pred / std, true / std, per="step_field")
     per_step["rmse_normalized"] = per_step["mse_normalized"].sqrt()
+    per_step["vrmse"] = vrmse(pred, true, per="step_field")
     if grid_shape is not None:
         dims = len(grid_shape)
         pred_images, true_images = (
@@ -301,6 +304,12 @@ def _average_runs(
             length = max(len(s) for s in series)
             out[metric][name] = [_mean([s[i] for s in series if i < len(s)]) for i in range(length)]
     return out
+
+
+def _mean_physics(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """The mean of physics scores over runs (numbers only)."""
+    keys = [k for k, v in rows[0].items() if isinstance(v, int | float)]
+    return {k: sum(float(row[k]) for row in rows) / len(rows) for k in keys}
 
 
 def _summary(
@@ -358,6 +367,14 @@ def rollout_trajectory(
     tuple of torch.Tensor
         ``(prediction, target)``, both ``[T - history, N, C]``, physical units, on the CPU.
     """
+    frames = _rollout(model, graph, device)
+    history = int(model.history)
+    return frames[history:], graph.fields[history:].cpu()
+
+
+@torch.no_grad()
+def _rollout(model: Any, graph: Any, device: str | torch.device) -> Tensor:
+    """``[T, N, C]``: the first ``history`` reference frames, then the model's rollout."""
     history = int(model.history)
     fields = graph.fields
     steps = fields.size(0) - history
@@ -365,8 +382,95 @@ def rollout_trajectory(
         msg = f"A trajectory of {fields.size(0)} frames leaves nothing to predict after {history} input frames"
         raise ValueError(msg)
     graph = graph.to(device)
-    frames = model.rollout(graph, steps, initial=graph.fields[:history].float())
-    return frames[history:].cpu(), fields[history:].cpu()
+    return model.rollout(graph, steps, initial=graph.fields[:history].float()).cpu()
+
+
+def _data_spec(data: Any, checkpoint: Path | None) -> Mapping[str, Any] | None:
+    """The data spec of a dataset folder (``spec.yaml``), else of the checkpoint."""
+    if isinstance(data, str | os.PathLike) and (Path(data) / "spec.yaml").is_file():
+        from meshfield.data import load_spec
+
+        return load_spec(Path(data) / "spec.yaml").to_dict()
+    if checkpoint is not None:
+        from meshfield.checkpoint import read_checkpoint
+
+        spec = read_checkpoint(checkpoint).get("data_spec")
+        return spec if isinstance(spec, Mapping) else None
+    return None
+
+
+def _run_pde(option: Any, spec: Mapping[str, Any] | None, model: Any, cond: dict[str, float]) -> Any:
+    """The PDE that scores one run: the one given, one by name, or the data spec's."""
+    from meshfield.physics import PDE, pde_from_spec
+    from meshfield.physics.refine import make_pde
+
+    if option is None or option is False:
+        return None
+    if isinstance(option, PDE):
+        return option
+    if isinstance(option, str) and option != "auto":
+        return make_pde(option)
+    if spec is None:
+        return None
+    dim = int(getattr(getattr(model, "config", None), "dim", 2))
+    return pde_from_spec(spec, cond, list(model.field_names), dim=dim)
+
+
+def _physics_scores(
+    frames: Tensor, graph: Any, pde: Any, model: Any, std: Tensor | None
+) -> dict[str, float]:
+    """MSE (normalized), R, R_ref and MSE-R of a rollout, interior nodes, mesh operators."""
+    from meshfield.metrics import mse_r_on_mesh
+
+    return mse_r_on_mesh(
+        frames.to(torch.float64),
+        graph.fields.to(torch.float64),
+        pde,
+        graph,
+        times=graph.get("times"),
+        cond=_conditions(graph),
+        field_names=list(model.field_names),
+        scale=std,
+        interior_only=True,
+    ).as_dict()
+
+
+def _refiner_for(model: Any, checkpoint: Path | None, refine: bool | None) -> bool:
+    """Attach the checkpoint's refiner to ``model``; whether refined rollouts are scored."""
+    from meshfield.physics.refine import REFINER_CONFIG, get_refiner, load_refiner
+
+    if refine is False:
+        return False
+    if get_refiner(model) is not None:
+        return True
+    if checkpoint is not None and (checkpoint / REFINER_CONFIG).is_file():
+        load_refiner(checkpoint, model)
+        return True
+    if refine:
+        msg = (
+            "refine=True but the model has no physics refiner (no refiner.json in its "
+            "checkpoint); fine-tune one with meshfield finetune"
+        )
+        raise ValueError(msg)
+    return False
+
+
+def _scored(
+    frames: Tensor, graph: Any, model: Any, std: Tensor | None, pde: Any
+) -> dict[str, Any]:
+    """Per-step metrics of a rollout, their means and (with a PDE) its physics scores."""
+    history = int(model.history)
+    per_step = rollout_metrics(
+        frames[history:],
+        graph.fields[history:].cpu(),
+        field_names=list(model.field_names),
+        field_std=std,
+        grid_shape=graph.get("grid_shape"),
+    )
+    entry: dict[str, Any] = {"per_step": per_step, "mean": _summary(per_step)}
+    if pde is not None:
+        entry["physics"] = _physics_scores(frames, graph, pde, model, std)
+    return entry
 
 
 def evaluate(
@@ -378,6 +482,8 @@ def evaluate(
     max_runs: int | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    pde: Any = "auto",
+    refine: bool | None = None,
 ) -> dict[str, Any]:
     """Roll a model out over every trajectory of a split and report per-step errors.
 
@@ -403,24 +509,45 @@ def evaluate(
         Where the rollouts run.
     progress : bool, default: True
         Show a progress bar (tqdm).
+    pde : "auto" or str or PDE or None, default: "auto"
+        Also score each rollout against its governing equations: R (mean squared residual by
+        the discrete mesh operators, physical units, interior nodes), R_ref (that of the
+        reference trajectory on the same mesh) and MSE-R, with the normalized MSE
+        (:func:`meshfield.metrics.mse_r_on_mesh`). ``"auto"``: the PDE the data spec names
+        (the dataset folder's ``spec.yaml``, else the checkpoint's), set up per run with its
+        conditions; a name of :func:`meshfield.physics.refine.make_pde` or a PDE; ``None``
+        for no physics scores.
+    refine : bool, optional
+        Also score the rollouts corrected by the model's physics refiner (``meshfield
+        finetune`` writes one into its checkpoint), next to the uncorrected ones. default:
+        when the model has one.
 
     Returns
     -------
     dict
         The report: ``field_names``, ``steps``, ``times``, ``runs`` (per trajectory: its
-        ``run_id``, ``conditions``, ``per_step`` metrics and their ``mean``), ``per_step``
-        (mean over the runs at each step) and ``mean`` (over runs and steps). ``metrics``
-        lists the metric names.
+        ``run_id``, ``conditions``, ``per_step`` metrics and their ``mean``, ``physics``
+        scores with a PDE, and ``refined`` holding the same for the refined rollout),
+        ``per_step`` (mean over the runs at each step), ``mean`` (over runs and steps),
+        ``physics`` (mean physics scores) and ``refined`` (their refined counterparts).
+        ``metrics`` lists the metric names.
+
+    Example
+    -------
+    >>> report = evaluate("runs/cylinder_wake", "data/cylinder_wake")  # doctest: +SKIP
+    >>> report["runs"][0]["physics"]["r"], report["runs"][0]["refined"]["physics"]["r"]  # doctest: +SKIP
     """
     from tqdm.auto import tqdm
 
     source: dict[str, Any] = {}
+    checkpoint: Path | None = None
     if isinstance(model, str | os.PathLike):
         from meshfield.checkpoint import load_model
 
         checkpoint = resolve_checkpoint(model)
         model = load_model(checkpoint, device=device)
         source["checkpoint"] = str(checkpoint)
+    spec = _data_spec(data, checkpoint) if pde == "auto" else None
     if isinstance(data, str | os.PathLike):
         from meshfield.data import load_dataset
 
@@ -433,6 +560,7 @@ def evaluate(
         raise ValueError(msg)
     if hasattr(model, "eval"):
         model.eval()
+    refined = _refiner_for(model, checkpoint, refine)
     std = _model_stats(model)
     field_names = list(model.field_names)
     run_ids = list(getattr(data, "run_ids", []))
@@ -450,28 +578,34 @@ def evaluate(
         if names != field_names:
             msg = f"trajectory {i} has fields {names}; the model predicts {field_names}"
             raise ValueError(msg)
-        prediction, target = rollout_trajectory(model, graph, device=device)
-        per_step = rollout_metrics(
-            prediction,
-            target,
-            field_names=field_names,
-            field_std=std,
-            grid_shape=graph.get("grid_shape"),
-        )
+        frames = _rollout(model, graph, device)
+        graph = graph.cpu()
+        run_pde = _run_pde(pde, spec, model, _conditions(graph))
         run_id = run_ids[i] if i < len(run_ids) else str(graph.get("run_id") or i)
-        runs.append(
-            {
-                "run_id": run_id,
-                "conditions": _conditions(graph),
-                "steps": int(prediction.size(0)),
-                "per_step": per_step,
-                "mean": _summary(per_step),
-            }
-        )
+        entry = {
+            "run_id": run_id,
+            "conditions": _conditions(graph),
+            "steps": int(frames.size(0)) - int(model.history),
+            **_scored(frames, graph, model, std, run_pde),
+        }
+        if refined:
+            from meshfield.physics.refine import apply_refiner
+
+            corrected = apply_refiner(model, graph.to(device), frames.to(device)).cpu()
+            entry["refined"] = _scored(corrected, graph, model, std, run_pde)
+        runs.append(entry)
         graph_times = graph.get("times")
         if graph_times is not None and len(graph_times.reshape(-1)) > len(times) + model.history:
             times = graph_times.reshape(-1)[model.history :].tolist()
     per_step = _average_runs(runs)
+    extra: dict[str, Any] = {}
+    if all("physics" in run for run in runs):
+        extra["physics"] = _mean_physics([run["physics"] for run in runs])
+    if refined:
+        refined_steps = _average_runs([run["refined"] for run in runs])
+        extra["refined"] = {"per_step": refined_steps, "mean": _summary(refined_steps)}
+        if "physics" in extra:
+            extra["refined"]["physics"] = _mean_physics([run["refined"]["physics"] for run in runs])
     report = {
         "format": REPORT_FORMAT,
         "version": 1,
@@ -486,6 +620,7 @@ def evaluate(
         "runs": runs,
         "per_step": per_step,
         "mean": _summary(per_step),
+        **extra,
     }
     if out is not None:
         write_report(report, out)
@@ -514,32 +649,55 @@ def format_table(report: Mapping[str, Any]) -> str:
     """A short text table of a report: one row per run and their mean.
 
     Columns: the conditions, the mean relative L2 error over fields and steps, the RMSE of
-    each field (physical units), and the relative L2 error of the last step.
+    each field (physical units) and the relative L2 error of the last step; with physics
+    scores also the normalized MSE, R, R/R_ref and MSE-R (never R without the MSE). A report
+    with refined rollouts has a second row per run for them.
     """
     fields = list(report["field_names"])
-    header = ["run", "rel_l2", *[f"rmse {name}" for name in fields], "rel_l2 last"]
+    physics = "physics" in report
+    refined = "refined" in report
+    header = ["run", *(["model"] if refined else []), "rel_l2",
+              *[f"rmse {name}" for name in fields], "rel_l2 last"]
+    if physics:
+        header += ["MSE", "R", "R/R_ref", "MSE-R"]
 
     def number(value: float | None) -> str:
         return "-" if value is None else f"{value:.4g}"
 
-    def row(label: str, mean: Mapping[str, Any], per_step: Mapping[str, Any]) -> list[str]:
+    def row(label: str, kind: str | None, entry: Mapping[str, Any],
+            scores: Mapping[str, Any] | None) -> list[str]:
+        mean, per_step = entry["mean"], entry["per_step"]
         last = [v for v in per_step["rel_l2"]["all"] if v is not None]
-        return [
+        cells = [
             label,
+            *([kind] if kind is not None else []),
             number(mean["rel_l2"]["all"]),
             *[number(mean["rmse"][name]) for name in fields],
             number(last[-1] if last else None),
         ]
+        if physics:
+            cells += [number(scores[k]) if scores else "-" for k in ("mse", "r", "r_ratio", "mse_r")]
+        return cells
 
     rows = []
-    for run in report["runs"]:
-        label = ", ".join(f"{k}={v:g}" for k, v in run["conditions"].items()) or run["run_id"]
-        rows.append(row(label, run["mean"], run["per_step"]))
-    rows.append(row("mean", report["mean"], report["per_step"]))
+    entries = [(", ".join(f"{k}={v:g}" for k, v in run["conditions"].items()) or run["run_id"], run)
+               for run in report["runs"]]
+    entries.append(("mean", report))
+    for label, entry in entries:
+        rows.append(row(label, "pretrained" if refined else None, entry, entry.get("physics")))
+        if refined:
+            again = entry["refined"]
+            rows.append(row("", "refined", again, again.get("physics")))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(header))]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)) for r in rows]
+    if physics:
+        lines.append(
+            "MSE: of the fields normalized by the training std; R: mean squared PDE residual "
+            "(physical units, interior nodes, mesh operators); R_ref: that of the reference; "
+            "MSE-R = MSE + R/R_ref"
+        )
     return "\n".join(lines)
 
 
@@ -558,6 +716,8 @@ def run_evaluate(args: Any) -> int:
             max_runs=args.max_runs,
             device=args.device,
             progress=not args.quiet,
+            pde=None if args.pde == "none" else args.pde,
+            refine=args.refine,
         )
     except (MeshfieldError, FileNotFoundError, ValueError) as exc:
         print(f"meshfield evaluate: error: {exc}", file=sys.stderr)

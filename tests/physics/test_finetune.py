@@ -23,6 +23,7 @@ from meshfield.physics.finetune import (
     format_refinement_table,
 )
 from meshfield.physics.refine import BoundaryValue, apply_refiner, load_refiner
+from meshfield.train.evaluate import evaluate, format_table
 
 pytest.importorskip("gmsh")
 
@@ -116,6 +117,13 @@ def test_finetune_reduces_the_residual_and_keeps_the_fields(data, tmp_path) -> N
         assert row["mse_change"] <= MSE_BOUND, row
     mean_factor = sum(r["r_factor"] for r in rows) / len(rows)
     assert mean_factor >= 2.0
+    # meshfield evaluate on the written checkpoint scores the same before/after pairs
+    report = evaluate(result.checkpoint, runs, pde=Heat(), progress=False)
+    for row, run in zip(rows, report["runs"], strict=True):
+        for when, entry in (("before", run), ("after", run["refined"])):
+            assert entry["physics"]["r"] == pytest.approx(row[when].r, rel=1e-5)
+            assert entry["physics"]["mse"] == pytest.approx(row[when].mse, rel=1e-5)
+    assert "refined" in format_table(report)
     # the written checkpoint gives the same refined fields
     loaded = meshfield.load_model(result.checkpoint)
     load_refiner(result.checkpoint, loaded)

@@ -139,7 +139,9 @@ def test_evaluate_a_known_perturbation(heat_data: Path) -> None:
         (expected / 4).tolist(), rel=1e-5
     )
     table = format_table(report)
-    assert "alpha=0.02" in table and table.splitlines()[-1].startswith("mean")
+    assert "alpha=0.02" in table
+    # one row per run, then their mean, then what the physics columns mean
+    assert table.splitlines()[-2].startswith("mean") and "R_ref" in table.splitlines()[-1]
 
 
 def test_evaluate_grid_data_reports_ssim_and_psnr() -> None:
@@ -165,3 +167,35 @@ def test_evaluate_grid_data_reports_ssim_and_psnr() -> None:
 def test_evaluate_rejects_other_fields(heat_data: Path) -> None:
     with pytest.raises(ValueError, match="the model predicts"):
         evaluate(Oracle(("U_x",)), heat_data, progress=False)
+
+
+class NoisyOracle(Oracle):
+    """The reference plus node noise of 0.2 K: the heat equation no longer holds."""
+
+    def rollout(self, data: Any, steps: int, initial: torch.Tensor) -> torch.Tensor:
+        frames = super().rollout(data, steps, initial)
+        generator = torch.Generator().manual_seed(0)
+        noise = 0.2 * torch.randn(frames[1:].shape, generator=generator)
+        return torch.cat([frames[:1], frames[1:] + noise])
+
+
+def test_evaluate_scores_the_physics_of_the_data_spec(heat_data: Path) -> None:
+    """The heat equation of the spec: the reference scores R = R_ref, a scaled one more."""
+    exact = evaluate(Oracle(("T",)), heat_data, split="test", progress=False)
+    physics = exact["runs"][0]["physics"]
+    assert physics["r"] > 0 and physics["r"] == pytest.approx(physics["r_ref"], rel=1e-12)
+    assert physics["mse"] == 0.0 and physics["mse_r"] == pytest.approx(1.0)
+    assert exact["physics"]["r"] == pytest.approx(physics["r"])
+    noisy = evaluate(NoisyOracle(("T",)), heat_data, split="test", progress=False)
+    assert noisy["runs"][0]["physics"]["r"] > 2 * physics["r"]
+    assert noisy["runs"][0]["physics"]["mse"] > 0
+    table = format_table(noisy)
+    assert "R/R_ref" in table and "MSE-R" in table
+    none = evaluate(Oracle(("T",)), heat_data, split="test", pde=None, progress=False)
+    assert "physics" not in none and "physics" not in none["runs"][0]
+    assert "R/R_ref" not in format_table(none)
+
+
+def test_evaluate_refine_without_a_refiner_is_an_error(heat_data: Path) -> None:
+    with pytest.raises(ValueError, match="no physics refiner"):
+        evaluate(Oracle(("T",)), heat_data, split="test", refine=True, progress=False)
