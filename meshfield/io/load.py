@@ -21,7 +21,7 @@ def supported_suffixes() -> list[str]:
     from meshfield.io._meshio import meshio_formats
     from meshfield.io._pyvista import VTK_SUFFIXES
 
-    return sorted({*meshio_formats(), *VTK_SUFFIXES, _PVD, _FOAM})
+    return sorted({*meshio_formats(), *VTK_SUFFIXES, _PVD, _FOAM, GRAPH_SUFFIX})
 
 
 def _suffix(path: Path, known: Mapping[str, Any]) -> str:
@@ -115,6 +115,8 @@ def load_mesh(
           ``.stl``, ``.ply``, ``.off``, ``.med``, ``.inp``, ...) or VTK reads (``.vtu``,
           ``.vtk``, ``.vtp``, ``.vts``, ``.vtr``, ``.vti``);
         - a ``.pvd`` collection (a time series);
+        - a ``.safetensors`` graph file meshfield wrote (a dataset run of ``meshfield
+          datagen``), read as it was saved;
         - an OpenFOAM case folder (with ``system/controlDict``) or a ``.foam`` file in it;
         - a list of paths or objects sharing one mesh: one time step each;
         - a ``pyvista.DataSet`` or ``MultiBlock``, a ``meshio.Mesh``, a ``trimesh.Trimesh``.
@@ -165,6 +167,8 @@ def load_mesh(
     >>> data.boundary_names  # doctest: +SKIP
     ['interior', 'inlet', 'outlet', 'walls', 'cylinder']
     """
+    if isinstance(source, (str, os.PathLike)) and str(source).endswith(GRAPH_SUFFIX):
+        return _load_graph_file(Path(os.fspath(source)).expanduser(), fields, block, times, cond)
     if isinstance(source, (list, tuple)):
         if not source:
             msg = "load_mesh() got an empty list of time steps"
@@ -193,3 +197,40 @@ def _is_case(source: str | os.PathLike[str]) -> bool:
     from meshfield.io.openfoam import is_openfoam_case
 
     return is_openfoam_case(Path(os.fspath(source)).expanduser())
+
+
+#: suffix of the graph files of :func:`meshfield.data.save_graph` (dataset runs)
+GRAPH_SUFFIX = ".safetensors"
+
+
+def _load_graph_file(
+    path: Path,
+    fields: Sequence[str] | None,
+    block: int | str | None,
+    times: Sequence[float] | None,
+    cond: Mapping[str, float] | None,
+) -> Any:
+    """A graph file of :func:`meshfield.data.save_graph`, conditions overridden by ``cond``."""
+    import torch
+
+    from meshfield.data.store import load_graph
+
+    unsupported = [name for name, value in (("fields", fields), ("block", block),
+                                            ("times", times)) if value is not None]
+    if unsupported:
+        msg = (
+            f"{path} is a meshfield graph file, read as it was saved; load_mesh() options "
+            f"{unsupported} do not apply to it"
+        )
+        raise MeshFormatError(msg)
+    if not path.is_file():
+        msg = f"Mesh file not found: {path}"
+        raise MeshFileNotFoundError(msg)
+    graph = load_graph(path)
+    if cond:
+        stored = dict(zip(graph.get("cond_names") or (), graph.cond.tolist(), strict=True)) \
+            if graph.get("cond") is not None else {}
+        stored.update({str(k): float(v) for k, v in cond.items()})
+        graph.cond = torch.tensor(list(stored.values()), dtype=torch.float32)
+        graph.cond_names = list(stored)
+    return graph

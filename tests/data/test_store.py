@@ -168,3 +168,23 @@ def test_loading_never_unpickles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(pickle, "load", refuse)
     monkeypatch.setattr(torch, "load", refuse)
     assert_same(full_graph(), load_graph(path))
+
+
+def test_load_mesh_reads_graph_files(tmp_path: Path) -> None:
+    """Dataset runs open like any mesh file (meshfield convert run.safetensors run.pvd)."""
+    import meshfield
+
+    graph = full_graph()
+    path = save_graph(graph, tmp_path / "run.safetensors")
+    assert_same(meshfield.load_mesh(path), graph)
+    other = meshfield.load_mesh(str(path), cond={"Re": 150.0, "Ma": 0.1})
+    assert other.cond_names == ["Re", "aoa", "Ma"]
+    assert other.cond.tolist() == pytest.approx([150.0, -2.5, 0.1])
+    with pytest.raises(MeshFormatError, match=r"graph file.*\['fields'\]"):
+        meshfield.load_mesh(path, fields=["U_x"])
+    with pytest.raises(MeshFileNotFoundError, match="gone.safetensors"):
+        meshfield.load_mesh(tmp_path / "gone.safetensors")
+    out = tmp_path / "run.pvd"
+    meshfield.save(meshfield.load_mesh(path), out)
+    back = meshfield.load_mesh(out)
+    torch.testing.assert_close(back.fields, graph.fields)
