@@ -309,3 +309,21 @@ def test_info_on_a_mesh(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     assert "nodes        1651 (2D)" in text
     assert "inlet" in text and "cylinder" in text
+
+
+def test_convert_mesh_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A result file back to its bare mesh: points, cells and boundary groups, no values."""
+    result_file = tmp_path / "result.vtu"
+    mesh = meshfield.load_mesh(CYLINDER, cond={"Re": 100.0})
+    mesh.fields = torch.rand(1, mesh.num_nodes, 2)
+    mesh.field_names = ["T", "c"]
+    mesh.times = torch.zeros(1)
+    meshfield.save(mesh, result_file)
+    assert main(["convert", str(result_file), str(tmp_path / "full.vtu")]) == 0
+    assert main(["convert", str(result_file), str(tmp_path / "bare.vtu"), "--mesh-only"]) == 0
+    assert "bare.vtu" in capsys.readouterr().out
+    full = meshfield.load_mesh(tmp_path / "full.vtu")
+    bare = meshfield.load_mesh(tmp_path / "bare.vtu")
+    assert "fields" in full and "fields" not in bare and "cond" not in bare
+    assert torch.equal(bare.pos, mesh.pos) and torch.equal(bare.boundary, mesh.boundary)
+    assert bare.boundary_names == mesh.boundary_names
