@@ -134,6 +134,7 @@ def save_checkpoint(
     """
     from safetensors.torch import save_file
 
+    from meshfield._files import usual_permissions
     from meshfield.models.config import config_to_dict
 
     path = Path(path)
@@ -184,6 +185,7 @@ def save_checkpoint(
         with weights.open("rb+") as f:
             os.fsync(f.fileno())
         _fsync_dir(tmp)
+        usual_permissions(tmp, recursive=True)
         old = None
         if path.exists():
             old = Path(

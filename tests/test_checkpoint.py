@@ -219,3 +219,18 @@ def test_missing_weights(trained: HMT, tmp_path: Path) -> None:
     (path / "model.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="model.safetensors is missing"):
         load_model(path)
+
+
+def test_checkpoints_have_the_usual_permissions(tmp_path: Path) -> None:
+    """safetensors and mkdtemp make private files; a checkpoint is shared like any folder."""
+    import os
+    import stat
+
+    from meshfield.models import MeshGraphNet
+
+    path = save_checkpoint(MeshGraphNet(field_names=("p",), width=8, num_layers=1), tmp_path / "c")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o777 & ~mask
+    for written in path.iterdir():
+        assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~mask, written

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from meshfield._files import usual_permissions
 from meshfield.errors import MeshFormatError
 from meshfield.io._export import export_arrays, num_steps
 
@@ -25,6 +26,7 @@ def _temp_path(path: Path) -> Path:
     # same folder as the target, so os.replace is an atomic rename
     handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(handle)
+    usual_permissions(name)  # mkstemp makes it private; writers keep the mode they find
     return Path(name)
 
 

@@ -700,6 +700,8 @@ def _sha256(path: Path) -> str:
 def _write_refiner(refiner: PhysicsRefiner, folder: Path, extra: Mapping[str, Any]) -> None:
     from safetensors.torch import save_file
 
+    from meshfield._files import usual_permissions
+
     weights = folder / REFINER_WEIGHTS
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in refiner.state_dict().items()}
     save_file(tensors, str(weights), metadata={"format": REFINER_FORMAT})
@@ -719,6 +721,7 @@ def _write_refiner(refiner: PhysicsRefiner, folder: Path, extra: Mapping[str, An
         f.write("\n")
         f.flush()
         os.fsync(f.fileno())
+    usual_permissions(weights)
 
 
 def save_refined_checkpoint(

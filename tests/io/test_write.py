@@ -156,3 +156,25 @@ def test_unknown_write_extension(tmp_path: Path) -> None:
 def test_write_into_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(MeshFileNotFoundError, match="does not exist"):
         save(_graph(), tmp_path / "nowhere" / "m.vtu")
+
+
+@pytest.mark.parametrize("suffix", [".vtu", ".vtk", ".xdmf", ".pvd"])
+def test_written_files_have_the_usual_permissions(tmp_path: Path, suffix: str) -> None:
+    """Atomic writes go through private temporaries; the result is readable like any file."""
+    import os
+    import stat
+
+    data = mesh_graph(
+        [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]],
+        {"triangle": [[0, 1, 2], [1, 3, 2]]},
+        fields=np.ones((2, 4, 1), dtype=np.float32),
+        field_names=["T"],
+        times=[0.0, 1.0],
+    )
+    path = save(data, tmp_path / f"m{suffix}")
+    mask = os.umask(0)
+    os.umask(mask)
+    for written in tmp_path.rglob("*"):
+        if written.is_file():
+            assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~mask, written
+    assert path.is_file()
