@@ -110,7 +110,8 @@ def save_checkpoint(
         The checkpoint directory to create (or replace).
     data_spec : object, optional
         The data spec the model was trained on: JSON data or an object with ``to_dict()``.
-        default: none.
+        default: the ``data_spec`` of a model read by :func:`load_model` (so a model saved
+        again, e.g. after fine-tuning, keeps it), else none.
     metadata : mapping, optional
         Further JSON data (epoch, metrics, ...). default: none.
     overwrite : bool, default: True
@@ -153,6 +154,8 @@ def save_checkpoint(
         name: value.detach().to("cpu").contiguous().clone()
         for name, value in model.state_dict().items()
     }
+    if data_spec is None:
+        data_spec = getattr(model, "data_spec", None)
     info: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -269,7 +272,8 @@ def load_model(
     Returns
     -------
     FieldModel
-        The model in eval mode.
+        The model in eval mode; ``model.data_spec`` holds the checkpoint's data spec (or
+        ``None``), which :func:`save_checkpoint` writes again.
 
     Raises
     ------
@@ -370,4 +374,6 @@ def load_model(
         raise _inconsistent(
             config_path, f"its normalization statistics differ from those in {weights}"
         )
+    # what the checkpoint says beyond the weights, kept for saving the model again
+    model.data_spec = info.get("data_spec")
     return model.to(device).eval()

@@ -234,3 +234,20 @@ def test_checkpoints_have_the_usual_permissions(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o777 & ~mask
     for written in path.iterdir():
         assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~mask, written
+
+
+def test_saving_a_loaded_model_again_keeps_its_data_spec(tmp_path: Path) -> None:
+    """A fine-tuned checkpoint written from a loaded model still knows its PDE and times."""
+    from meshfield.models import MeshGraphNet
+
+    spec = {"case": "heat_plate", "pde": {"name": "heat"}, "time": {"interval": 0.25}}
+    first = save_checkpoint(
+        MeshGraphNet(field_names=("T",), width=8, num_layers=1), tmp_path / "a", data_spec=spec
+    )
+    model = meshfield.load_model(first)
+    assert model.data_spec == spec
+    again = save_checkpoint(model, tmp_path / "b")
+    assert json.loads((again / "config.json").read_text())["data_spec"] == spec
+    other = {"case": "other"}
+    third = save_checkpoint(model, tmp_path / "c", data_spec=other)
+    assert json.loads((third / "config.json").read_text())["data_spec"] == other
