@@ -59,8 +59,14 @@ def test_cylinder_wake_is_registered() -> None:
     assert "cylinder_wake" in pretrained.list_pretrained()
     entry = pretrained.PRETRAINED["cylinder_wake"]
     assert entry.folder == ASSETS / "pretrained" / "cylinder_wake"
-    assert "meshfield train data_specs/cylinder_wake.yaml" in entry.train_command
-    assert pretrained.pretrained_mesh("cylinder_wake") == ASSETS / "cylinder.msh"
+    assert "meshfield train data/cylinder_wake --config configs/cylinder_wake_hmt.json" in (
+        entry.train_command
+    )
+    # every file the recipe names is in the repository
+    repo = ASSETS.parents[1]
+    for name in ("data_specs/cylinder_wake.yaml", "configs/cylinder_wake_hmt.json"):
+        assert name in entry.train_command and (repo / name).is_file()
+    assert pretrained.pretrained_mesh("cylinder_wake") == entry.folder / "mesh.vtu"
 
 
 def test_unknown_name_lists_the_available_ones() -> None:
@@ -78,7 +84,7 @@ def test_registered_but_not_installed(root: Path) -> None:
     with pytest.raises(
         FileNotFoundError,
         match=r"'cylinder_wake' is registered but not "
-        r"installed.*lacks config.json, model.safetensors.*meshfield train",
+        r"installed.*lacks config.json, model.safetensors.*Make it with\nmeshfield datagen",
     ):
         pretrained.pretrained_path("cylinder_wake")
     with pytest.raises(FileNotFoundError, match="not installed"):

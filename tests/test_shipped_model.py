@@ -1,0 +1,114 @@
+"""The pretrained cylinder_wake model shipped in the package: what a new user runs first.
+
+The reference data (18 OpenFOAM runs) is not in the repository, so these tests check what
+holds without it: the checkpoint is small and loads without unpickling, it knows its training
+range, and a rollout from the conditions alone is a wake: finite, no-slip on the cylinder,
+free stream far upstream, and vortex shedding behind the cylinder. The held-out errors against
+OpenFOAM are in the README (measured with ``meshfield evaluate``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import meshfield
+from meshfield.checkpoint import read_checkpoint
+from meshfield.pretrained import PRETRAINED_ROOT, pretrained_mesh
+
+SHIPPED = PRETRAINED_ROOT / "cylinder_wake"
+
+
+@pytest.fixture(scope="module")
+def wake() -> meshfield.FieldResult:
+    """The default rollout of the README's first command: Re = 150, from the conditions alone."""
+    torch.manual_seed(0)
+    return meshfield.generate(None, {"Re": 150}, model="cylinder_wake", progress=False)
+
+
+def test_shipped_checkpoint_is_small_and_complete() -> None:
+    files = {p.name: p.stat().st_size for p in SHIPPED.iterdir() if p.is_file()}
+    assert {"model.safetensors", "config.json", "refiner.json"} <= set(files)
+    assert sum(files.values()) < 20 * 2**20
+    info = read_checkpoint(SHIPPED)
+    assert info["kind"] == "hmt"
+    assert info["field_names"] == ["U_x", "U_y", "p"] and info["cond_names"] == ["Re"]
+    assert info["data_spec"]["case"] == "cylinder_wake"
+    assert pretrained_mesh("cylinder_wake") == SHIPPED / "mesh.vtu"
+    # its held-out report (meshfield evaluate): the three test Reynolds numbers, refined too
+    report = json.loads((SHIPPED / "test_metrics.json").read_text(encoding="utf-8"))
+    assert sorted(run["conditions"]["Re"] for run in report["runs"]) == [85.0, 150.0, 195.0]
+    assert report["refined"]["physics"]["r"] < report["physics"]["r"]
+    # nothing in the folder is a pickle
+    for path in SHIPPED.iterdir():
+        assert not path.read_bytes()[:2] == b"\x80\x04", path
+
+
+def _wake_figures(result: meshfield.FieldResult) -> dict[str, float]:
+    """No-slip and inlet errors, shedding amplitude behind the cylinder, mean squared residual."""
+    fields, mesh = result.fields, result.mesh
+    names = list(mesh.boundary_names)
+    on_cylinder = mesh.boundary == names.index("cylinder")
+    at_inlet = mesh.boundary == names.index("inlet")
+    speed = fields[..., :2].norm(dim=-1)  # [T, N]
+    probe = int((mesh.pos - torch.tensor([4.0, 0.0])).norm(dim=1).argmin())  # 3.5 D behind
+    signal = fields[:, probe, 1]
+    return {
+        "no_slip_first": float(speed[0, on_cylinder].mean()),
+        "no_slip": float(speed[:, on_cylinder].mean()),
+        "inlet": float((fields[:, at_inlet, 0] - 1).abs().mean()),
+        "amplitude": float(signal.max() - signal.min()),
+        "R": float(result.residual.double().square().mean()),
+    }
+
+
+@pytest.mark.slow
+def test_default_rollout_is_a_wake(wake: meshfield.FieldResult) -> None:
+    fields, times = wake.fields, wake.times
+    assert fields.shape[1:] == (wake.mesh.pos.size(0), 3) and fields.size(0) == times.numel() > 50
+    assert bool(torch.isfinite(fields).all())
+    assert wake.residual is not None and bool(torch.isfinite(wake.residual).all())
+    figures = _wake_figures(wake)
+    # the first frame (from Re alone) holds no-slip; the rollout drifts from it (README)
+    assert figures["no_slip_first"] < 0.05 and figures["no_slip"] < 0.25
+    assert figures["inlet"] < 0.1  # free stream U = (1, 0)
+    # shedding: the cross-flow velocity behind the cylinder oscillates (OpenFOAM at Re = 150:
+    # 1.24 peak to peak at this point)
+    assert figures["amplitude"] > 0.3
+
+
+@pytest.mark.slow
+def test_refined_rollout_obeys_the_physics_better(wake: meshfield.FieldResult) -> None:
+    """The shipped refiner: a lower Navier-Stokes residual and better boundary values."""
+    refined = meshfield.generate(None, {"Re": 150}, model="cylinder_wake", refine=True,
+                                 progress=False)
+    before, after = _wake_figures(wake), _wake_figures(refined)
+    assert after["R"] < before["R"] / 4
+    assert after["no_slip"] < before["no_slip"] and after["inlet"] < before["inlet"]
+    assert after["amplitude"] > 0.3  # still shedding
+
+
+@pytest.mark.slow
+def test_readme_first_command(tmp_path: Path) -> None:
+    """The README's first command (fewer steps): a .pvd and a residual map."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    assert (
+        "meshfield generate --model cylinder_wake --cond Re=150 --out wake.pvd "
+        "--residual-map residual.png" in readme
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "meshfield", "generate", "--model", "cylinder_wake", "--cond",
+         "Re=150", "--steps", "4", "--out", "wake.pvd", "--residual-map", "residual.png",
+         "--quiet"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "wake.pvd").is_file() and (tmp_path / "residual.png").stat().st_size > 10_000
+    result = meshfield.load_mesh(tmp_path / "wake.pvd")
+    assert result.fields.shape[0] == 5  # the initial frame and 4 steps
+    assert {"U_x", "U_y", "p"} <= set(result.field_names)
