@@ -116,12 +116,18 @@ def test_same_result_from_path_graph_and_model(checkpoint: Path, plane: object) 
     from_path = generate(plane, {"Re": 120}, model=checkpoint, steps=2)
     model = meshfield.load_model(checkpoint)
     model.train()
-    with pytest.warns(UserWarning, match="no data spec naming a PDE"):
-        from_model = generate(plane, {"Re": 120}, model=model, steps=2)
+    # a loaded model keeps its checkpoint's data spec: the same times and residual
+    from_model = generate(plane, {"Re": 120}, model=model, steps=2)
     torch.testing.assert_close(from_model.fields, from_path.fields)
-    assert from_model.residual is None
-    torch.testing.assert_close(from_model.times, torch.arange(3.0))
+    torch.testing.assert_close(from_model.residual, from_path.residual)
+    torch.testing.assert_close(from_model.times, from_path.times)
     assert model.training  # the model's mode is left as it was
+    model.data_spec = None  # a model without one: no PDE, no times
+    with pytest.warns(UserWarning, match="no data spec naming a PDE"):
+        bare = generate(plane, {"Re": 120}, model=model, steps=2)
+    torch.testing.assert_close(bare.fields, from_path.fields)
+    assert bare.residual is None
+    torch.testing.assert_close(bare.times, torch.arange(3.0))
 
 
 def test_residual_options(checkpoint: Path, plane: object) -> None:
