@@ -108,11 +108,18 @@ class MeshConv(MessagePassing):
     def forward(self, h: Tensor, pos: Tensor, edge_index: Tensor) -> Tensor:
         """Update node features from their mesh neighbours (see the class docstring)."""
         num_nodes = h.size(0)
+        # the first layer of MLP_e is linear in (h_i, h_j, e_ij): apply its node parts once per
+        # node instead of once per edge (same parameters, about 3x fewer operations)
+        first = self.message_mlp[0]
+        d = self.channels
+        weight_i, weight_j = first.weight[:, :d], first.weight[:, d : 2 * d]
+        target = torch.addmm(first.bias, h, weight_i.t())  # a_i = W_i h_i + b
+        source = h @ weight_j.t()  # c_j = W_j h_j
         aggregated = h.new_zeros(num_nodes, self.channels)
         for start in range(0, edge_index.size(1), self.edge_chunk):
             chunk = edge_index[:, start : start + self.edge_chunk]
             aggregated = aggregated + self.propagate(
-                chunk, h=h, pos=pos, size=(num_nodes, num_nodes)
+                chunk, a=target, c=source, pos=pos, size=(num_nodes, num_nodes)
             )
         count = (
             degree(edge_index[1], num_nodes, dtype=h.dtype).clamp(min=1).unsqueeze(-1)
@@ -121,10 +128,10 @@ class MeshConv(MessagePassing):
             self.norm(torch.cat([h, aggregated / count], dim=-1))
         )
 
-    def message(self, h_i: Tensor, h_j: Tensor, pos_i: Tensor, pos_j: Tensor) -> Tensor:
-        return self.message_mlp(
-            torch.cat([h_i, h_j, relative_position(pos_i, pos_j)], dim=-1)
-        )
+    def message(self, a_i: Tensor, c_j: Tensor, pos_i: Tensor, pos_j: Tensor) -> Tensor:
+        first, act, second = self.message_mlp
+        edge = relative_position(pos_i, pos_j) @ first.weight[:, 2 * self.channels :].t()
+        return second(act(a_i + c_j + edge))
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.channels}, dim={self.dim})"
