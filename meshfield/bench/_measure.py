@@ -11,7 +11,9 @@ from __future__ import annotations
 import importlib
 import multiprocessing as mp
 import os
+import queue as queue_module
 import resource
+import signal
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -92,8 +94,22 @@ def measure(
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(target, kwargs, repeat, threads, queue))
     proc.start()
+    deadline = time.monotonic() + timeout
     try:
-        status, seconds, peak, extra = queue.get(timeout=timeout)
+        while True:
+            try:
+                status, seconds, peak, extra = queue.get(timeout=min(1.0, timeout))
+                break
+            except queue_module.Empty:
+                # a child killed by the system (out of memory) never reports: say so
+                if not proc.is_alive():
+                    code = proc.exitcode
+                    why = " (killed: out of memory?)" if code == -signal.SIGKILL else ""
+                    msg = f"benchmark {target}({kwargs}) died with exit code {code}{why}"
+                    raise RuntimeError(msg) from None
+                if time.monotonic() > deadline:
+                    msg = f"benchmark {target}({kwargs}) timed out after {timeout:g} s"
+                    raise RuntimeError(msg) from None
     finally:
         proc.join(timeout=5)
         if proc.is_alive():
