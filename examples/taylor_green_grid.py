@@ -27,29 +27,16 @@ stopped when the script is run again with the same ``--out``.
 
 from __future__ import annotations
 
-import argparse
-import json
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 
 import meshfield
-from meshfield.cases.datagen import datagen
-from meshfield.data import load_dataset, load_spec
-from meshfield.metrics import (
-    format_scores_table,
-    graph_conditions,
-    mean_scores,
-    trajectory_scores,
-)
+from meshfield.data import load_spec
 from meshfield.physics import NavierStokes
-from meshfield.physics.finetune import FinetuneConfig, finetune
-from meshfield.physics.refine import apply_refiner
-from meshfield.train import TrainConfig, evaluate, format_table, train
-from meshfield.viz import error_curves, residual_map
+from meshfield.train import TrainConfig, evaluate, format_table
+from meshfield.workflow import example_arguments, run_workflow
 
 SPEC = Path(__file__).resolve().parent.parent / "data_specs" / "taylor_green.yaml"
 
@@ -134,141 +121,32 @@ def make_train_config(quick: bool, out_dir: Path) -> TrainConfig:
     )
 
 
-def print_table(before: dict[str, float], after: dict[str, float]) -> None:
-    """The results table: the mean over the test runs, before and after fine-tuning."""
-    print()
-    print(format_scores_table({"pretrained": before, "fine-tuned": after}))
-    print(
-        f"(test runs; MSE of normalized fields, R: mean squared Navier-Stokes residual in "
-        f"physical units on interior nodes, R_ref = {before['R_ref']:.4g} of the exact "
-        "solution on the same grid; MSE-R = MSE + R/R_ref)"
-    )
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="small settings (about 2 minutes)"
-    )
-    parser.add_argument(
-        "--out", type=Path, default=Path("runs/examples/taylor_green_grid")
-    )
-    parser.add_argument(
-        "--data", type=Path, default=None, help="an existing dataset folder"
-    )
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    clock = time.perf_counter()
-
-    # 1. reference data (resumed run by run when interrupted)
-    data_dir = args.data
-    if data_dir is None:
-        data_dir = datagen(make_spec(args.quick), args.out / "data", jobs=1)
-    train_set = load_dataset(data_dir, "train")
-    test_set = load_dataset(data_dir, "test")
-
-    # 2. train HMT; the best checkpoint (lowest validation rollout error) is kept
-    config = make_train_config(args.quick, args.out / "train")
-    run = train(config, data_dir, resume=(args.out / "train" / "last").is_dir())
-    model = meshfield.load_model(run.best)
-
-    # 3. physics fine-tuning with Navier-Stokes, self-supervised; the viscosity is the
-    #    condition "nu" of each run, the density the spec's constant
-    pde = NavierStokes(viscosity="nu", rho=1.0)
-    tune = FinetuneConfig(
-        steps=30 if args.quick else 600,
-        calibration_steps=10 if args.quick else 100,
-        domain_points=96 if args.quick else 256,
-        hidden=16 if args.quick else 32,
-        lr=3e-3 if args.quick else 1e-3,
-    )
-    finetune(
-        model,
-        train_set,
-        pde,
-        config=tune,
-        out=args.out / "finetuned",
-        max_runs=2 if args.quick else None,
-    )
-
-    # 4. evaluation on the test runs: rollout from the first frame, then refined
-    rows_before, rows_after = [], []
-    # the model's field scale normalizes the MSE; its given frames are not scored
-    model_scale = {
-        "scale": model.normalizer.field_std,
-        "field_names": list(model.field_names),
-        "history": model.history,
-    }
-    for i in range(len(test_set)):
-        graph = test_set[i]
-        initial = graph.fields[: model.history].float()
-        steps = graph.fields.size(0) - model.history
-        with torch.no_grad():
-            before = model.rollout(graph, steps, initial=initial)
-        after = apply_refiner(model, graph, before)
-        rows_before.append(trajectory_scores(before, graph, pde, **model_scale))
-        rows_after.append(trajectory_scores(after, graph, pde, **model_scale))
-        if i == 0:
-            shown = (graph, before, after)
-
-    # 5. files: the fine-tuned rollout of the first test run with its reference and residual
-    graph, before, after = shown
-    units = {"U": "m/s", "p": "Pa", "t": "s"}
-    pictures = {}
-    for name, fields in (("pretrained", before), ("finetuned", after)):
-        result = meshfield.FieldResult(
-            fields,
-            list(model.field_names),
-            graph.times,
-            graph,
-            residual=pde.mesh_residual(graph, fields).float(),
-            residual_names=list(pde.components),
-            reference=graph.fields.float(),
-            units=units,
-            cond=graph_conditions(graph),
-        )
-        pictures[name] = residual_map(
-            result, field="U", path=args.out / f"residual_{name}.png"
-        )
-    result.save(args.out / "result.pvd")
-    error_curves(
-        {
-            "pretrained": {
-                "rel_l2": rows_before[0]["rel_l2_steps"],
-                "R": rows_before[0]["R_steps"],
-            },
-            "fine-tuned": {
-                "rel_l2": rows_after[0]["rel_l2_steps"],
-                "R": rows_after[0]["R_steps"],
-            },
-        },
-        args.out / "errors.png",
-        title="taylor_green_grid, first test run",
-    )
-
-    before_mean, after_mean = mean_scores(rows_before), mean_scores(rows_after)
-    (args.out / "metrics.json").write_text(
-        json.dumps({"pretrained": before_mean, "fine-tuned": after_mean}, indent=2)
-        + "\n",
-        encoding="utf-8",
+    args = example_arguments(__doc__.splitlines()[0], "taylor_green_grid")
+    done = run_workflow(
+        name="taylor_green_grid",
+        spec=make_spec(args.quick),
+        train_config=make_train_config(args.quick, args.out / "train"),
+        # the viscosity is the condition "nu" of each run, the density the spec's constant
+        pde=NavierStokes(viscosity="nu", rho=1.0),
+        out=args.out,
+        data=args.data,
+        quick=args.quick,
+        units={"U": "m/s", "p": "Pa", "t": "s"},
+        field="U",
+        reference="the exact solution",
     )
     # the grid view: the last fine-tuned frame as an image, and SSIM/PSNR of the pretrained
     # rollouts (evaluate() adds them for data with a grid_shape)
-    grid = graph.clone()
-    grid.fields = after
+    grid = done.graph.clone()
+    grid.fields = done.after
     np.save(args.out / "last_frame.npy", meshfield.to_grid(grid)[-1].numpy())
-    report = evaluate(model, test_set, progress=False)
+    report = evaluate(done.model, done.test_set, pde=None, refine=False, progress=False)
     print(format_table(report))
     print(
         f"pretrained rollout: SSIM {report['mean']['ssim']['all']:.4f}, "
         f"PSNR {report['mean']['psnr']['all']:.2f} dB"
     )
-    print_table(before_mean, after_mean)
-    print(
-        f"wrote {args.out / 'result.pvd'}, {', '.join(str(p) for p in pictures.values())}"
-    )
-    print(f"done in {time.perf_counter() - clock:.0f} s")
 
 
 if __name__ == "__main__":
