@@ -35,8 +35,7 @@ import yaml
 from meshfield.data import load_spec
 from meshfield.physics import NavierStokes
 from meshfield.physics.refine import BoundaryValue
-from meshfield.train import TrainConfig
-from meshfield.workflow import example_arguments, run_workflow
+from meshfield.workflow import example_arguments, run_workflow, train_settings
 
 SPEC = Path(__file__).resolve().parent.parent / "data_specs" / "cylinder_wake.yaml"
 
@@ -65,71 +64,12 @@ def make_spec(quick: bool):
     return load_spec(raw)
 
 
-def make_train_config(quick: bool, out_dir: Path) -> TrainConfig:
-    """Model and optimizer settings.
-
-    Parameters
-    ----------
-    quick : bool
-        A tiny model and a few epochs.
-    out_dir : Path
-        The training run folder.
-
-    Returns
-    -------
-    TrainConfig
-    """
-    if quick:
-        # small Mamba heads (headdim 8, state 8): at width 32 the default heads of 64 make one
-        # large head and cost four times as much on a CPU
-        return TrainConfig(
-            model="hmt",
-            width=32,
-            model_options={
-                "d_latent": 16,
-                "encoder": {"fourier_features": 4, "message_passing": 1},
-                "backbone": {
-                    "pattern": "MA",
-                    "patch_size": 64,
-                    "num_heads": 2,
-                    "mamba": {"d_state": 8, "headdim": 8, "chunk_size": 32},
-                },
-            },
-            epochs=3,
-            batch_size=4,
-            steps_per_epoch=6,
-            warmup_steps=10,
-            lr=2e-3,
-            out_dir=str(out_dir),
-        )
-    return TrainConfig(
-        model="hmt",
-        width=64,
-        model_options={
-            "d_latent": 32,
-            "backbone": {
-                "pattern": "MAMA",
-                "patch_size": 128,
-                "mamba": {"d_state": 16, "headdim": 16, "chunk_size": 64},
-            },
-        },
-        epochs=20,
-        batch_size=4,
-        steps_per_epoch=60,
-        warmup_steps=100,
-        lr=1e-3,
-        noise_std=0.01,
-        patience=8,
-        out_dir=str(out_dir),
-    )
-
-
 def main() -> None:
     args = example_arguments(__doc__.splitlines()[0], "cylinder_wake")
     run_workflow(
         name="cylinder_wake",
         spec=make_spec(args.quick),
-        train_config=make_train_config(args.quick, args.out / "train"),
+        train_config=train_settings(args.quick, args.out / "train"),
         # nondimensional with D = U_inf = 1, so nu = 1/Re from each run's condition; p is
         # OpenFOAM's kinematic pressure
         pde=NavierStokes(viscosity="Re"),

@@ -35,8 +35,8 @@ import yaml
 import meshfield
 from meshfield.data import load_spec
 from meshfield.physics import NavierStokes
-from meshfield.train import TrainConfig, evaluate, format_table
-from meshfield.workflow import example_arguments, run_workflow
+from meshfield.train import evaluate, format_table
+from meshfield.workflow import example_arguments, run_workflow, train_settings
 
 SPEC = Path(__file__).resolve().parent.parent / "data_specs" / "taylor_green.yaml"
 
@@ -63,70 +63,12 @@ def make_spec(quick: bool):
     return load_spec(raw)
 
 
-def make_train_config(quick: bool, out_dir: Path) -> TrainConfig:
-    """Model and optimizer settings.
-
-    Parameters
-    ----------
-    quick : bool
-        A tiny model and a few epochs.
-    out_dir : Path
-        The training run folder.
-
-    Returns
-    -------
-    TrainConfig
-    """
-    if quick:
-        # small Mamba heads (headdim 8, state 8): at width 32 the default heads of 64 make one
-        # large head and cost four times as much on a CPU
-        return TrainConfig(
-            model="hmt",
-            width=32,
-            model_options={
-                "d_latent": 16,
-                "encoder": {"fourier_features": 4, "message_passing": 1},
-                "backbone": {
-                    "pattern": "MA",
-                    "patch_size": 64,
-                    "num_heads": 2,
-                    "mamba": {"d_state": 8, "headdim": 8, "chunk_size": 32},
-                },
-            },
-            epochs=3,
-            batch_size=4,
-            warmup_steps=10,
-            lr=2e-3,
-            out_dir=str(out_dir),
-        )
-    return TrainConfig(
-        model="hmt",
-        width=64,
-        model_options={
-            "d_latent": 32,
-            "backbone": {
-                "pattern": "MAMA",
-                "patch_size": 128,
-                "mamba": {"d_state": 16, "headdim": 16, "chunk_size": 64},
-            },
-        },
-        epochs=20,
-        batch_size=4,
-        steps_per_epoch=60,
-        warmup_steps=100,
-        lr=1e-3,
-        noise_std=0.01,
-        patience=8,
-        out_dir=str(out_dir),
-    )
-
-
 def main() -> None:
     args = example_arguments(__doc__.splitlines()[0], "taylor_green_grid")
     done = run_workflow(
         name="taylor_green_grid",
         spec=make_spec(args.quick),
-        train_config=make_train_config(args.quick, args.out / "train"),
+        train_config=train_settings(args.quick, args.out / "train", quick_steps_per_epoch=None),
         # the viscosity is the condition "nu" of each run, the density the spec's constant
         pde=NavierStokes(viscosity="nu", rho=1.0),
         out=args.out,

@@ -32,7 +32,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["WorkflowResult", "example_arguments", "finetune_settings", "run_workflow"]
+__all__ = [
+    "WorkflowResult",
+    "example_arguments",
+    "finetune_settings",
+    "run_workflow",
+    "train_settings",
+]
 
 
 def example_arguments(description: str, name: str) -> argparse.Namespace:
@@ -69,6 +75,70 @@ def finetune_settings(quick: bool) -> Any:
         domain_points=96 if quick else 256,
         hidden=16 if quick else 32,
         lr=3e-3 if quick else 1e-3,
+    )
+
+
+def train_settings(quick: bool, out_dir: Path, *, quick_steps_per_epoch: int | None = 6) -> Any:
+    """The HMT and optimizer settings of the examples.
+
+    Parameters
+    ----------
+    quick : bool
+        A tiny model (width 32, one Mamba and one attention block) and 3 epochs; otherwise
+        width 64, ``"MAMA"``, 20 epochs of 60 steps with early stopping.
+    out_dir : Path
+        The training run folder.
+    quick_steps_per_epoch : int, optional
+        Steps per epoch with ``quick`` (``None``: every window once). default: 6.
+
+    Returns
+    -------
+    TrainConfig
+    """
+    from meshfield.train import TrainConfig
+
+    if quick:
+        # small Mamba heads (headdim 8, state 8): at width 32 the default heads of 64 make one
+        # large head and cost four times as much on a CPU
+        return TrainConfig(
+            model="hmt",
+            width=32,
+            model_options={
+                "d_latent": 16,
+                "encoder": {"fourier_features": 4, "message_passing": 1},
+                "backbone": {
+                    "pattern": "MA",
+                    "patch_size": 64,
+                    "num_heads": 2,
+                    "mamba": {"d_state": 8, "headdim": 8, "chunk_size": 32},
+                },
+            },
+            epochs=3,
+            batch_size=4,
+            steps_per_epoch=quick_steps_per_epoch,
+            warmup_steps=10,
+            lr=2e-3,
+            out_dir=str(out_dir),
+        )
+    return TrainConfig(
+        model="hmt",
+        width=64,
+        model_options={
+            "d_latent": 32,
+            "backbone": {
+                "pattern": "MAMA",
+                "patch_size": 128,
+                "mamba": {"d_state": 16, "headdim": 16, "chunk_size": 64},
+            },
+        },
+        epochs=20,
+        batch_size=4,
+        steps_per_epoch=60,
+        warmup_steps=100,
+        lr=1e-3,
+        noise_std=0.01,
+        patience=8,
+        out_dir=str(out_dir),
     )
 
 
