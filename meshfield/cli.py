@@ -628,8 +628,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``meshfield`` command."""
+    from meshfield.runtime import tune_malloc
+
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    tune_malloc()  # large activations reuse heap memory instead of fresh page-faulted maps
     return int(args.func(args) or 0)
 
 

@@ -1,26 +1,31 @@
 """Time and peak memory of one model step: HMT against MeshGraphNet at their default sizes.
 
-``python -m meshfield.bench model [--sizes 10k,100k,1M] [--quick] [--repeat 2] [--checkpoint]``
+``python -m meshfield.bench model [--sizes 10k,100k,1M] [--quick] [--repeat 1] [--checkpoint auto]``
 
-Every configuration runs in a fresh process (:func:`meshfield.bench._measure.measure`): best
-wall time over ``--repeat`` calls and peak resident memory above the set-up. Float32, width
-128, default configurations (HMT: pattern ``"MMAMMA"``, patch attention over 256 nodes, 2
-message-passing layers, temporal latent 64; MeshGraphNet: 15 message-passing steps), three
-fields and one condition, history 1. Meshes are jittered structured triangulations of the
-unit square with shuffled node ids (built by :func:`meshfield.data.mesh_graph`), so the
-models see an unstructured node order.
+Every configuration runs in a fresh process (:func:`meshfield.bench._measure.measure`): one
+warm-up call off the clock (first-touch page faults of the heap, lazy initializations), then
+the best wall time over ``--repeat`` calls and the peak resident memory above the set-up.
+Float32, width 128, default configurations (HMT: pattern ``"MMAMMA"``, patch attention over
+256 nodes, 2 message-passing layers, temporal latent 64; MeshGraphNet: 15 message-passing
+steps), three fields and one condition, history 1. Meshes are jittered structured
+triangulations of the unit square with shuffled node ids (built by
+:func:`meshfield.data.mesh_graph`), so the models see an unstructured node order. The
+children call :func:`meshfield.runtime.tune_malloc` as the ``meshfield`` command does
+(``--system-malloc``: glibc's defaults, to see the difference).
 
 Two passes per model and size:
 
-- **inference**: ``model(data)`` under ``torch.no_grad()`` (one step, including the
-  per-mesh preparation: normalized positions and, for HMT, the space-filling-curve sorts);
-- **training step**: forward, MSE of the normalized increment, backward (no optimizer).
+- **infer**: ``model(data)`` under ``torch.no_grad()`` (one step, including the per-mesh
+  preparation: normalized positions and, for HMT, the space-filling-curve sorts);
+- **train**: forward, MSE of the normalized increment, backward (no optimizer).
 
+Training steps whose plain peak (bytes per node of the previous size of the same series
+times N) exceeds ``--max-mb`` run with activation checkpointing (``--checkpoint auto``; HMT:
+the Mamba scans, MeshGraphNet: every processor step), marked ``train*``; ``always`` and
+``never`` force it. Other configurations predicted above ``--max-mb`` are skipped with a note.
 Printed: the table, then the ratios the issue asks for (HMT vs MeshGraphNet per training step
 at 100k nodes; time growth from 100k to 1M nodes relative to N; HMT inference time at 100k
-and peak memory at 1M against their targets). A configuration whose predicted peak (bytes per
-node of the previous size of the same series times N) exceeds ``--max-mb`` is skipped with a
-note. ``--checkpoint`` turns on activation checkpointing of the Mamba scans for training.
+and peak memory at 1M against their targets).
 """
 
 from __future__ import annotations
@@ -86,15 +91,29 @@ def _build(model: str, checkpoint: bool) -> torch.nn.Module:
     from meshfield.nn import BackboneConfig, MambaConfig
 
     options: dict[str, Any] = {"field_names": FIELDS, "cond_names": ("Re",)}
-    if model == "hmt" and checkpoint:
+    if checkpoint and model == "hmt":
         options["backbone"] = BackboneConfig(mamba=MambaConfig(checkpoint=True))
+    elif checkpoint:
+        options["checkpoint"] = True
     return build_model(model, **options)
 
 
 def setup_step(
-    *, model: str, num_nodes: int, backward: bool, checkpoint: bool = False
+    *,
+    model: str,
+    num_nodes: int,
+    backward: bool,
+    checkpoint: bool = False,
+    system_malloc: bool = False,
 ) -> tuple[Callable[[], None], dict[str, Any]]:
-    """One step of ``model`` on a mesh of about ``num_nodes`` nodes (run in the child)."""
+    """One step of ``model`` on a mesh of about ``num_nodes`` nodes (run in the child).
+
+    The returned call has run once already (the warm-up, off the clock).
+    """
+    from meshfield.runtime import malloc_setting, tune_malloc
+
+    if not system_malloc:
+        tune_malloc()
     torch.manual_seed(0)
     data = make_mesh(num_nodes)
     net = _build(model, checkpoint)
@@ -114,9 +133,9 @@ def setup_step(
             with torch.no_grad():
                 net(data, history)
 
-    if data.num_nodes <= 20_000:  # one-time costs off the clock for the small meshes
-        call()
+    call()  # warm-up: one-time costs off the clock
     extra = {
+        "malloc": malloc_setting(),
         "params": sum(p.numel() for p in params),
         "nodes": int(data.num_nodes),
         "edges": int(data.edge_index.size(1)),
@@ -135,6 +154,7 @@ class Row:
     peak_bytes: int | None = None
     nodes: int = 0
     note: str = ""
+    checkpoint: bool = False
 
     @property
     def measured(self) -> bool:
@@ -162,7 +182,8 @@ def _parse_sizes(text: str) -> tuple[int, ...]:
 
 def _print_row(row: Row) -> None:
     name = {"hmt": "HMT", "meshgraphnet": "MeshGraphNet"}[row.model]
-    head = f"  {name:<14} {_fmt(row.size):>6} {'train' if row.backward else 'infer':>6}"
+    passes = ("train*" if row.checkpoint else "train") if row.backward else "infer"
+    head = f"  {name:<14} {_fmt(row.size):>6} {passes:>6}"
     if not row.measured:
         print(f"{head}   skipped: {row.note}", flush=True)
         return
@@ -192,6 +213,41 @@ def _line(
     print(f"  {label:<56} {shown:>9}   target {target:<8} {verdict:<8}{note}")
 
 
+def _memory_mb() -> float:
+    """Physical memory of this machine in MiB (Linux), or 0 where unknown."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    except (ValueError, OSError, AttributeError):
+        return 0.0
+
+
+def _plan(
+    model: str,
+    size: int,
+    backward: bool,
+    mode: str,
+    max_mb: float,
+    plain: Row | None,
+    recomputed: Row | None,
+) -> tuple[bool, str]:
+    """Whether to checkpoint this configuration, and why it is skipped ("" to run it)."""
+
+    def predicted(row: Row | None) -> float:
+        return row.peak_bytes / row.nodes * size / 2**20 if row else 0.0
+
+    checkpoint = backward and (
+        mode == "always" or (mode == "auto" and predicted(plain) > max_mb)
+    )
+    estimate = predicted(recomputed if checkpoint else plain)
+    if estimate > max_mb:
+        how = "with checkpointing " if checkpoint else ""
+        return (
+            checkpoint,
+            f"predicted peak {how}{estimate:.0f} MB > --max-mb {max_mb:.0f}",
+        )
+    return checkpoint, ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its table and ratios; returns 0."""
     parser = argparse.ArgumentParser(
@@ -206,74 +262,90 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--repeat",
         type=int,
-        default=None,
-        help="calls per configuration; best time kept",
+        default=1,
+        help="timed calls after the warm-up; best time kept",
     )
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: PyTorch's)"
     )
     parser.add_argument(
         "--checkpoint",
-        action="store_true",
-        help="checkpoint the Mamba scans in training",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="activation checkpointing of training steps (auto: where the plain step would "
+        "exceed --max-mb)",
     )
+    memory = _memory_mb()
     parser.add_argument(
         "--max-mb",
         type=float,
-        default=60_000.0,
-        help="skip configurations predicted above this",
+        default=0.8 * memory if memory else 60_000.0,
+        help="memory budget per configuration (default: 80%% of this machine's)",
+    )
+    parser.add_argument(
+        "--system-malloc",
+        action="store_true",
+        help="leave glibc malloc at its defaults (no meshfield.runtime.tune_malloc)",
     )
     parser.add_argument(
         "--timeout", type=float, default=3600.0, help="seconds per configuration"
     )
     args = parser.parse_args(list(argv) if argv is not None else None)
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1 (got {args.repeat})")
 
     sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
-    repeat = args.repeat or (1 if args.quick else 2)
     print("meshfield bench model")
     print(
         f"  float32, width 128, default configurations, fields {list(FIELDS)}, history 1; "
         f"torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}, "
-        f"cpus {os.cpu_count()}"
+        f"cpus {os.cpu_count()}, memory {memory / 1024:.0f} GiB"
     )
     print(
-        f"  THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', '(unset)')}, repeat "
-        f"{repeat} (best time), Mamba checkpointing in training: {args.checkpoint}"
+        f"  one warm-up call, then best of {args.repeat}; --max-mb {args.max_mb:.0f}; "
+        f"checkpointing {args.checkpoint} (train* = checkpointed)"
     )
     print(
-        "  infer = one step under no_grad (with the per-mesh preparation); train = forward + loss + backward"
+        "  infer = one step under no_grad (with the per-mesh preparation); "
+        "train = forward + loss + backward"
     )
+    malloc_line = ""
     print(
-        f"\n  {'model':<14} {'N':>6} {'pass':>6} {'seconds':>10} {'peak MB':>10} {'bytes/node':>12} {'us/node':>10}"
+        f"\n  {'model':<14} {'N':>6} {'pass':>6} {'seconds':>10} {'peak MB':>10} "
+        f"{'bytes/node':>12} {'us/node':>10}"
     )
 
     rows: list[Row] = []
     for model in MODELS:
         for backward in (False, True):
-            previous: Row | None = None
+            plain: Row | None = None
+            recomputed: Row | None = None
             for size in sizes:
-                predicted = (
-                    previous.peak_bytes / previous.nodes * size if previous else 0.0
+                checkpoint, skip = _plan(
+                    model,
+                    size,
+                    backward,
+                    args.checkpoint,
+                    args.max_mb,
+                    plain,
+                    recomputed,
                 )
-                if predicted > args.max_mb * 2**20:
-                    row = Row(
-                        model,
-                        size,
-                        backward,
-                        note=f"predicted peak {predicted / 2**20:.0f} MB > --max-mb {args.max_mb:.0f}",
-                    )
+                if skip:
+                    row = Row(model, size, backward, note=skip, checkpoint=checkpoint)
                 else:
                     try:
                         result = measure(
                             f"{_HERE}:setup_step",
-                            repeat=repeat,
+                            repeat=args.repeat,
                             threads=args.threads,
                             timeout=args.timeout,
                             model=model,
                             num_nodes=size,
                             backward=backward,
-                            checkpoint=args.checkpoint,
+                            checkpoint=checkpoint,
+                            system_malloc=args.system_malloc,
                         )
+                        malloc_line = result.extra.get("malloc", malloc_line)
                         row = Row(
                             model,
                             size,
@@ -281,13 +353,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                             result.seconds,
                             result.peak_bytes,
                             result.extra["nodes"],
+                            checkpoint=checkpoint,
                         )
-                        previous = row
+                        if checkpoint:
+                            recomputed = row
+                        else:
+                            plain = row
                     except RuntimeError as err:
-                        row = Row(model, size, backward, note=f"failed: {err}"[:200])
+                        note = f"failed: {err}"[:200]
+                        row = Row(
+                            model, size, backward, note=note, checkpoint=checkpoint
+                        )
                 rows.append(row)
                 _print_row(row)
 
+    if malloc_line:
+        print(f"\n  allocator: {malloc_line}")
     _print_targets(rows, sizes)
     print(
         "\n  figures taken on a shared machine are indicative; rerun on a quiet one to report them"
@@ -301,11 +382,15 @@ def _print_targets(rows: Sequence[Row], sizes: Sequence[int]) -> None:
     big = sizes[-1]
     hmt, mgn = _find(rows, "hmt", mid, True), _find(rows, "meshgraphnet", mid, True)
     ratio = mgn.seconds / hmt.seconds if hmt and mgn else None
+    marks = [
+        f"{r.model} checkpointed" for r in (hmt, mgn) if r is not None and r.checkpoint
+    ]
     _line(
         f"MeshGraphNet / HMT time per training step at {_fmt(mid)}",
         ratio,
         ">= 2",
         None if ratio is None else ratio >= 2,
+        f"({', '.join(marks)})" if marks else "",
     )
     for model in MODELS:
         for backward in (False, True):

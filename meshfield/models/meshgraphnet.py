@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 from torch_geometric.nn import MessagePassing
 
 from meshfield.models.base import FieldModel, MeshContext
@@ -198,8 +199,12 @@ class MeshGraphNet(FieldModel):
         src, dst = context.edge_index
         pos = context.pos_normalized
         e = self.edge_encoder(relative_position(pos[dst], pos[src]))
+        recompute = self.config.checkpoint and torch.is_grad_enabled()
         for block in self.processor:
-            h, e = block(h, e, context.edge_index)
+            if recompute:
+                h, e = checkpoint(block, h, e, context.edge_index, use_reentrant=False)
+            else:
+                h, e = block(h, e, context.edge_index)
         return h, state
 
     def __repr__(self) -> str:
