@@ -3,7 +3,9 @@
 Peak memory of PyTorch code on the CPU is not visible to ``tracemalloc``; the honest figure is
 the resident set size of a process that did nothing else. :func:`measure` runs the call in a
 spawned child process, records the RSS after imports and set-up (the baseline), runs the call
-``repeat`` times and reports the best wall time and the peak RSS above the baseline.
+``repeat`` times and reports the best wall time and the peak RSS above the baseline. The child
+calls :func:`meshfield.runtime.tune_malloc` first, as the ``meshfield`` command does
+(``MESHFIELD_TUNE_MALLOC=0`` in the environment leaves malloc at its defaults).
 """
 
 from __future__ import annotations
@@ -41,10 +43,20 @@ def rss_bytes() -> int:
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
-def _child(target: str, kwargs: dict[str, Any], repeat: int, threads: int | None, queue: Any) -> None:
+def _child(
+    target: str,
+    kwargs: dict[str, Any],
+    repeat: int,
+    warmup: int,
+    threads: int | None,
+    queue: Any,
+) -> None:
     try:
         import torch
 
+        from meshfield.runtime import malloc_setting, tune_malloc
+
+        tune_malloc()
         if threads is not None:
             torch.set_num_threads(threads)
         module_name, func_name = target.split(":")
@@ -52,14 +64,17 @@ def _child(target: str, kwargs: dict[str, Any], repeat: int, threads: int | None
         # setup(**kwargs) builds inputs and returns (call, extra); call() is what is measured
         call, extra = setup(**kwargs)
         baseline = rss_bytes()
+        for _ in range(warmup):  # off the clock, but inside the memory figure
+            call()
         best = float("inf")
         for _ in range(repeat):
             t0 = time.perf_counter()
             call()
             best = min(best, time.perf_counter() - t0)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+        extra = {"malloc": malloc_setting(), **extra}
         queue.put(("ok", best, max(peak - baseline, 0), extra))
-    except BaseException as exc:  # report any failure to the parent instead of hanging it
+    except BaseException as exc:  # report any failure to the parent, never hang it
         queue.put(("error", f"{type(exc).__name__}: {exc}", 0, {}))
 
 
@@ -67,6 +82,7 @@ def measure(
     target: str,
     *,
     repeat: int = 3,
+    warmup: int = 0,
     threads: int | None = None,
     timeout: float = 600.0,
     **kwargs: Any,
@@ -80,6 +96,9 @@ def measure(
         returns ``(call, extra)``.
     repeat : int, default: 3
         How many times ``call`` runs; the best time is reported. The peak memory covers all runs.
+    warmup : int, default: 0
+        Calls before the timed ones (first-touch page faults, lazy initialization); their
+        memory counts in the peak, their time does not.
     threads : int, optional
         ``torch.set_num_threads`` in the child; default: PyTorch's own choice.
     timeout : float, default: 600
@@ -92,7 +111,9 @@ def measure(
     """
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(target, kwargs, repeat, threads, queue))
+    proc = ctx.Process(
+        target=_child, args=(target, kwargs, repeat, warmup, threads, queue)
+    )
     proc.start()
     deadline = time.monotonic() + timeout
     try:
@@ -105,7 +126,9 @@ def measure(
                 if not proc.is_alive():
                     code = proc.exitcode
                     why = " (killed: out of memory?)" if code == -signal.SIGKILL else ""
-                    msg = f"benchmark {target}({kwargs}) died with exit code {code}{why}"
+                    msg = (
+                        f"benchmark {target}({kwargs}) died with exit code {code}{why}"
+                    )
                     raise RuntimeError(msg) from None
                 if time.monotonic() > deadline:
                     msg = f"benchmark {target}({kwargs}) timed out after {timeout:g} s"

@@ -55,7 +55,7 @@ CHUNK_SIZE = 64
 
 DEFAULT_SIZES = (16384, 65536, 262144, 1048576)
 QUICK_SIZES = (256, 1024)
-#: below this length the set-up makes one untimed call first (one-time costs off the clock)
+#: up to this length one untimed call comes first (one-time costs off the clock)
 WARMUP_MAX_LENGTH = 16384
 
 _HERE = "meshfield.bench.backbone"
@@ -68,12 +68,6 @@ _HERE = "meshfield.bench.backbone"
 def _zero_grads(tensors: Sequence[torch.Tensor]) -> None:
     for tensor in tensors:
         tensor.grad = None
-
-
-def _warm(call: Callable[[], None], length: int) -> Callable[[], None]:
-    if length <= WARMUP_MAX_LENGTH:
-        call()
-    return call
 
 
 def setup_block(
@@ -115,7 +109,7 @@ def setup_block(
             with torch.no_grad():
                 block(x, patching=patching)
 
-    return _warm(call, length), {"params": sum(p.numel() for p in params)}
+    return call, {"params": sum(p.numel() for p in params)}
 
 
 def setup_mambapy_block(
@@ -138,7 +132,7 @@ def setup_mambapy_block(
             with torch.no_grad():
                 model(x)
 
-    return _warm(call, length), {"params": sum(p.numel() for p in params)}
+    return call, {"params": sum(p.numel() for p in params)}
 
 
 def setup_scan(*, impl: str, length: int, backward: bool) -> tuple[Callable[[], None], dict]:
@@ -187,7 +181,7 @@ def setup_scan(*, impl: str, length: int, backward: bool) -> tuple[Callable[[], 
             with torch.no_grad():
                 scan()
 
-    return _warm(call, length), {}
+    return call, {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,6 +274,7 @@ class _Runner:
                 result: Measurement = measure(
                     f"{_HERE}:{target}",
                     repeat=self.repeat,
+                    warmup=int(length <= WARMUP_MAX_LENGTH),
                     threads=self.threads,
                     timeout=self.timeout,
                     length=length,

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from meshfield.bench._measure import measure
+from meshfield.runtime import ENV_VARIABLE
 
 __all__ = ["main", "make_mesh"]
 
@@ -104,16 +105,8 @@ def setup_step(
     num_nodes: int,
     backward: bool,
     checkpoint: bool = False,
-    system_malloc: bool = False,
 ) -> tuple[Callable[[], None], dict[str, Any]]:
-    """One step of ``model`` on a mesh of about ``num_nodes`` nodes (run in the child).
-
-    The returned call has run once already (the warm-up, off the clock).
-    """
-    from meshfield.runtime import malloc_setting, tune_malloc
-
-    if not system_malloc:
-        tune_malloc()
+    """One step of ``model`` on a mesh of about ``num_nodes`` nodes (run in the child)."""
     torch.manual_seed(0)
     data = make_mesh(num_nodes)
     net = _build(model, checkpoint)
@@ -133,9 +126,7 @@ def setup_step(
             with torch.no_grad():
                 net(data, history)
 
-    call()  # warm-up: one-time costs off the clock
     extra = {
-        "malloc": malloc_setting(),
         "params": sum(p.numel() for p in params),
         "nodes": int(data.num_nodes),
         "edges": int(data.edge_index.size(1)),
@@ -293,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(list(argv) if argv is not None else None)
     if args.repeat < 1:
         parser.error(f"--repeat must be at least 1 (got {args.repeat})")
+    if args.system_malloc:  # read by the measured children
+        os.environ[ENV_VARIABLE] = "0"
 
     sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
     print("meshfield bench model")
@@ -337,13 +330,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         result = measure(
                             f"{_HERE}:setup_step",
                             repeat=args.repeat,
+                            warmup=1,
                             threads=args.threads,
                             timeout=args.timeout,
                             model=model,
                             num_nodes=size,
                             backward=backward,
                             checkpoint=checkpoint,
-                            system_malloc=args.system_malloc,
                         )
                         malloc_line = result.extra.get("malloc", malloc_line)
                         row = Row(

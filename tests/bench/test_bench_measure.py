@@ -34,12 +34,22 @@ def quick_setup() -> tuple[Callable[[], None], dict[str, Any]]:
 
 def test_a_measured_call() -> None:
     result = measure(f"{MODULE}:quick_setup", repeat=2, timeout=60)
-    assert result.seconds >= 0 and result.extra == {"items": 1000}
+    assert result.seconds >= 0 and result.extra["items"] == 1000
+    # the child runs with the allocator setting of the meshfield command
+    assert "kept in the heap" in result.extra["malloc"]
+
+
+def test_the_environment_leaves_malloc_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MESHFIELD_TUNE_MALLOC", "0")
+    result = measure(f"{MODULE}:quick_setup", repeat=1, timeout=60)
+    assert result.extra["malloc"] == "system malloc defaults (MESHFIELD_TUNE_MALLOC=0)"
 
 
 def test_a_killed_child_is_reported_not_waited_for() -> None:
     start = time.monotonic()
-    with pytest.raises(RuntimeError, match=r"died with exit code -9 \(killed: out of memory\?\)"):
+    with pytest.raises(
+        RuntimeError, match=r"died with exit code -9 \(killed: out of memory\?\)"
+    ):
         measure(f"{MODULE}:killed_setup", repeat=1, timeout=120)
     assert time.monotonic() - start < 60  # not the whole timeout
 
