@@ -23,6 +23,8 @@ __all__ = ["Mamba"]
 _BACKENDS = ("auto", "torch", "cuda", "reference")
 #: tokens per recomputed block when ``checkpoint=True``
 DEFAULT_CHECKPOINT_BLOCK = 8192
+#: tokens per block of the torch backend without gradients (bounds the activations in memory)
+DEFAULT_INFERENCE_BLOCK = 8192
 #: chunk size of the torch scan (64 beat 128 and 256 on the CPUs measured)
 DEFAULT_TORCH_CHUNK_SIZE = 64
 
@@ -122,6 +124,11 @@ class Mamba(nn.Module):
         Torch backend only; ignored without gradients. default: False.
     torch_chunk_size : int
         Chunk size of the torch scan; results do not depend on it. default: 64.
+    inference_block : int
+        Without gradients, the torch backend runs sequences longer than this in blocks of this
+        many tokens, carrying the scan state and the convolution history (the same values up
+        to rounding): the in-projection and scan activations of one block, not of the whole
+        sequence, are in memory at a time. 0 turns it off. default: 8192.
 
     Shapes
     ------
@@ -178,6 +185,7 @@ class Mamba(nn.Module):
         backend: str = "auto",
         checkpoint: bool | int = False,
         torch_chunk_size: int = DEFAULT_TORCH_CHUNK_SIZE,
+        inference_block: int = DEFAULT_INFERENCE_BLOCK,
     ) -> None:
         super().__init__()
         if process_group is not None:
@@ -206,6 +214,9 @@ class Mamba(nn.Module):
                 f"Expected checkpoint to be a bool or a positive block length (got {checkpoint!r})"
             )
             raise ValueError(msg)
+        if int(inference_block) < 0:
+            msg = f"Expected inference_block >= 0 (got {inference_block!r})"
+            raise ValueError(msg)
         factory_kwargs: dict[str, Any] = {"device": device, "dtype": dtype}
 
         self.d_model = d_model
@@ -232,6 +243,7 @@ class Mamba(nn.Module):
         self.backend = backend
         self.checkpoint = DEFAULT_CHECKPOINT_BLOCK if checkpoint is True else int(checkpoint)
         self.torch_chunk_size = torch_chunk_size
+        self.inference_block = int(inference_block)
         self._init_args = {
             "A_init_range": tuple(A_init_range),
             "dt_min": dt_min,
@@ -306,10 +318,11 @@ class Mamba(nn.Module):
         if seq_idx is not None and seq_idx.shape != u.shape[:2]:
             msg = f"Expected 'seq_idx' tensor with shape {list(u.shape[:2])} (got {list(seq_idx.shape)})"
             raise ValueError(msg)
-        block = self.checkpoint
         backend = self._resolve_backend(u)
-        if backend == "torch" and block and u.shape[1] > block and torch.is_grad_enabled():
-            return self._forward_checkpointed(u, seq_idx, block, reverse)
+        recompute = torch.is_grad_enabled()
+        block = self.checkpoint if recompute else self.inference_block
+        if backend == "torch" and block and u.shape[1] > block:
+            return self._forward_blocked(u, seq_idx, block, reverse, recompute=recompute)
         if reverse:
             u = u.flip(1)
             # reversed ids rebased to start at 0 and increase, the kernels' convention
@@ -337,12 +350,19 @@ class Mamba(nn.Module):
         _warn_fallback_once()
         return "torch"
 
-    def _forward_checkpointed(
-        self, u: Tensor, seq_idx: Tensor | None, block: int, reverse: bool
+    def _forward_blocked(
+        self,
+        u: Tensor,
+        seq_idx: Tensor | None,
+        block: int,
+        reverse: bool,
+        *,
+        recompute: bool,
     ) -> Tensor:
-        # each block recomputes its activations in the backward pass; between blocks only the
-        # scan state [b, h, p, n] travels, and the convolution re-reads d_conv - 1 tokens of the
-        # neighbouring block. split (not slicing) keeps the backward of the pieces linear in L.
+        # between blocks only the scan state [b, h, p, n] travels, and the convolution re-reads
+        # d_conv - 1 tokens of the neighbouring block; with recompute, each block recomputes
+        # its activations in the backward pass. split (not slicing) keeps the backward of the
+        # pieces linear in L.
         history = self.d_conv - 1
         pieces = u.split(block, dim=1)
         segs = [None] * len(pieces) if seq_idx is None else seq_idx.split(block, dim=1)
@@ -362,16 +382,11 @@ class Mamba(nn.Module):
                     first = seg[:, -1] if reverse else seg[:, 0]
                     last = context_seg[:, 0] if reverse else context_seg[:, -1]
                     state = state * (first == last).to(state.dtype)[:, None, None, None]
-            outputs[i], state = _checkpoint(
-                self._forward_piece,
-                piece,
-                seg,
-                context,
-                context_seg,
-                state,
-                reverse,
-                use_reentrant=False,
-            )
+            args = (piece, seg, context, context_seg, state, reverse)
+            if recompute:
+                outputs[i], state = _checkpoint(self._forward_piece, *args, use_reentrant=False)
+            else:
+                outputs[i], state = self._forward_piece(*args)
             previous = i
         return torch.cat(outputs, dim=1)
 
