@@ -12,6 +12,8 @@ options and printing its table:
    after (``residual_pretrained.png``, ``residual_finetuned.png``), error curves
    (``errors.png``) and the mean scores (``metrics.json``), and print the table.
 
+Like the ``meshfield`` command, it calls :func:`meshfield.runtime.tune_malloc` first.
+
 >>> from meshfield.workflow import example_arguments, run_workflow  # doctest: +SKIP
 >>> args = example_arguments("heat on a plate", "heat_plate")         # doctest: +SKIP
 >>> run_workflow(name="heat_plate", spec=spec, train_config=config, pde=Heat(),
@@ -224,9 +226,11 @@ def run_workflow(
     )
     from meshfield.physics.finetune import finetune
     from meshfield.physics.refine import apply_refiner
+    from meshfield.runtime import tune_malloc
     from meshfield.train import train
     from meshfield.viz import error_curves, residual_map
 
+    tune_malloc()  # the example's process: large activations reuse heap memory
     torch.manual_seed(0)
     clock = time.perf_counter()
     out = Path(out)
