@@ -29,8 +29,9 @@ ENV_VARIABLE = "MESHFIELD_TUNE_MALLOC"
 # mallopt parameters of glibc's <malloc.h>
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
-# the largest value mallopt takes (an int): keep up to 2 GiB free at the top of the heap
-_TRIM_THRESHOLD = 2**31 - 1
+# mallopt takes an int and glibc stores it as a size_t: -1 means never trim the heap (a
+# threshold of 2 GiB still gave the 2 GB activations of a 1M-node step back to the system)
+_TRIM_THRESHOLD = -1
 
 _applied: bool | None = None
 

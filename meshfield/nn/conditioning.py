@@ -10,8 +10,8 @@ __all__ = ["AdaLNZero", "FiLM", "Modulation"]
 
 
 def _per_token(value: Tensor, batch: Tensor | None) -> Tensor:
-    # [B, D] per graph -> [L, D] per token (or [1, D], broadcast, for one graph)
-    return value if batch is None else value[batch]
+    # [B, D] per graph -> [L, D] per token ([1, D], broadcast, for one graph)
+    return value if batch is None or value.size(0) == 1 else value[batch]
 
 
 class Modulation(NamedTuple):

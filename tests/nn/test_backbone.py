@@ -287,6 +287,36 @@ def test_mamba_checkpointing_gives_the_same_values_and_gradients() -> None:
         torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-4, msg=name)
 
 
+@pytest.mark.parametrize("batched", [False, True])
+def test_blocked_inference_gives_the_same_values(
+    monkeypatch: pytest.MonkeyPatch, batched: bool
+) -> None:
+    # without gradients the MLP branches (and the Mamba scans) run in blocks of tokens
+    import meshfield.nn.backbone as backbone
+
+    torch.manual_seed(0)
+    model = HybridBackbone(_config(pattern="MA", d_cond=3))
+    for p in model.parameters():  # leave the adaLN-Zero start, where the gates are zero
+        torch.nn.init.normal_(p, std=0.2)
+    x, pos, batch = _two_graphs()
+    batch = batch if batched else None
+    cond = torch.randn(2 if batched else 1, 3)
+    with torch.enable_grad():
+        expected = model(x, pos, batch, cond).detach()
+    monkeypatch.setattr(backbone, "MLP_INFERENCE_BLOCK", 16)
+    for block in model.blocks:
+        if block.kind == "M":
+            block.mixer.mixer_forward.inference_block = 24
+            block.mixer.mixer_backward.inference_block = 24
+    rows = []
+    hook = model.blocks[0].mlp.register_forward_hook(lambda m, i, o: rows.append(len(i[0])))
+    with torch.no_grad():
+        got = model(x, pos, batch, cond)
+    hook.remove()
+    assert max(rows) == 16 and sum(rows) == len(x)  # the blocked path ran
+    torch.testing.assert_close(got, expected)
+
+
 def test_nn_exports_load_without_cuda_kernels() -> None:
     import subprocess
     import sys
