@@ -145,13 +145,22 @@ def _reduce(values: torch.Tensor, idx: list[int]) -> np.ndarray:
     return out.numpy()
 
 
-def _range(*arrays: np.ndarray, zero: bool = False) -> tuple[float, float]:
+#: percentile of an error or residual panel's values where its colour range ends (robust=True)
+ROBUST_PERCENTILE = 99.0
+
+
+def _range(
+    *arrays: np.ndarray, zero: bool = False, robust: bool = False
+) -> tuple[float, float]:
     finite = [a[np.isfinite(a)] for a in arrays]
     finite = [a for a in finite if a.size]
     if not finite:
         return (0.0, 1.0)
     low = 0.0 if zero else float(min(a.min() for a in finite))
     high = float(max(a.max() for a in finite))
+    if robust:
+        # a few extreme nodes (a boundary layer, a corner) would leave the rest of the map dark
+        high = float(np.percentile(np.concatenate(finite), ROBUST_PERCENTILE))
     if high - low <= 1e-12 * max(abs(low), abs(high), 1e-30):
         # a constant panel still needs a colour bar with some width
         pad = max(abs(high), 1.0) * 1e-3
@@ -184,14 +193,16 @@ def residual_map_panels(
     residual: bool = True,
     error: bool = True,
     component: int | str | None = None,
+    robust: bool = True,
 ) -> list[Panel]:
     """The panels of a residual map: values, titles and colour ranges.
 
     Prediction and reference share one colour range, ``[min, max]`` over both; the error
     ``|prediction - reference|`` (for a vector field, the magnitude of the difference) and the
-    residual (its absolute value, or the norm over components) each have their own, starting at
-    0. Ranges are taken over all ``steps``, so an animation keeps its colours fixed. Panels
-    without data (no reference, no residual) are left out.
+    residual (its absolute value, or the norm over components) each have their own, from 0 to
+    their 99th percentile (``robust``; the top 1 % of the values saturate and the colour bar
+    title says so) or to their maximum. Ranges are taken over all ``steps``, so an animation
+    keeps its colours fixed. Panels without data (no reference, no residual) are left out.
 
     Parameters
     ----------
@@ -212,6 +223,9 @@ def residual_map_panels(
     component
         Residual component to show, by index or name; ``None`` shows the norm over all
         components, ``"all"`` one panel per component. default: ``None``
+    robust
+        End the error and residual colour ranges at the 99th percentile instead of the
+        maximum. default: ``True``
 
     Returns
     -------
@@ -257,18 +271,24 @@ def residual_map_panels(
                 Panel(
                     "error",
                     "error",
-                    f"{base} error{channel_unit}",
+                    f"{base} error{channel_unit}{_SATURATED if robust else ''}",
                     err,
-                    _range(err, zero=True),
+                    _range(err, zero=True, robust=robust),
                     _ERROR_CMAP,
                 )
             )
     if residual and result.residual is not None:
-        panels.extend(_residual_panels(result, index, component))
+        panels.extend(_residual_panels(result, index, component, robust))
     return panels
 
 
-def _residual_panels(result: Any, index: list[int], component: int | str | None) -> list[Panel]:
+#: colour bar title suffix of a robust range
+_SATURATED = " (top 1% saturated)"
+
+
+def _residual_panels(
+    result: Any, index: list[int], component: int | str | None, robust: bool
+) -> list[Panel]:
     names = list(result.residual_names)
     values = result.residual[index]
     if component is None:
@@ -305,9 +325,9 @@ def _residual_panels(result: Any, index: list[int], component: int | str | None)
             Panel(
                 "residual",
                 label,
-                f"{title}{unit}",
+                f"{title}{unit}{_SATURATED if robust else ''}",
                 magnitude,
-                _range(magnitude, zero=True),
+                _range(magnitude, zero=True, robust=robust),
                 _RESIDUAL_CMAP,
             )
         )
@@ -387,6 +407,8 @@ class PyVistaFigure:
         )
         self.plotter.set_background("white")
         grid = volume_grid(mesh)
+        # the colour bar's labels and title go below it: about 32 pixels of text
+        bar_y = float(np.clip(32 / (size[1] / rows), 0.06, 0.18))
         self._datasets = []
         self._frames = []
         self._step_actors = []
@@ -408,9 +430,9 @@ class PyVistaFigure:
                     "title": panel.title,
                     "vertical": False,
                     "position_x": 0.15,
-                    "position_y": 0.02,
+                    "position_y": bar_y,
                     "width": 0.7,
-                    "height": 0.12,
+                    "height": 0.08,
                     "n_labels": 4,
                     "fmt": "%.3g",
                     "color": "black",
@@ -419,6 +441,8 @@ class PyVistaFigure:
                     "interactive": False,
                 },
             )
+            # labels and title below the bar: above it, VTK draws the title over the labels
+            self.plotter.scalar_bars[panel.title].SetTextPositionToPrecedeScalarBar()
             if self.dim == 3:
                 self.plotter.add_mesh(grid.outline(), color="black", line_width=1)
             self.plotter.add_text(panel.label, position="upper_left", font_size=9, color="black")
@@ -539,10 +563,12 @@ def residual_map(
     backend: str = "auto",
     window_size: Sequence[int] | None = None,
     return_panels: bool = False,
+    robust: bool = True,
 ) -> Any:
     """Draw prediction | reference | |error| | PDE residual of one step, off-screen.
 
-    Prediction and reference share a colour range; error and residual have their own, from 0.
+    Prediction and reference share a colour range; error and residual have their own, from 0
+    to their 99th percentile (``robust=False``: to their maximum).
     Colour bars carry the field names and the units in ``result.units``. 2D meshes are seen
     flat from above (parallel projection); 3D meshes as a slice through the centre. Panels
     without data (no reference, no residual) are left out.
@@ -577,6 +603,10 @@ def residual_map(
     return_panels
         Also return the :class:`Panel` list (values, titles and colour ranges drawn).
         default: ``False``
+    robust
+        Error and residual colour ranges end at the 99th percentile of their values (the top
+        1 % saturate), so a few extreme nodes do not leave the rest of the map dark.
+        default: ``True``
 
     Returns
     -------
@@ -599,6 +629,7 @@ def residual_map(
         reference=reference,
         residual=residual,
         component=component,
+        robust=robust,
     )
     figure = make_figure(
         panels, result.mesh, backend=backend, show_edges=show_edges, window_size=window_size

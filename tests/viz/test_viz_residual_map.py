@@ -18,7 +18,7 @@ SMALL = (480, 300)
 
 
 def test_panels_share_prediction_and_reference_range(result):
-    panels = residual_map_panels(result, steps=(-1,), field="p")
+    panels = residual_map_panels(result, steps=(-1,), field="p", robust=False)
     assert [p.kind for p in panels] == ["prediction", "reference", "error", "residual"]
     pred, ref, err, res = panels
     both = np.concatenate([result.fields[-1, :, 2].numpy(), result.reference[-1, :, 2].numpy()])
@@ -33,6 +33,19 @@ def test_panels_share_prediction_and_reference_range(result):
     assert res.clim == pytest.approx((0.0, float(norm.max())), rel=1e-6)
     assert pred.title == "p [Pa]"
     assert "reference" in ref.title and "[Pa]" in ref.title
+
+
+def test_robust_ranges_end_at_the_99th_percentile(result):
+    exact = residual_map_panels(result, steps=(0, -1), field="p", robust=False)
+    robust = residual_map_panels(result, steps=(0, -1), field="p")
+    assert [p.clim for p in robust[:2]] == [p.clim for p in exact[:2]]  # fields: min to max
+    for plain, clipped in zip(exact[2:], robust[2:], strict=True):
+        assert clipped.kind in ("error", "residual")
+        np.testing.assert_array_equal(clipped.values, plain.values)
+        high = float(np.percentile(plain.values, 99))
+        assert clipped.clim == pytest.approx((0.0, high), rel=1e-9)
+        assert clipped.clim[1] < plain.clim[1]  # the few largest values saturate
+        assert clipped.title == plain.title + " (top 1% saturated)"
 
 
 def test_vector_field_is_drawn_as_magnitude(result):
