@@ -246,6 +246,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
                 component=component,
                 show_edges=args.edges,
                 backend=args.backend,
+                robust=not args.full_range,
             )
         else:
             path = residual_map(
@@ -257,6 +258,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
                 path=out,
                 show_edges=args.edges,
                 backend=args.backend,
+                robust=not args.full_range,
             )
     except (OSError, ValueError, IndexError) as exc:
         print(f"meshfield plot: error: {exc}", file=sys.stderr)
@@ -569,6 +571,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="residual.png", help="image, or .gif/.mp4 animation")
     p.add_argument("--edges", action="store_true", help="draw the mesh edges")
+    p.add_argument(
+        "--full-range",
+        action="store_true",
+        help="error and residual colours up to their maximum (default: 99th percentile)",
+    )
     p.add_argument("--fps", type=float, default=10, help="frames per second of an animation")
     p.add_argument(
         "--backend",

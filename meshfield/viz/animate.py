@@ -84,6 +84,7 @@ def animate(
     backend: str = "auto",
     window_size: Sequence[int] | None = None,
     progress: bool = True,
+    robust: bool = True,
 ) -> Path:
     """Write the rollout of a result as an animation.
 
@@ -115,6 +116,9 @@ def animate(
         Add the residual panel when the result has a residual. default: ``False``
     component
         Residual component (see :func:`meshfield.viz.residual_map`). default: ``None``
+    robust
+        Error and residual colour ranges end at the 99th percentile of their values over all
+        frames instead of the maximum. default: ``True``
     show_edges
         Draw the mesh edges. default: ``False``
     backend
@@ -162,6 +166,7 @@ def animate(
         residual=residual,
         error=error,
         component=component,
+        robust=robust,
     )
     shown = {"prediction", "residual"}
     shown |= {"reference"} if show_reference else set()

@@ -82,3 +82,16 @@ def test_plot_reports_bad_input(saved, tmp_path, capsys):
     assert "U_x, U_y, p" in capsys.readouterr().err
     assert main(["plot", str(tmp_path / "missing.pvd"), "--out", str(tmp_path / "x.png")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_full_range_changes_the_error_and_residual_colours(saved, tmp_path):
+    pictures = []
+    for extra in ([], ["--full-range"]):
+        out = tmp_path / f"map{len(extra)}.png"
+        args = ["plot", str(saved), "--field", "p", "--out", str(out), "--backend", "matplotlib"]
+        assert main(args + extra) == 0
+        pictures.append(np.asarray(Image.open(out).convert("RGB")).astype(np.int16))
+    robust, full = pictures
+    assert robust.shape == full.shape
+    # the colour ranges of the error and residual panels end lower by default: brighter pixels
+    assert np.abs(robust - full).mean() > 1.0
