@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-# allocate and free a 64 MiB tensor many times; count the minor page faults of the last four
-# (glibc's heap needs a few rounds before aligned blocks of one size find a free fit)
+# allocate and free a 64 MiB tensor many times; count the minor page faults of the last 20
+# (glibc's heap takes a few rounds, how many varies, before aligned blocks of one size find a
+# free fit; then they need no new pages)
 _PROBE = """
 import json, resource, sys
 import torch
@@ -18,10 +19,10 @@ import meshfield.runtime as runtime
 applied = runtime.tune_malloc() if sys.argv[1] == "tuned" else False
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(8):
+for _ in range(16):
     torch.ones(2**24).sum()
 before = faults()
-for _ in range(4):
+for _ in range(20):
     torch.ones(2**24).sum()
 print(json.dumps({"applied": applied, "faults": faults() - before,
                   "setting": runtime.malloc_setting()}))
@@ -44,9 +45,10 @@ def test_tuned_malloc_reuses_large_blocks() -> None:
     tuned, default = _probe("tuned"), _probe("default")
     assert tuned["applied"] is True
     assert "kept in the heap" in tuned["setting"]
-    # 4 x 64 MiB through fresh maps is >= 16k page faults; reused heap memory needs almost none
-    assert default["faults"] > 10_000
-    assert tuned["faults"] < default["faults"] / 10
+    # 20 x 64 MiB through fresh maps is 20 x 16k page faults; reused heap memory needs none
+    # once the heap has settled (allow three more rounds of growth)
+    assert default["faults"] > 20 * 15_000
+    assert tuned["faults"] <= 3 * 16_500
 
 
 def test_environment_turns_it_off() -> None:
