@@ -24,7 +24,7 @@ times N) exceeds ``--max-mb`` run with activation checkpointing (``--checkpoint 
 the Mamba scans, MeshGraphNet: every processor step), marked ``train*``; ``always`` and
 ``never`` force it; a training step still predicted above ``--max-mb``, or larger than one that
 failed, is skipped with a note. Inference always runs (a child killed for memory is reported).
-Printed: the table, then the ratios the issue asks for (HMT vs MeshGraphNet per training step
+Printed: the table, then the ratios behind the targets (HMT vs MeshGraphNet per training step
 at 100k nodes; time growth from 100k to 1M nodes relative to N; HMT inference time at 100k
 and peak memory at 1M against their targets).
 """
@@ -214,7 +214,6 @@ def _memory_mb() -> float:
 
 
 def _plan(
-    model: str,
     size: int,
     backward: bool,
     mode: str,
@@ -321,7 +320,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             failed: Row | None = None
             for size in sizes:
                 checkpoint, skip = _plan(
-                    model,
                     size,
                     backward,
                     args.checkpoint,

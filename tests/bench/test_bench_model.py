@@ -57,19 +57,17 @@ def test_bad_sizes_are_rejected() -> None:
 def test_plan_checkpoints_training_steps_that_would_not_fit() -> None:
     # 1 kB per node measured at 1k nodes: 100 MB predicted at 100k nodes
     plain = model.Row("hmt", 1_000, True, 1.0, 1_000_000, 1_000)
-    assert model._plan("hmt", 100_000, True, "auto", 500.0, plain, None) == (False, "")
-    assert model._plan("hmt", 100_000, True, "auto", 50.0, plain, None) == (True, "")
-    assert model._plan("hmt", 100_000, True, "always", 500.0, plain, None) == (True, "")
-    checkpoint, skip = model._plan("hmt", 100_000, True, "never", 50.0, plain, None)
+    assert model._plan(100_000, True, "auto", 500.0, plain, None) == (False, "")
+    assert model._plan(100_000, True, "auto", 50.0, plain, None) == (True, "")
+    assert model._plan(100_000, True, "always", 500.0, plain, None) == (True, "")
+    checkpoint, skip = model._plan(100_000, True, "never", 50.0, plain, None)
     assert not checkpoint and skip == "skipped: predicted peak 95 MB > --max-mb 50"
     # a checkpointed row predicts the next checkpointed one
     recomputed = model.Row("hmt", 10_000, True, 1.0, 5_000_000, 10_000, checkpoint=True)
-    checkpoint, skip = model._plan(
-        "hmt", 1_000_000, True, "auto", 50.0, plain, recomputed
-    )
+    checkpoint, skip = model._plan(1_000_000, True, "auto", 50.0, plain, recomputed)
     assert checkpoint and "with checkpointing 477 MB" in skip
     # inference is neither checkpointed nor skipped
-    assert model._plan("hmt", 100_000, False, "always", 50.0, plain, None) == (False, "")
+    assert model._plan(100_000, False, "always", 50.0, plain, None) == (False, "")
 
 
 def test_checkpointed_builds() -> None:
