@@ -39,6 +39,10 @@ _TRIM_THRESHOLD = -1
 _applied: bool | None = None
 
 
+def _disabled() -> bool:
+    return os.environ.get(ENV_VARIABLE, "1").strip() == "0"
+
+
 def tune_malloc() -> bool:
     """Serve large blocks from glibc's heap and keep freed memory; True where applied.
 
@@ -56,8 +60,7 @@ def tune_malloc() -> bool:
     if _applied is not None:
         return _applied
     _applied = False
-    disabled = os.environ.get(ENV_VARIABLE, "1").strip() == "0"
-    if disabled or not sys.platform.startswith("linux"):
+    if _disabled() or not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -77,6 +80,6 @@ def malloc_setting() -> str:
     """One line for benchmark reports: whether :func:`tune_malloc` is in effect."""
     if _applied:
         return "glibc malloc, large blocks kept in the heap (meshfield.runtime.tune_malloc)"
-    if os.environ.get(ENV_VARIABLE, "1").strip() == "0":
+    if _disabled():
         return f"system malloc defaults ({ENV_VARIABLE}=0)"
     return "system malloc defaults"

@@ -4,8 +4,8 @@ Peak memory of PyTorch code on the CPU is not visible to ``tracemalloc``; the ho
 the resident set size of a process that did nothing else. :func:`measure` runs the call in a
 spawned child process, records the RSS after imports and set-up (the baseline), runs the call
 ``repeat`` times and reports the best wall time and the peak RSS above the baseline. The child
-calls :func:`meshfield.runtime.tune_malloc` first, as the ``meshfield`` command does
-(``MESHFIELD_TUNE_MALLOC=0`` in the environment leaves malloc at its defaults).
+calls :func:`meshfield.runtime.tune_malloc` first, as the ``meshfield`` command does, unless
+told not to (``tune_malloc=False``, or ``MESHFIELD_TUNE_MALLOC=0`` in the environment).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ def _child(
     repeat: int,
     warmup: int,
     threads: int | None,
+    tune: bool,
     queue: Any,
 ) -> None:
     try:
@@ -56,7 +57,8 @@ def _child(
 
         from meshfield.runtime import malloc_setting, tune_malloc
 
-        tune_malloc()
+        if tune:
+            tune_malloc()
         if threads is not None:
             torch.set_num_threads(threads)
         module_name, func_name = target.split(":")
@@ -84,6 +86,7 @@ def measure(
     repeat: int = 3,
     warmup: int = 0,
     threads: int | None = None,
+    tune_malloc: bool = True,
     timeout: float = 600.0,
     **kwargs: Any,
 ) -> Measurement:
@@ -101,6 +104,8 @@ def measure(
         memory counts in the peak, their time does not.
     threads : int, optional
         ``torch.set_num_threads`` in the child; default: PyTorch's own choice.
+    tune_malloc : bool, default: True
+        Call :func:`meshfield.runtime.tune_malloc` in the child (False: glibc's defaults).
     timeout : float, default: 600
         Seconds to wait for the child before giving up.
 
@@ -112,7 +117,7 @@ def measure(
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(
-        target=_child, args=(target, kwargs, repeat, warmup, threads, queue)
+        target=_child, args=(target, kwargs, repeat, warmup, threads, tune_malloc, queue)
     )
     proc.start()
     deadline = time.monotonic() + timeout

@@ -41,7 +41,6 @@ import numpy as np
 import torch
 
 from meshfield.bench._measure import measure
-from meshfield.runtime import ENV_VARIABLE
 
 __all__ = ["main", "make_mesh"]
 
@@ -288,8 +287,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(list(argv) if argv is not None else None)
     if args.repeat < 1:
         parser.error(f"--repeat must be at least 1 (got {args.repeat})")
-    if args.system_malloc:  # read by the measured children
-        os.environ[ENV_VARIABLE] = "0"
 
     sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
     print("meshfield bench model")
@@ -338,6 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             repeat=args.repeat,
                             warmup=1,
                             threads=args.threads,
+                            tune_malloc=not args.system_malloc,
                             timeout=args.timeout,
                             model=model,
                             num_nodes=size,

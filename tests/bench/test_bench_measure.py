@@ -45,6 +45,13 @@ def test_the_environment_leaves_malloc_alone(monkeypatch: pytest.MonkeyPatch) ->
     assert result.extra["malloc"] == "system malloc defaults (MESHFIELD_TUNE_MALLOC=0)"
 
 
+def test_a_child_with_glibc_defaults() -> None:
+    # what meshfield bench model --system-malloc asks for, without touching this process
+    result = measure(f"{MODULE}:quick_setup", repeat=1, timeout=60, tune_malloc=False)
+    assert result.extra["malloc"] == "system malloc defaults"
+    assert "MESHFIELD_TUNE_MALLOC" not in os.environ
+
+
 def test_a_killed_child_is_reported_not_waited_for() -> None:
     start = time.monotonic()
     with pytest.raises(
