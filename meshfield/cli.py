@@ -431,6 +431,19 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         ("--grad-clip", float, "gradient-norm clip, 0 for none (default: 1.0)"),
         ("--noise-std", float, "input noise in field standard deviations (default: 0)"),
         ("--pushforward-steps", int, "extra unrolled steps in the loss (default: 0)"),
+        (
+            "--state-warmup",
+            str,
+            "teacher-forced steps that warm the temporal state up before each window: 'all' "
+            "(from the trajectory start), N, or 0 (default: all)",
+        ),
+        (
+            "--horizon-ramp-epochs",
+            int,
+            "grow the unrolled horizon from 1 to 1 + pushforward steps over these epochs",
+        ),
+        ("--init-from", str, "start from the weights of this checkpoint or run folder"),
+        ("--time-budget-s", float, "stop training after this many seconds of steps"),
         ("--initial-weight", float, "loss weight of the initial head (default: 1.0)"),
         ("--val-runs", int, "validation runs rolled out per epoch (default: all)"),
         ("--patience", int, "early stop after this many epochs without improvement"),

@@ -287,6 +287,86 @@ class FieldModel(nn.Module):
         """Subclass: node inputs ``[N, input_channels]`` to tokens ``[N, D]`` and a new state."""
         raise NotImplementedError
 
+    @property
+    def has_state(self) -> bool:
+        """Whether the model carries a temporal latent state from step to step."""
+        return False
+
+    def advance_state(
+        self,
+        context: MeshContext,
+        inputs: Tensor,
+        cond: Tensor | None,
+        state: Tensor | None,
+    ) -> Tensor | None:
+        """The temporal state after one step on encoder ``inputs``, without decoding.
+
+        The default runs the whole :meth:`process`; models whose state depends on less (HMT:
+        the encoder only) override it.
+        """
+        return self.process(context, inputs, cond, state)[1]
+
+    @torch.no_grad()
+    def warm_state(
+        self,
+        data: Data,
+        frames: Tensor,
+        steps: Tensor | int | None = None,
+        *,
+        cond: Tensor | Mapping[str, float] | None = None,
+        context: MeshContext | None = None,
+    ) -> Tensor | None:
+        r"""The temporal state after teacher-forced steps on known frames (no gradients).
+
+        Step :math:`j` reads frames ``j .. j + history - 1`` of ``frames``, as a rollout from
+        ``frames[0]`` would if every prediction were exact, and advances the state from a
+        fresh one. Graph :math:`g` of a batch takes only its last ``steps[g]`` steps (its
+        state stays fresh before), so windows of different starts share one loop.
+
+        Parameters
+        ----------
+        data : MeshGraph or torch_geometric.data.Batch
+            The mesh and (by default) the conditions.
+        frames : torch.Tensor
+            Physical frames ``[W + history - 1, N, C]``.
+        steps : torch.Tensor or int, optional
+            ``[B]`` real warm-up steps per graph (at most ``W``). default: ``W`` for all.
+        cond : torch.Tensor or mapping, optional
+            Conditions; default: ``data.cond``.
+        context : MeshContext, optional
+            :meth:`prepare` of ``data``.
+
+        Returns
+        -------
+        torch.Tensor or None
+            ``[B, S]`` the state for the step that reads the frames after ``frames``;
+            ``None`` (a fresh state) for a model without a state or when no graph takes a
+            warm-up step.
+        """
+        if not self.has_state:
+            return None
+        context = context if context is not None else self.prepare(data)
+        num_nodes = context.pos.size(0)
+        total = frames.size(0) - self.history + 1
+        if total <= 0:
+            return None
+        num_graphs = context.num_graphs
+        if steps is None:
+            steps = total
+        steps = torch.as_tensor(steps, device=frames.device).reshape(-1).expand(num_graphs)
+        if bool((steps > total).any()) or bool((steps < 0).any()):
+            msg = f"Expected warm-up steps in [0, {total}] (got {steps.tolist()})"
+            raise ValueError(msg)
+        cond_n = self.conditions(data, cond, num_graphs)
+        state: Tensor | None = None
+        for j in range(total - int(steps.max()), total):
+            inputs = self._inputs(frames[j : j + self.history], num_nodes, context.pos_normalized)
+            following = self.advance_state(context, inputs, cond_n, state)
+            active = (steps >= total - j).unsqueeze(-1)
+            previous = state if state is not None else torch.zeros_like(following)
+            state = torch.where(active, following, previous)
+        return state
+
     def forward(
         self,
         data: Data,

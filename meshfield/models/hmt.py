@@ -133,6 +133,30 @@ class HMT(FieldModel):
             context.pos, context.batch
         )
 
+    @property
+    def has_state(self) -> bool:
+        return self.temporal is not None
+
+    def advance_state(
+        self,
+        context: MeshContext,
+        inputs: Tensor,
+        cond: Tensor | None,
+        state: Tensor | None,
+    ) -> Tensor | None:
+        """The new temporal state: it reads the encoder's tokens only, so the backbone is skipped."""
+        if self.temporal is None:
+            return None
+        h = self.encoder(
+            inputs,
+            context.pos_normalized,
+            context.boundary,
+            context.edge_index,
+            cond,
+            context.batch,
+        )
+        return self.temporal(h, context.batch, state, num_graphs=context.num_graphs)[1]
+
     def process(
         self,
         context: MeshContext,

@@ -76,6 +76,23 @@ class TrainConfig:
     pushforward_grad : bool, default: False
         Backpropagate through the unrolled steps (a multi-step rollout loss). By default the
         unrolled inputs are detached: the pushforward trick of Brandstetter et al.
+    state_warmup : int or None, default: None
+        Steps on which the temporal state of a model that has one (HMT) is advanced, teacher
+        forced and without gradients, over the frames before each window, so that the
+        window's unroll starts from the state a rollout from the trajectory's start meets
+        there. ``None``: from the trajectory's start (exact); ``k``: the last ``k`` steps
+        before the window (from a fresh state before them); 0: every window starts fresh.
+    horizon_ramp_epochs : int, default: 0
+        Curriculum of the unroll: the trained horizon grows linearly from 1 step in the first
+        epoch to ``1 + pushforward_steps`` at epoch ``horizon_ramp_epochs + 1``; 0 trains
+        the whole horizon from the start.
+    init_from : str, optional
+        A checkpoint (or run folder) whose weights and normalization start the run; its
+        model configuration must equal this run's. default: a fresh initialization.
+    time_budget_s : float, optional
+        Stop training after this many seconds of optimizer steps (over all resumptions of
+        the run; the epoch in progress ends there, is validated and checkpointed).
+        default: no budget.
     initial_weight : float, default: 1.0
         Weight of the loss of the initial head (the first frame from the mesh and the
         conditions alone); 0 leaves that head untrained.
@@ -124,6 +141,10 @@ class TrainConfig:
     noise_std: float = 0.0
     pushforward_steps: int = 0
     pushforward_grad: bool = False
+    state_warmup: int | None = None
+    horizon_ramp_epochs: int = 0
+    init_from: str | None = None
+    time_budget_s: float | None = None
     initial_weight: float = 1.0
     val_runs: int | None = None
     patience: int | None = None
@@ -167,6 +188,7 @@ class TrainConfig:
         non_negative_int = {
             "warmup_steps": self.warmup_steps,
             "pushforward_steps": self.pushforward_steps,
+            "horizon_ramp_epochs": self.horizon_ramp_epochs,
             "num_workers": self.num_workers,
             "seed": self.seed,
         }
@@ -188,6 +210,24 @@ class TrainConfig:
         if not isinstance(self.lr, int | float) or not math.isfinite(self.lr) or self.lr <= 0:
             msg = f"'lr' must be a positive number (got {self.lr!r})"
             raise ValueError(msg)
+        if self.state_warmup is not None and (
+            isinstance(self.state_warmup, bool)
+            or not isinstance(self.state_warmup, int)
+            or self.state_warmup < 0
+        ):
+            msg = f"'state_warmup' must be an integer >= 0 or None (got {self.state_warmup!r})"
+            raise ValueError(msg)
+        if self.time_budget_s is not None and (
+            isinstance(self.time_budget_s, bool)
+            or not isinstance(self.time_budget_s, int | float)
+            or not math.isfinite(self.time_budget_s)
+            or self.time_budget_s <= 0
+        ):
+            msg = f"'time_budget_s' must be a positive number or None (got {self.time_budget_s!r})"
+            raise ValueError(msg)
+        if self.init_from is not None and not isinstance(self.init_from, str):
+            msg = f"'init_from' must be a path (got {type(self.init_from).__name__})"
+            raise TypeError(msg)
         if self.min_lr > self.lr:
             msg = f"'min_lr' must not exceed 'lr' (got {self.min_lr} > {self.lr})"
             raise ValueError(msg)
@@ -207,6 +247,13 @@ class TrainConfig:
     def horizon(self) -> int:
         """Target frames per training window (1 + ``pushforward_steps``)."""
         return 1 + self.pushforward_steps
+
+    def horizon_at(self, epoch: int) -> int:
+        """The unrolled horizon trained in epoch ``epoch`` (1-based) under the curriculum."""
+        if self.horizon_ramp_epochs == 0 or self.horizon == 1:
+            return self.horizon
+        grown = 1 + (self.horizon - 1) * (max(epoch, 1) - 1) // self.horizon_ramp_epochs
+        return min(self.horizon, grown)
 
     @property
     def log_path(self) -> str:
@@ -306,6 +353,10 @@ _CLI_FIELDS = (
     "noise_std",
     "pushforward_steps",
     "pushforward_grad",
+    "state_warmup",
+    "horizon_ramp_epochs",
+    "init_from",
+    "time_budget_s",
     "initial_weight",
     "val_runs",
     "patience",
@@ -355,6 +406,14 @@ def config_from_args(args: Any, base: TrainConfig | None = None) -> TrainConfig:
             changes[name] = value
     if changes.get("grad_clip") == 0:
         changes["grad_clip"] = None
+    if changes.get("state_warmup") == "all":
+        changes["state_warmup"] = None
+    elif "state_warmup" in changes:
+        try:
+            changes["state_warmup"] = int(changes["state_warmup"])
+        except ValueError:
+            msg = f"--state-warmup: expected 'all' or an integer >= 0 (got {changes['state_warmup']!r})"
+            raise ValueError(msg) from None
     text = getattr(args, "model_options", None)
     if text:
         try:

@@ -102,7 +102,12 @@ class StepLoss(nn.Module):
 
     where :math:`\tilde u^{t+j}` is the (noisy) input frame for :math:`j = 0` and the model's
     own prediction for :math:`j > 0` (pushforward; detached unless ``pushforward_grad``),
-    and the last term trains the initial head on the trajectory's first frame. Squared
+    and the last term trains the initial head on the trajectory's first frame. The unroll
+    starts from the temporal state warmed up on the frames before the window (teacher
+    forcing, :meth:`~meshfield.models.FieldModel.warm_state`) when the batch carries
+    ``warmup`` frames, else from a fresh state; with ``pushforward_grad`` the state and the
+    predictions are backpropagated through the whole unroll (truncated backpropagation
+    through time). :attr:`horizon` may be lowered per epoch (the curriculum). Squared
     norms are means over nodes and channels, averaged per window, then over windows.
 
     Parameters
@@ -153,6 +158,12 @@ class StepLoss(nn.Module):
             frames = frames + (self.noise_std * norm.field_std) * noise
         losses = []
         state = None
+        warmup = batch.get("warmup") if hasattr(batch, "get") else None
+        if warmup is not None and getattr(model, "has_state", False):
+            # the state a rollout from the trajectory's start reaches at the window's start
+            state = model.warm_state(
+                batch, warmup, batch.warmup_steps, context=context
+            )
         for j in range(self.horizon):
             out = model(batch, frames, state=state, context=context)
             target = norm.normalize_delta(frames[-1], fields[h + j])
@@ -311,6 +322,21 @@ def _write_json(path: Path, value: Any) -> None:
     os.replace(tmp, path)
 
 
+def _load_initial_weights(model: nn.Module, source: str) -> None:
+    """Copy the weights (and normalization) of a checkpoint into ``model``."""
+    from meshfield.checkpoint import load_model
+    from meshfield.train.evaluate import resolve_checkpoint
+
+    saved = load_model(resolve_checkpoint(source))
+    if saved.config != model.config:
+        msg = (
+            f"init_from: the model in {source} has another configuration than this run's "
+            "(same model, width and options needed)"
+        )
+        raise ValueError(msg)
+    model.load_state_dict(saved.state_dict())
+
+
 # -------------------------------------------------------------------------------------------
 # the trainer
 
@@ -366,6 +392,8 @@ class Trainer:
         seed_everything(config.seed)
         if model is None:
             model = self._build_model()
+        if config.init_from is not None:
+            _load_initial_weights(model, config.init_from)
         self.model = model.to(self.device)
         self.windows = TrajectoryWindows(
             train_data,
@@ -374,6 +402,7 @@ class Trainer:
             noise=config.noise_std > 0,
             seed=config.seed,
             cache_runs=config.cache_runs,
+            warmup=config.state_warmup if getattr(self.model, "has_state", False) else 0,
         )
         self.sampler = make_sampler(self.windows, self.context, shuffle=True, seed=config.seed)
         self.loss = StepLoss(
@@ -401,6 +430,8 @@ class Trainer:
         self.best_epoch = 0
         self.epochs_since_best = 0
         self.stopped_early = False
+        self.train_time_s = 0.0
+        self.budget_spent = False
 
     # ---------------------------------------------------------------------------------------
 
@@ -446,6 +477,8 @@ class Trainer:
         from tqdm.auto import tqdm
 
         self.model.train()
+        self.loss.horizon = self.config.horizon_at(epoch)
+        budget = self.config.time_budget_s
         steps = self.steps_per_epoch
         sums = torch.zeros(3, dtype=torch.float64)
         bar = tqdm(
@@ -456,10 +489,12 @@ class Trainer:
             dynamic_ncols=True,
             leave=False,
         )
+        done = 0
         try:
             for step, batch in enumerate(self._loader(epoch)):
-                if step >= steps:
+                if step >= steps or self.budget_spent:
                     break
+                began = time.perf_counter()
                 batch = batch.to(self.device, non_blocking=True)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss, parts = self.wrapped(batch)
@@ -469,13 +504,24 @@ class Trainer:
                 self.optimizer.step()
                 self.scheduler.step()
                 self.global_step += 1
-                sums += torch.cat([loss.detach().reshape(1), parts]).double().cpu()
+                done += 1
+                values = torch.cat([loss.detach().reshape(1), parts]).double().cpu()
+                if not bool(torch.isfinite(values).all()):
+                    msg = (
+                        f"training diverged: non-finite loss {values.tolist()} at epoch {epoch}, "
+                        f"step {step + 1} (lower --lr, or keep --grad-clip)"
+                    )
+                    raise FloatingPointError(msg)
+                sums += values
+                self.train_time_s += time.perf_counter() - began
+                if budget is not None and self.train_time_s >= budget:
+                    self.budget_spent = True
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.3e}", refresh=False)
         finally:
             bar.close()
         sums = all_reduce_sum(
-            torch.cat([sums, torch.tensor([float(steps)], dtype=torch.float64)]),
+            torch.cat([sums, torch.tensor([float(done)], dtype=torch.float64)]),
             self.context,
         )
         count = max(float(sums[-1]), 1.0)
@@ -483,6 +529,7 @@ class Trainer:
             "train_loss": float(sums[0]) / count,
             "step_loss": float(sums[1]) / count,
             "initial_loss": float(sums[2]) / count,
+            "horizon": self.loss.horizon,
         }
 
     @torch.no_grad()
@@ -504,6 +551,12 @@ class Trainer:
         for i in range(self.context.rank, count, self.context.world_size):
             graph = self.val_data[i]
             prediction, target = rollout_trajectory(self.model, graph, device=self.device)
+            if not bool(torch.isfinite(prediction).all()):
+                msg = (
+                    f"training diverged: the validation rollout of run {i} is not finite "
+                    "(lower --lr, or keep --grad-clip)"
+                )
+                raise FloatingPointError(msg)
             metrics = rollout_metrics(
                 prediction,
                 target,
@@ -540,7 +593,7 @@ class Trainer:
         end = self.config.epochs if until_epoch is None else min(until_epoch, self.config.epochs)
         log: list[dict[str, Any]] = []
         start_time = time.perf_counter()
-        while self.epoch < end and not self.stopped_early:
+        while self.epoch < end and not self.stopped_early and not self.budget_spent:
             epoch = self.epoch + 1
             began = time.perf_counter()
             losses = self.train_epoch(epoch)
@@ -572,6 +625,7 @@ class Trainer:
                 "epoch_time_s": time.perf_counter() - began,
                 "time_s": time.perf_counter() - start_time,
                 "stopped_early": self.stopped_early,
+                "train_time_s": self.train_time_s,
             }
             if self.context.is_main:
                 metadata = {
@@ -634,6 +688,8 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "epochs_since_best": self.epochs_since_best,
             "stopped_early": self.stopped_early,
+            "train_time_s": self.train_time_s,
+            "budget_spent": self.budget_spent,
             "world_size": self.context.world_size,
             "config": self.config.to_dict(),
             "optimizer": optimizer_info,
@@ -703,6 +759,8 @@ class Trainer:
         self.best_epoch = int(info["best_epoch"])
         self.epochs_since_best = int(info["epochs_since_best"])
         self.stopped_early = bool(info["stopped_early"])
+        self.train_time_s = float(info.get("train_time_s", 0.0))
+        self.budget_spent = bool(info.get("budget_spent", False))
         _load_rng_state(info["rng"], tensors)
         if self.context.is_main and self.log_path.is_file():
             # drop log lines of epochs after the saved state (written before a crash)
@@ -850,7 +908,7 @@ def run_train(args: Any) -> int:
             jobs=args.jobs,
             until_epoch=args.until_epoch,
         )
-    except (MeshfieldError, FileNotFoundError, ValueError, TypeError) as exc:
+    except (MeshfieldError, FileNotFoundError, ValueError, TypeError, FloatingPointError) as exc:
         print(f"meshfield train: error: {exc}", file=sys.stderr)
         return 2
     if int(os.environ.get("RANK", "0")) == 0:

@@ -2,7 +2,9 @@
 
 A trajectory of ``T`` frames gives ``T - history - horizon + 1`` windows; window ``t`` holds
 frames ``t .. t + history + horizon - 1``, the first ``history`` of them the model's input and
-the rest its targets. :class:`TrajectoryWindows` lists the windows of a dataset without
+the rest its targets. With ``warmup``, a window also carries the frames before it, on which
+the trainer advances the model's temporal state (teacher forcing, no gradients) so that the
+window starts from the state a rollout from the trajectory's start would have reached. :class:`TrajectoryWindows` lists the windows of a dataset without
 reading it (the frame counts come from the file headers) and cuts each window from its
 trajectory on access; :func:`collate_windows` makes a PyG :class:`~torch_geometric.data.Batch`
 of several (``fields`` concatenated along nodes, ``cond`` stacked per graph).
@@ -40,17 +42,23 @@ class Window(MeshGraph):
         made with noise); scaled by the trainer.
     initial : torch.Tensor
         ``[N, C]`` the first frame of the trajectory (target of the initial head).
+    warmup : torch.Tensor
+        ``[W + history - 1, N, C]`` the frames before the window's target frames that warm the
+        temporal state up over ``W`` steps (only when the windows were made with ``warmup``);
+        the first ``W - warmup_steps`` steps are padding (repeats of the first real frame).
+    warmup_steps : int
+        How many of the ``W`` warm-up steps are real: ``min(start, W)``.
     cond : torch.Tensor
         ``[K]`` physical conditions.
     run, start : int
         The trajectory and the first frame of the window.
 
-    Batching concatenates ``fields`` and ``noise`` along nodes (dim 1), like ``fields`` of a
-    :class:`~meshfield.data.MeshGraph`.
+    Batching concatenates ``fields``, ``noise`` and ``warmup`` along nodes (dim 1), like
+    ``fields`` of a :class:`~meshfield.data.MeshGraph`.
     """
 
     def __cat_dim__(self, key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
-        if key == "noise":
+        if key in ("noise", "warmup"):
             return 1
         return super().__cat_dim__(key, value, *args, **kwargs)
 
@@ -88,6 +96,10 @@ class TrajectoryWindows(Dataset):
         Seed of the noise.
     cache_runs : int, default: 16
         Trajectories kept in memory (least recently used first out).
+    warmup : int or None, default: 0
+        Steps of temporal-state warm-up before each window: every window carries the frames
+        of the ``min(start, W)`` steps before it (``window.warmup``). ``None``: from the
+        trajectory's start (``W`` is the latest window start); 0: none.
 
     Shapes
     ------
@@ -116,7 +128,11 @@ class TrajectoryWindows(Dataset):
         noise: bool = False,
         seed: int = 0,
         cache_runs: int = 16,
+        warmup: int | None = 0,
     ) -> None:
+        if warmup is not None and (isinstance(warmup, bool) or warmup < 0):
+            msg = f"Expected warmup >= 0 or None (got {warmup!r})"
+            raise ValueError(msg)
         if history < 1 or horizon < 1 or stride < 1 or cache_runs < 0:
             msg = (
                 "Expected history >= 1, horizon >= 1, stride >= 1 and cache_runs >= 0 "
@@ -146,6 +162,8 @@ class TrajectoryWindows(Dataset):
                 f"{length} frames (frames per trajectory: {sorted(set(self.frames))})"
             )
             raise ValueError(msg)
+        latest = max(start for _, start in self.index)
+        self.warmup = latest if warmup is None else min(int(warmup), latest)
 
     def set_epoch(self, epoch: int) -> None:
         """Draw the noise of epoch ``epoch`` (call before each epoch)."""
@@ -185,6 +203,15 @@ class TrajectoryWindows(Dataset):
         window.run = run
         window.start = start
         window.num_nodes = graph.pos.size(0)
+        if self.warmup > 0:
+            steps = min(start, self.warmup)
+            frames_before = graph.fields[start - steps : start + self.history - 1]
+            pad = self.warmup - steps
+            if pad:
+                first = graph.fields[start - steps : start - steps + 1]
+                frames_before = torch.cat([first.expand(pad, -1, -1), frames_before])
+            window.warmup = frames_before.to(torch.float32)
+            window.warmup_steps = steps
         if self.noise:
             window.noise = self._noise(idx, (self.history, *fields.shape[1:]))
         return window

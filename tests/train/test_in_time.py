@@ -1,0 +1,182 @@
+"""Training in time: warmed-up temporal states, unrolled horizons, curriculum, budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from meshfield.checkpoint import load_model
+from meshfield.data import load_dataset
+from meshfield.train import StepLoss, TrainConfig, Trainer, TrajectoryWindows, collate_windows
+
+#: an HMT with a temporal latent, small enough for many steps per test
+TINY_HMT = {
+    "d_latent": 8,
+    "backbone": {
+        "pattern": "MA",
+        "patch_size": 16,
+        "num_heads": 2,
+        "mamba": {"headdim": 8, "d_state": 8, "chunk_size": 16},
+    },
+    "decoder": {"query_neighbors": 4, "query_hidden": 8},
+}
+
+
+@pytest.fixture
+def hmt_config(tiny_config: TrainConfig) -> TrainConfig:
+    return tiny_config.replace(model="hmt", width=16, model_options=TINY_HMT)
+
+
+def _trainer(config: TrainConfig, data: Path) -> Trainer:
+    return Trainer(config, load_dataset(data, "train"), load_dataset(data, "val"))
+
+
+def _stepped_state(model, graph, frames: torch.Tensor, steps: int) -> torch.Tensor | None:
+    """The state after ``steps`` plain model steps on the true frames (the slow reference)."""
+    state = None
+    h = model.history
+    with torch.no_grad():
+        for j in range(steps):
+            state = model(graph, frames[j : j + h], state=state).state
+    return state
+
+
+@pytest.mark.parametrize("history", [1, 2])
+def test_window_state_equals_a_rollout_from_the_start(
+    heat_data: Path, hmt_config: TrainConfig, history: int
+) -> None:
+    trainer = _trainer(hmt_config.replace(history=history), heat_data)
+    model = trainer.model.eval()
+    windows = trainer.windows
+    assert windows.warmup == max(start for _, start in windows.index)
+    graph = load_dataset(heat_data, "train")[1]
+    picked = [i for i, (run, _) in enumerate(windows.index) if run == 1]
+    for i in picked:
+        window = windows[i]
+        start = window.start
+        warmed = model.warm_state(window, window.warmup, window.warmup_steps)
+        expected = _stepped_state(model, graph, graph.fields, start)
+        if start == 0:
+            assert expected is None and warmed is None  # a fresh state
+        else:
+            torch.testing.assert_close(warmed, expected, rtol=1e-5, atol=1e-6)
+    # a batch of windows of different starts gets each window's own state
+    batch = collate_windows([windows[i] for i in picked])
+    together = model.warm_state(batch, batch.warmup, batch.warmup_steps)
+    for row, i in enumerate(picked):
+        alone = model.warm_state(windows[i], windows[i].warmup, windows[i].warmup_steps)
+        alone = torch.zeros_like(together[:1]) if alone is None else alone
+        torch.testing.assert_close(together[row], alone[0], rtol=1e-5, atol=1e-6)
+
+
+def test_truncated_warmup_starts_fresh_before_its_steps(heat_data: Path) -> None:
+    graphs = load_dataset(heat_data, "train")
+    windows = TrajectoryWindows(graphs, history=1, warmup=2)
+    late = next(w for w in (windows[i] for i in range(len(windows))) if w.start == 4)
+    assert late.warmup_steps == 2
+    torch.testing.assert_close(late.warmup, graphs[late.run].fields[2:4])
+    first = windows[0]
+    assert first.start == 0 and first.warmup_steps == 0 and first.warmup.shape[0] == 2
+    with pytest.raises(ValueError, match="warmup"):
+        TrajectoryWindows(graphs, history=1, warmup=-1)
+
+
+def test_a_model_without_state_skips_the_warmup(
+    heat_data: Path, tiny_config: TrainConfig
+) -> None:
+    trainer = _trainer(tiny_config, heat_data)  # MeshGraphNet
+    assert not trainer.model.has_state and trainer.windows.warmup == 0
+    assert "warmup" not in trainer.windows[3]
+
+
+def test_gradients_reach_the_first_unrolled_step(
+    heat_data: Path, hmt_config: TrainConfig
+) -> None:
+    trainer = _trainer(hmt_config.replace(pushforward_steps=2), heat_data)
+    windows = trainer.windows
+    batch = collate_windows([windows[i] for i in range(3)])
+
+    def input_gradient(pushforward_grad: bool, horizon: int) -> torch.Tensor:
+        fields = batch.fields.clone().requires_grad_(True)
+        copy = batch.clone()
+        copy.fields = fields
+        loss = StepLoss(
+            trainer.model, 1, horizon, pushforward_grad=pushforward_grad, initial_weight=0.0
+        )
+        loss(copy)[0].backward()
+        return fields.grad[0]
+
+    one = input_gradient(True, 1)
+    through = input_gradient(True, 3)
+    detached = input_gradient(False, 3)
+    # the losses of steps 2 and 3 reach the input only through the unrolled predictions
+    assert float((through - one / 3).abs().max()) > 1e-6
+    torch.testing.assert_close(detached, one / 3)
+    # the warm-up frames never get a gradient (teacher forcing without one)
+    warm = batch.warmup.clone().requires_grad_(True)
+    copy = batch.clone()
+    copy.warmup = warm
+    StepLoss(trainer.model, 1, 3, pushforward_grad=True)(copy)[0].backward()
+    assert warm.grad is None
+
+
+def test_horizon_curriculum() -> None:
+    config = TrainConfig(pushforward_steps=3, horizon_ramp_epochs=3)
+    assert [config.horizon_at(e) for e in range(1, 7)] == [1, 2, 3, 4, 4, 4]
+    assert TrainConfig(pushforward_steps=3).horizon_at(1) == 4
+    with pytest.raises(ValueError, match="horizon_ramp_epochs"):
+        TrainConfig(horizon_ramp_epochs=-1)
+    with pytest.raises(ValueError, match="state_warmup"):
+        TrainConfig(state_warmup=-2)
+
+
+def test_resume_stays_exact_in_time(
+    heat_data: Path, hmt_config: TrainConfig, tmp_path: Path
+) -> None:
+    whole = hmt_config.replace(
+        out_dir=str(tmp_path / "whole"),
+        pushforward_steps=2,
+        pushforward_grad=True,
+        horizon_ramp_epochs=1,
+    )
+    parts = whole.replace(out_dir=str(tmp_path / "parts"))
+    _trainer(whole, heat_data).fit()
+    _trainer(parts, heat_data).fit(until_epoch=1)
+    torch.manual_seed(99)
+    _trainer(parts, heat_data).fit(resume=True)
+    a = load_model(tmp_path / "whole" / "last").state_dict()
+    b = load_model(tmp_path / "parts" / "last").state_dict()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    log = [json.loads(x) for x in (tmp_path / "parts" / "log.jsonl").read_text().splitlines()]
+    assert [entry["horizon"] for entry in log] == [1, 3]
+
+
+def test_time_budget_and_init_from(
+    heat_data: Path, hmt_config: TrainConfig, tmp_path: Path
+) -> None:
+    first = hmt_config.replace(out_dir=str(tmp_path / "a"), epochs=50, time_budget_s=1e-9)
+    result = _trainer(first, heat_data).fit()
+    # the budget ends the run after its first step; the epoch is still checkpointed
+    assert result.epoch == 1 and result.log[0]["step"] == 1
+    again = _trainer(first, heat_data).fit(resume=True)
+    assert again.epoch == 1 and again.log == []
+    second = hmt_config.replace(out_dir=str(tmp_path / "b"), init_from=str(tmp_path / "a"))
+    trainer = _trainer(second, heat_data)
+    saved = load_model(tmp_path / "a" / "last").state_dict()
+    for name, value in trainer.model.state_dict().items():
+        assert torch.equal(value, saved[name]), name
+    other = second.replace(width=24)
+    with pytest.raises(ValueError, match="another configuration"):
+        _trainer(other, heat_data)
+
+
+def test_divergence_stops_with_a_clear_error(
+    heat_data: Path, hmt_config: TrainConfig
+) -> None:
+    config = hmt_config.replace(lr=1e30, grad_clip=None, warmup_steps=0, epochs=3)
+    with pytest.raises(FloatingPointError, match="diverged"):
+        _trainer(config, heat_data).fit()
