@@ -633,6 +633,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="also score the rollouts corrected by the checkpoint's physics refiner "
         "(default: when it has one)",
     )
+    p.add_argument(
+        "--probe",
+        default=None,
+        help="X,Y(,Z): where the Strouhal number and amplitude are measured (default: the "
+        "case's probe, else where the reference fluctuates most)",
+    )
+    p.add_argument(
+        "--generate",
+        action="store_true",
+        help="also generate each run from its conditions alone and report its Strouhal "
+        "number and amplitude",
+    )
     p.set_defaults(func=_cmd_evaluate)
 
     from meshfield.physics.finetune import add_arguments as add_finetune_arguments

@@ -56,6 +56,7 @@ from meshfield.cases import openfoam as foam
 __all__ = [
     "DEFAULT_MESH",
     "DEFAULT_SOLVER",
+    "PROBE",
     "check_requirements",
     "check_spec",
     "make_mesh",
@@ -77,6 +78,10 @@ DEFAULT_MESH: dict[str, float] = {
     "wake_half_width": 2.5,
     "thickness": 0.1,
 }
+
+#: Where the wake is probed for its Strouhal number and amplitude (``U_y``, 3.5 diameters
+#: behind the cylinder on the centre line): ``meshfield evaluate`` reads it.
+PROBE: tuple[float, float] = (3.5, 0.0)
 
 #: Solver settings (``spec.solver.settings``) and their defaults.
 DEFAULT_SOLVER: dict[str, Any] = {

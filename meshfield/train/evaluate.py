@@ -24,6 +24,7 @@ from meshfield.metrics.fields import mse, relative_l2, vrmse
 
 __all__ = [
     "evaluate",
+    "format_rollout_table",
     "format_table",
     "psnr",
     "resolve_checkpoint",
@@ -473,6 +474,71 @@ def _scored(
     return entry
 
 
+def _probe_settings(spec: Mapping[str, Any] | None, probe: Any) -> dict[str, Any]:
+    """Probe position and St scales of a data spec: its case's ``PROBE``, ``D`` and ``U_inf``."""
+    settings: dict[str, Any] = {"probe": probe, "diameter": 1.0, "velocity": 1.0}
+    if spec is None:
+        return settings
+    constants = (spec.get("pde") or {}).get("constants") or {}
+    settings["diameter"] = float(constants.get("D", 1.0))
+    settings["velocity"] = float(constants.get("U_inf", 1.0))
+    if probe is None:
+        from meshfield.cases import get_case
+        from meshfield.errors import SpecError
+
+        try:
+            module = get_case(str(spec.get("case")))
+        except SpecError:
+            module = None
+        settings["probe"] = getattr(module, "PROBE", None)
+    return settings
+
+
+_GENERATED_KEYS = ("strouhal", "strouhal_ref", "amplitude_ratio")
+
+
+def _rollout_scores(
+    frames: Tensor, graph: Any, model: Any, settings: Mapping[str, Any]
+) -> dict[str, Any]:
+    """:func:`meshfield.metrics.rollout.rollout_scores` of a rollout ``[T, N, C]`` (inputs first)."""
+    from meshfield.metrics.rollout import rollout_scores
+
+    history = int(model.history)
+    times = graph.get("times")
+    return rollout_scores(
+        frames[history:],
+        graph.fields[history:].cpu(),
+        field_names=list(model.field_names),
+        times=None if times is None else times.reshape(-1)[history:],
+        pos=graph.pos.cpu(),
+        **settings,
+    )
+
+
+def _baseline_scores(graph: Any, model: Any, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Scores of the persistence and time-mean baselines of a reference trajectory."""
+    from meshfield.metrics.rollout import baseline_predictions
+
+    history = int(model.history)
+    reference = graph.fields.cpu().float()
+    out = {}
+    for name, frames in baseline_predictions(reference[history:], reference[history - 1]).items():
+        out[name] = _rollout_scores(torch.cat([reference[:history], frames]), graph, model, settings)
+    return out
+
+
+def _mean_tree(values: Sequence[Any]) -> Any:
+    """The mean over runs of nested score dicts (``None`` where no run has a number)."""
+    first = values[0]
+    if isinstance(first, Mapping):
+        return {k: _mean_tree([v[k] for v in values if isinstance(v, Mapping) and k in v])
+                for k in first}
+    numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if not numbers:
+        return first if isinstance(first, str) else None
+    return sum(numbers) / len(numbers)
+
+
 def evaluate(
     model: Any,
     data: Any,
@@ -484,6 +550,8 @@ def evaluate(
     progress: bool = True,
     pde: Any = "auto",
     refine: bool | None = None,
+    probe: Sequence[float] | None = None,
+    generate: bool = False,
 ) -> dict[str, Any]:
     """Roll a model out over every trajectory of a split and report per-step errors.
 
@@ -521,6 +589,19 @@ def evaluate(
         Also score the rollouts corrected by the model's physics refiner (``meshfield
         finetune`` writes one into its checkpoint), next to the uncorrected ones. default:
         when the model has one.
+    probe : sequence of float, optional
+        Where the Strouhal number and fluctuation amplitude are measured (the nearest node).
+        default: the case's ``PROBE`` (``meshfield.cases.cylinder_wake.PROBE``: 3.5 diameters
+        behind the cylinder), else the node where the reference fluctuates most.
+    generate : bool, default: False
+        Also generate every run from its conditions alone (no initial frame) and report the
+        Strouhal number and amplitude ratio of that rollout (its phase is arbitrary, so no
+        field errors).
+
+    Every run (and the mean) also gets ``scores``: the rel-L2 at steps 1, 10, 50 and over all
+    steps, the velocity RMSE over 1, 50 and all steps, the Strouhal numbers of prediction and
+    reference and their amplitude ratio (:func:`meshfield.metrics.rollout.rollout_scores`),
+    and ``baselines``: the same for the persistence and time-mean predictions of the run.
 
     Returns
     -------
@@ -547,7 +628,12 @@ def evaluate(
         checkpoint = resolve_checkpoint(model)
         model = load_model(checkpoint, device=device)
         source["checkpoint"] = str(checkpoint)
-    spec = _data_spec(data, checkpoint) if pde == "auto" else None
+    spec = _data_spec(data, checkpoint)
+    settings = _probe_settings(spec, probe)
+    if pde != "auto":
+        spec_for_pde = None
+    else:
+        spec_for_pde = spec
     if isinstance(data, str | os.PathLike):
         from meshfield.data import load_dataset
 
@@ -580,30 +666,49 @@ def evaluate(
             raise ValueError(msg)
         frames = _rollout(model, graph, device)
         graph = graph.cpu()
-        run_pde = _run_pde(pde, spec, model, _conditions(graph))
+        run_pde = _run_pde(pde, spec_for_pde, model, _conditions(graph))
         run_id = run_ids[i] if i < len(run_ids) else str(graph.get("run_id") or i)
         entry = {
             "run_id": run_id,
             "conditions": _conditions(graph),
             "steps": int(frames.size(0)) - int(model.history),
             **_scored(frames, graph, model, std, run_pde),
+            "scores": _rollout_scores(frames, graph, model, settings),
+            "baselines": _baseline_scores(graph, model, settings),
         }
+        if generate:
+            steps = int(graph.fields.size(0)) - 1
+            with torch.no_grad():
+                generated = model.rollout(graph.to(device), steps, initial=None).cpu()
+            padded = torch.cat([graph.fields[: int(model.history) - 1].cpu().float(), generated])
+            full = _rollout_scores(padded, graph, model, settings)
+            entry["generated"] = {k: full[k] for k in _GENERATED_KEYS}
         if refined:
             from meshfield.physics.refine import apply_refiner
 
             corrected = apply_refiner(model, graph.to(device), frames.to(device)).cpu()
             entry["refined"] = _scored(corrected, graph, model, std, run_pde)
+            entry["refined"]["scores"] = _rollout_scores(corrected, graph, model, settings)
         runs.append(entry)
         graph_times = graph.get("times")
         if graph_times is not None and len(graph_times.reshape(-1)) > len(times) + model.history:
             times = graph_times.reshape(-1)[model.history :].tolist()
     per_step = _average_runs(runs)
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {
+        "scores": _mean_tree([run["scores"] for run in runs]),
+        "baselines": _mean_tree([run["baselines"] for run in runs]),
+    }
+    if generate:
+        extra["generated"] = _mean_tree([run["generated"] for run in runs])
     if all("physics" in run for run in runs):
         extra["physics"] = _mean_physics([run["physics"] for run in runs])
     if refined:
         refined_steps = _average_runs([run["refined"] for run in runs])
-        extra["refined"] = {"per_step": refined_steps, "mean": _summary(refined_steps)}
+        extra["refined"] = {
+            "per_step": refined_steps,
+            "mean": _summary(refined_steps),
+            "scores": _mean_tree([run["refined"]["scores"] for run in runs]),
+        }
         if "physics" in extra:
             extra["refined"]["physics"] = _mean_physics([run["refined"]["physics"] for run in runs])
     report = {
@@ -701,6 +806,64 @@ def format_table(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_rollout_table(report: Mapping[str, Any]) -> str:
+    """The rollout scores of a report beside those of the baselines, per run and mean.
+
+    Columns: rel-L2 at steps 1, 10, 50 and over all steps, the velocity RMSE over 1, 50 and
+    all steps, the Strouhal number of the prediction and of the reference at the probe, and
+    their amplitude ratio. Rows: the model (and refined, and generated from the conditions
+    alone when the report has them), then the persistence and time-mean baselines.
+    """
+    header = ["run", "prediction", "rel_l2@1", "@10", "@50", "mean", "rmse_u@1", "@50", "all",
+              "St", "St_ref", "amp ratio"]
+
+    def number(value: Any) -> str:
+        return "-" if value is None else f"{value:.3g}"
+
+    def cells(label: str, kind: str, scores: Mapping[str, Any]) -> list[str]:
+        rel = scores.get("rel_l2") or {}
+        rmse = scores.get("rmse_velocity") or {}
+        return [label, kind, *(number(rel.get(k)) for k in ("1", "10", "50", "mean")),
+                *(number(rmse.get(k)) for k in ("1", "50", "all")),
+                number(scores.get("strouhal")), number(scores.get("strouhal_ref")),
+                number(scores.get("amplitude_ratio"))]
+
+    rows = []
+    entries = [(", ".join(f"{k}={v:g}" for k, v in run["conditions"].items()) or run["run_id"], run)
+               for run in report["runs"]]
+    entries.append(("mean", report))
+    for label, entry in entries:
+        rows.append(cells(label, "model", entry["scores"]))
+        if "refined" in entry and "scores" in entry["refined"]:
+            rows.append(cells("", "refined", entry["refined"]["scores"]))
+        if "generated" in entry:
+            rows.append(cells("", "generated", entry["generated"]))
+        for name, scores in entry["baselines"].items():
+            rows.append(cells("", name.replace("_", " "), scores))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(header))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)) for r in rows]
+    probe = report["runs"][0]["scores"].get("probe")
+    where = f" at {tuple(round(x, 3) for x in probe)}" if probe else ""
+    lines.append(
+        f"rel_l2@k: relative L2 over all fields at step k; rmse_u@n: velocity RMSE over steps "
+        f"1..n; St: Strouhal number of {report['runs'][0]['scores']['probe_field']}{where}; "
+        "generated: from the conditions alone (no field errors: its phase is arbitrary)"
+    )
+    return "\n".join(lines)
+
+
+def _parse_probe(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        msg = f"--probe: expected coordinates like 3.5,0 (got {text!r})"
+        raise ValueError(msg) from None
+
+
 def run_evaluate(args: Any) -> int:
     """``meshfield evaluate`` for parsed options: the table, and the report if ``--out``."""
     import sys
@@ -718,12 +881,16 @@ def run_evaluate(args: Any) -> int:
             progress=not args.quiet,
             pde=None if args.pde == "none" else args.pde,
             refine=args.refine,
+            probe=_parse_probe(getattr(args, "probe", None)),
+            generate=bool(getattr(args, "generate", False)),
         )
     except (MeshfieldError, FileNotFoundError, ValueError) as exc:
         print(f"meshfield evaluate: error: {exc}", file=sys.stderr)
         return 2
     print(f"{report.get('checkpoint', '')} on {args.data} ({args.split}), {report['steps']} steps:")
     print(format_table(report))
+    print()
+    print(format_rollout_table(report))
     if args.out:
         print(f"wrote {args.out}")
     return 0
