@@ -49,6 +49,8 @@ REL_L2_STEPS = (1, 10, 50)
 #: horizons of the velocity RMSE (and "all")
 RMSE_STEPS = (1, 50)
 
+#: the fewest samples a frequency is estimated from
+_MIN_SAMPLES = 4
 #: a fluctuation below this fraction of the reference's counts as none
 _STEADY = 1e-6
 
@@ -109,13 +111,16 @@ def oscillation(
     """Strouhal number and standard deviation in time of a probe signal.
 
     ``scale`` (default: the signal's own magnitude) decides what counts as no fluctuation:
-    a standard deviation below ``1e-6 * scale`` gives a Strouhal number of ``None``.
+    a standard deviation below ``1e-6 * scale`` gives a Strouhal number of ``None``, as does
+    a signal of fewer than 4 samples.
     """
     values = signal.double().reshape(-1)
     spread = float(values.std()) if values.numel() > 1 else 0.0
     reference = scale if scale is not None else float(values.abs().max()) if values.numel() else 0.0
     if not math.isfinite(spread) or spread <= _STEADY * max(reference, 1e-30):
         return None, 0.0 if math.isfinite(spread) else spread
+    if values.numel() < _MIN_SAMPLES:  # too short for a frequency
+        return None, spread
     value = strouhal(values.numpy(), times.double().reshape(-1).numpy(),
                      diameter=diameter, velocity=velocity)
     return value, spread

@@ -199,3 +199,20 @@ def test_evaluate_scores_the_physics_of_the_data_spec(heat_data: Path) -> None:
 def test_evaluate_refine_without_a_refiner_is_an_error(heat_data: Path) -> None:
     with pytest.raises(ValueError, match="no physics refiner"):
         evaluate(Oracle(("T",)), heat_data, split="test", refine=True, progress=False)
+
+
+def test_evaluate_reports_rollout_scores_beside_the_baselines(heat_data: Path) -> None:
+    from meshfield.train.evaluate import format_rollout_table
+
+    exact = evaluate(Oracle(("T",)), heat_data, split="test", progress=False, pde=None)
+    off = evaluate(Oracle(("T",), scale=1.1), heat_data, split="test", progress=False, pde=None)
+    run = exact["runs"][0]
+    assert run["scores"]["rel_l2"]["1"] == 0.0 and run["scores"]["rel_l2"]["mean"] == 0.0
+    assert run["scores"]["rel_l2"]["50"] is None  # 6 steps only
+    assert off["runs"][0]["scores"]["rel_l2"]["mean"] == pytest.approx(0.1, rel=1e-4)
+    # the heat plate cools towards a steady state: both baselines have errors, the oracle none
+    for name in ("persistence", "time_mean"):
+        assert run["baselines"][name]["rel_l2"]["mean"] > 0.01
+    assert exact["scores"]["rel_l2"]["mean"] == 0.0 and "persistence" in exact["baselines"]
+    table = format_rollout_table(off)
+    assert "persistence" in table and "time mean" in table and "0.1" in table
