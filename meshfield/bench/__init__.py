@@ -15,4 +15,5 @@ BENCHMARKS: dict[str, str] = {
     "serialize": "meshfield.bench.serialize",
     "backbone": "meshfield.bench.backbone",
     "model": "meshfield.bench.model",
+    "accuracy": "meshfield.bench.accuracy",
 }

@@ -1,0 +1,192 @@
+"""``meshfield bench accuracy``: models trained for the same wall-clock budget, judged by rollouts.
+
+The data is a coarse cylinder wake (``data_specs/cylinder_wake_coarse.yaml``: about 1.7k
+nodes, 8 training Reynolds numbers, 3 test ones), generated once with OpenFOAM and cached in
+``--data``. Every model gets the same training recipe (``--recipe``, TrainConfig fields as
+JSON) and the same budget of seconds of optimizer steps (``time_budget_s``), then rolls out
+every test run from its first OpenFOAM frame and is scored by
+:func:`meshfield.train.evaluate.evaluate`: rel-L2 at steps 1, 10, 50 and over the horizon,
+the velocity RMSE, the Strouhal number at the case's probe against OpenFOAM's and the
+fluctuation amplitude ratio. The persistence and time-mean baselines of the same runs are
+printed beside the models.
+
+Each model's run folder and report stay in ``--out``; a rerun skips models whose report is
+there (``--fresh`` retrains them), and a killed training resumes from its last epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DEFAULT_MODELS", "DEFAULT_RECIPE", "main", "run_model"]
+
+#: the rows of the benchmark
+DEFAULT_MODELS = ("hmt", "meshgraphnet", "transformer", "hmt-no-mamba", "hmt-no-attention")
+
+#: the training recipe every model gets (TrainConfig fields; the model name and run folder
+#: are set per row): the in-time recipe of the shipped model
+DEFAULT_RECIPE: dict[str, Any] = {
+    "width": 64,
+    "history": 1,
+    "epochs": 1000,
+    "batch_size": 4,
+    "steps_per_epoch": 40,
+    "lr": 1e-3,
+    "warmup_steps": 20,
+    "schedule": "constant",
+    "grad_clip": 1.0,
+    "noise_std": 0.01,
+    "pushforward_steps": 2,
+    "pushforward_grad": True,
+    "horizon_ramp_epochs": 2,
+    "state_warmup": 8,
+    "val_runs": 1,
+    "seed": 0,
+}
+
+
+def run_model(
+    name: str,
+    data: Path,
+    out: Path,
+    recipe: dict[str, Any],
+    budget_s: float,
+    *,
+    fresh: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Train one model for ``budget_s`` seconds of steps and evaluate it on the test split.
+
+    Returns the evaluation report (cached as ``out/name/report.json``) with ``bench``:
+    the optimizer steps, windows per second and training seconds.
+    """
+    from meshfield.train import TrainConfig, train
+    from meshfield.train.evaluate import evaluate, write_report
+
+    folder = out / name
+    report_path = folder / "report.json"
+    if report_path.is_file() and not fresh:
+        return json.loads(report_path.read_text(encoding="utf-8"))
+    config = TrainConfig.from_dict(
+        {
+            **recipe,
+            "model": name,
+            "time_budget_s": float(budget_s),
+            "out_dir": str(folder),
+            "progress": progress,
+        }
+    )
+    resume = (folder / "last").is_dir() and not fresh
+    result = train(config, data, resume=resume)
+    log = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines() if line]
+    steps = log[-1]["step"] if log else 0
+    seconds = log[-1].get("train_time_s", 0.0) if log else 0.0
+    report = evaluate(folder / "last", data, split="test", progress=progress, pde=None)
+    report["bench"] = {
+        "model": name,
+        "steps": steps,
+        "epochs": result.epoch,
+        "train_time_s": seconds,
+        "windows_per_s": steps * config.batch_size / seconds if seconds > 0 else None,
+        "budget_s": float(budget_s),
+    }
+    write_report(report, report_path)
+    return report
+
+
+def _row(label: str, steps: Any, speed: Any, scores: dict[str, Any]) -> list[str]:
+    def number(value: Any, digits: str = ".3g") -> str:
+        return "-" if value is None else format(value, digits)
+
+    rel = scores["rel_l2"]
+    st, st_ref = scores.get("strouhal"), scores.get("strouhal_ref")
+    error = None if st is None or not st_ref else 100 * (st - st_ref) / st_ref
+    return [
+        label,
+        str(steps),
+        number(speed),
+        *(number(rel.get(k)) for k in ("1", "10", "50", "mean")),
+        number(scores["rmse_velocity"].get("all")),
+        number(st),
+        number(st_ref),
+        "-" if error is None else f"{error:+.0f} %",
+        number(scores.get("amplitude_ratio")),
+    ]
+
+
+def format_bench(reports: dict[str, dict[str, Any]]) -> str:
+    """The benchmark table: one row per model, then the baselines of the same runs."""
+    header = ["model", "steps", "windows/s", "rel_l2@1", "@10", "@50", "mean", "rmse_u",
+              "St", "St_ref", "St err", "amp ratio"]
+    rows = []
+    for name, report in reports.items():
+        bench = report["bench"]
+        rows.append(_row(name, bench["steps"], bench["windows_per_s"], report["scores"]))
+    first = next(iter(reports.values()))
+    for name, scores in first["baselines"].items():
+        rows.append(_row(name.replace("_", " "), "-", None, scores))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(header))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)) for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="meshfield bench accuracy",
+        description="Train models for the same wall-clock budget on a coarse cylinder wake "
+        "and compare their rollouts with OpenFOAM and the trivial baselines.",
+    )
+    parser.add_argument("--spec", default="data_specs/cylinder_wake_coarse.yaml",
+                        help="data spec (default: data_specs/cylinder_wake_coarse.yaml)")
+    parser.add_argument("--data", default=None,
+                        help="dataset folder, generated from --spec when missing "
+                        "(default: data/<spec name>)")
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS),
+                        help=f"comma-separated model names (default: {','.join(DEFAULT_MODELS)})")
+    parser.add_argument("--budget-s", type=float, default=1200.0,
+                        help="seconds of training steps per model (default: 1200)")
+    parser.add_argument("--recipe", default=None,
+                        help="JSON file of TrainConfig fields for every model "
+                        "(default: the shipped model's in-time recipe)")
+    parser.add_argument("--out", default="runs/bench_accuracy",
+                        help="run folders and reports (default: runs/bench_accuracy)")
+    parser.add_argument("--jobs", type=int, default=2, help="simulations at once (default: 2)")
+    parser.add_argument("--fresh", action="store_true", help="retrain models with a report")
+    parser.add_argument("--progress", action="store_true", help="progress bars")
+    args = parser.parse_args(argv)
+    if not (args.budget_s > 0 and math.isfinite(args.budget_s)):
+        parser.error(f"--budget-s must be a positive number (got {args.budget_s})")
+    from meshfield.models.registry import MODEL_NAMES
+    from meshfield.train.loop import prepare_data
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in models if m not in MODEL_NAMES]
+    if unknown or not models:
+        parser.error(f"--models: unknown {unknown} (expected some of {list(MODEL_NAMES)})")
+    recipe = dict(DEFAULT_RECIPE)
+    if args.recipe:
+        try:
+            recipe.update(json.loads(Path(args.recipe).read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as err:
+            parser.error(f"--recipe: {err}")
+    data = prepare_data(args.spec, args.data, jobs=args.jobs, progress=args.progress)
+    out = Path(args.out)
+    print(f"meshfield bench accuracy: {data}, {args.budget_s:g} s of training per model")
+    print("recipe: " + json.dumps(recipe, sort_keys=True))
+    reports = {}
+    for name in models:
+        reports[name] = run_model(name, data, out, recipe, args.budget_s,
+                                  fresh=args.fresh, progress=args.progress)
+        print(f"  {name}: {reports[name]['bench']['steps']} steps, mean rel-L2 "
+              f"{reports[name]['scores']['rel_l2']['mean']:.3g}", flush=True)
+    print(format_bench(reports))
+    print("rel_l2@k at step k over all fields; rmse_u: velocity RMSE over all steps; St at the "
+          "case's probe from the rollout and from OpenFOAM; test split, rollouts from the first "
+          "OpenFOAM frame")
+    return 0

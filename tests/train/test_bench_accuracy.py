@@ -1,0 +1,49 @@
+"""meshfield bench accuracy on the tiny heat-plate data (the training fixtures): rows,
+baselines, cached reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from meshfield.bench import accuracy
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_accuracy_trains_each_model_for_the_budget(
+    heat_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps({
+        "width": 32,
+        "steps_per_epoch": 2,
+        "model_options": {"decoder": {"query_neighbors": 4, "query_hidden": 8}},
+        "device": "cpu",
+    }))
+    out = tmp_path / "bench"
+    argv = ["--data", str(heat_data), "--models", "meshgraphnet,hmt", "--budget-s", "0.5",
+            "--recipe", str(recipe), "--out", str(out)]
+    assert accuracy.main(argv) == 0
+    text = capsys.readouterr().out
+    for row in ("meshgraphnet", "hmt", "persistence", "time mean"):
+        assert row in text
+    for name in ("meshgraphnet", "hmt"):
+        report = json.loads((out / name / "report.json").read_text())
+        bench = report["bench"]
+        # the budget stopped training after the step that spent it
+        assert bench["steps"] >= 1 and bench["train_time_s"] >= 0.5
+        assert bench["train_time_s"] < 0.5 + 30
+        assert report["scores"]["rel_l2"]["mean"] > 0
+    # a rerun reads the reports instead of training again
+    before = (out / "hmt" / "report.json").stat().st_mtime_ns
+    assert accuracy.main(argv) == 0
+    assert (out / "hmt" / "report.json").stat().st_mtime_ns == before
+
+
+def test_bench_accuracy_rejects_unknown_models(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as stop:
+        accuracy.main(["--models", "mgn", "--data", str(tmp_path)])
+    assert stop.value.code == 2
