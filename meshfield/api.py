@@ -663,6 +663,22 @@ def _make_query_fn(rollout: _Rollout, fields: Tensor, names: list[str], mesh: An
 # generate
 
 
+def _check_finite(fields: Tensor, names: list[str], cond: Any, num_input: int) -> None:
+    """Stop before anything is written when a rollout blew up to NaN or inf."""
+    from meshfield.errors import NonFiniteError
+
+    finite = torch.isfinite(fields).flatten(1).all(dim=1)
+    if bool(finite.all()):
+        return
+    step = int((~finite).nonzero()[0])
+    where = "the initial frames" if step < max(num_input, 1) else f"step {step}"
+    msg = (
+        f"generate: the fields {names} are not finite (NaN or inf) from {where} on, with "
+        f"conditions {cond}: inputs far outside the model's training data?"
+    )
+    raise NonFiniteError(msg)
+
+
 def generate(
     mesh: Any,
     conditions: Mapping[str, float] | None,
@@ -789,6 +805,7 @@ def generate(
             rollout = _Rollout(net, device_graph, cond)
             queried = rollout.run(frames0, int(steps), progress, points)
             fields = torch.stack(rollout.frames).detach().cpu()
+        _check_finite(fields, names, cond, rollout.num_input)
         times = _times(resolved.info, fields.shape[0])
         if refined:
             fields = _refine(resolved, device_graph, fields, times, cond, rollout.num_input or 1)

@@ -358,7 +358,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                 device=args.device,
                 progress=not args.quiet,
             )
-        except (OSError, ValueError, TypeError, ImportError) as exc:
+        except (OSError, ValueError, TypeError, ImportError, FloatingPointError) as exc:
             _print_warnings(caught)
             return fail(exc)
     elapsed = time.perf_counter() - start

@@ -14,6 +14,7 @@ __all__ = [
     "MeshValidationError",
     "MissingDependencyError",
     "SpecError",
+    "NonFiniteError",
 ]
 
 
@@ -43,3 +44,7 @@ class SpecError(MeshfieldError, ValueError):
     The message names the spec file and the key path, e.g.
     ``"cylinder_wake.yaml: time.interval: expected a positive number (got -0.2)"``.
     """
+
+
+class NonFiniteError(MeshfieldError, FloatingPointError):
+    """A computation produced NaN or infinite values (the work stopped there)."""

@@ -435,3 +435,16 @@ def test_refiner_module_missing(
 
 def test_top_level_name() -> None:
     assert meshfield.generate is generate
+
+
+
+def test_generate_stops_on_non_finite_fields(tmp_path: Path) -> None:
+    # Re = 1e30 drives the shipped model to NaN: an error, and nothing written
+    from meshfield.cli import main
+    from meshfield.errors import NonFiniteError
+
+    with pytest.warns(ExtrapolationWarning), pytest.raises(NonFiniteError, match="not finite"):
+        meshfield.generate(None, {"Re": 1e30}, steps=3, residual=False)
+    out = tmp_path / "wake.pvd"
+    assert main(["generate", "--cond", "Re=1e30", "--steps", "3", "--out", str(out)]) == 2
+    assert not out.exists() and not list(tmp_path.iterdir())

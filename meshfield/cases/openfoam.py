@@ -193,7 +193,33 @@ def merge_settings(
     if unknown:
         msg = f"{key}: unknown keys {unknown} for the {case} case (known: {sorted(defaults)})"
         raise SpecError(msg)
+    for name, value in given.items():
+        _check_setting(value, defaults[name], f"{key}.{name}")
     return {**defaults, **given}
+
+
+def _check_setting(value: Any, default: Any, where: str) -> None:
+    """A spec setting must be a plain value of its default's kind (it is written into
+    OpenFOAM dictionaries, so free text could carry dictionary entries or commands)."""
+    from meshfield.errors import SpecError
+
+    def number(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int | float) or default is None:
+        ok, kind = number(value) or (default is None and value is None), "a finite number"
+    elif isinstance(default, str):
+        ok = isinstance(value, str) and re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", value) is not None
+        kind = "one word (letters, digits, _)"
+    else:
+        ok, kind = False, f"of the kind of {default!r}"
+    if not ok:
+        text = repr(value)
+        text = text if len(text) <= 60 else text[:57] + "..."
+        msg = f"{where}: expected {kind} (got {text})"
+        raise SpecError(msg)
 
 
 def tutorial_dir(relative: str) -> Path:

@@ -67,6 +67,8 @@ string).
 
 from __future__ import annotations
 
+import reprlib
+
 import difflib
 import itertools
 import math
@@ -437,12 +439,21 @@ class _Reader:
         return text
 
 
+def _short_repr() -> reprlib.Repr:
+    short = reprlib.Repr()
+    short.maxlevel, short.maxdict, short.maxlist, short.maxtuple = 2, 4, 4, 4
+    short.maxstring = short.maxother = 60
+    return short
+
+
+_SHORT = _short_repr()
+
+
 def _describe(value: Any) -> str:
     if value is None:
         return "null"
-    if isinstance(value, (Mapping, list, tuple)):
-        return f"{type(value).__name__} {value!r}"[:80]
-    return f"{type(value).__name__} {value!r}"
+    # reprlib cuts while it writes: the whole repr of a large value is never built
+    return f"{type(value).__name__} {_SHORT.repr(value)}"[:80]
 
 
 def _read_mesh(reader: _Reader, value: Any, base: Path | None) -> MeshSpec:
@@ -694,6 +705,29 @@ _TOP = (
 )
 
 
+#: the largest data spec file read (a spec is a page of settings)
+_MAX_SPEC_BYTES = 1 << 20
+
+
+def _spec_loader(path: Path) -> type:
+    """A safe YAML loader that refuses aliases: a spec is plain data, and nested aliases
+    expand a few kilobytes into gigabytes (a "billion laughs" document)."""
+    import yaml
+
+    class SpecLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.events.AliasEvent):
+                event = self.peek_event()
+                msg = (
+                    f"{path}: line {event.start_mark.line + 1}: YAML aliases "
+                    f"(*{event.anchor}) are not allowed in a data spec; write the values out"
+                )
+                raise SpecError(msg)
+            return super().compose_node(parent, index)
+
+    return SpecLoader
+
+
 def load_spec(path_or_dict: str | os.PathLike[str] | Mapping[str, Any]) -> DataSpec:
     """Read and validate a data spec.
 
@@ -742,8 +776,12 @@ def load_spec(path_or_dict: str | os.PathLike[str] | Mapping[str, Any]) -> DataS
 
             msg = f"{path}: no such data spec file"
             raise MeshFileNotFoundError(msg)
+        size = path.stat().st_size
+        if size > _MAX_SPEC_BYTES:
+            msg = f"{path}: a data spec of {size} bytes is too large (at most {_MAX_SPEC_BYTES})"
+            raise SpecError(msg)
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_spec_loader(path))
         except yaml.YAMLError as exc:
             msg = f"{path}: not valid YAML: {exc}"
             raise SpecError(msg) from exc

@@ -244,3 +244,27 @@ def test_read_planar_needs_a_mesh(tmp_path: Path) -> None:
     foam.write_foam_dict(tmp_path / "system" / "controlDict", {"application": "none"})
     with pytest.raises(MeshFormatError, match="no mesh to read"):
         foam.read_planar(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"max_co": '0.8; functions { x { type systemCall; executeCalls ("touch x"); } }'},
+         "solver.settings.max_co: expected a finite number"),
+        ({"max_co": "0.8"}, "expected a finite number"),
+        ({"max_co": float("nan")}, "expected a finite number"),
+        ({"n_correctors": True}, "expected a finite number"),
+        ({"timeout": "forever"}, "solver.settings.timeout"),
+    ],
+)
+def test_spec_settings_are_plain_values(settings: dict, message: str) -> None:
+    # spec values go into OpenFOAM dictionaries: only values of the default's kind pass
+    from meshfield.cases import cylinder_wake
+    from meshfield.cases.openfoam import merge_settings
+    from meshfield.errors import SpecError
+
+    with pytest.raises(SpecError, match=message):
+        merge_settings(settings, cylinder_wake.DEFAULT_SOLVER, "solver.settings", "cylinder_wake")
+    merged = merge_settings({"max_co": 0.5, "timeout": 60}, cylinder_wake.DEFAULT_SOLVER,
+                            "solver.settings", "cylinder_wake")
+    assert merged["max_co"] == 0.5 and merged["timeout"] == 60

@@ -297,3 +297,23 @@ def test_values_in_two_splits_warn() -> None:
     conditions = {"nu": {"units": "1", "train": [0.1, 0.2], "test": [0.2]}}
     with pytest.warns(UserWarning, match="nu=0.2 is in both train and test"):
         load_spec(spec_with(conditions=conditions))
+
+
+def test_yaml_aliases_are_refused(tmp_path: Path) -> None:
+    # nested aliases blow a few kilobytes up into gigabytes: a spec is plain data
+    from meshfield.data import load_spec
+    from meshfield.errors import SpecError
+
+    text = Path("data_specs/cylinder_wake.yaml").read_text()
+    bomb = "\n".join(
+        [f"x{i}: &x{i} [" + ", ".join([f"*x{i - 1}"] * 9) + "]" if i else "x0: &x0 [lol]"
+         for i in range(12)]
+    )
+    path = tmp_path / "bomb.yaml"
+    path.write_text(text.replace("solver:\n", f"junk:\n  {bomb.replace(chr(10), chr(10) + '  ')}\nsolver:\n", 1))
+    with pytest.raises(SpecError, match=r"line \d+: YAML aliases \(\*x0\) are not allowed"):
+        load_spec(path)
+    big = tmp_path / "big.yaml"
+    big.write_text(text + "#" * (2 << 20))
+    with pytest.raises(SpecError, match="too large"):
+        load_spec(big)
