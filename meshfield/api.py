@@ -301,11 +301,24 @@ def _mesh_graph(mesh: Any, resolved: ResolvedModel) -> Any:
     trained = (resolved.info.get("metadata") or {}).get("boundary_names")
     given = getattr(graph, "boundary_names", None)
     if trained and given is not None and list(trained) != list(given):
+        graph = _match_boundary_names(graph, list(given), list(trained), resolved.label)
+    return graph
+
+
+def _match_boundary_names(graph: Any, given: list[str], trained: list[str], label: str) -> Any:
+    """Renumber a mesh's boundary tags so that each group gets the tag its name had in training."""
+    unknown = [name for name in given[1:] if name not in trained]
+    if unknown:
         msg = (
-            f"The mesh's boundary groups {list(given)} differ from those the model "
-            f"{resolved.label} was trained with {list(trained)}; tags are matched by number"
+            f"The mesh's boundary groups {unknown} are not among those the model {label} was "
+            f"trained with {trained[1:]}: rename them to the trained names"
         )
-        warnings.warn(msg, UserWarning, stacklevel=3)
+        raise ValueError(msg)
+    # tag 0 is the interior whatever it is called
+    mapping = torch.tensor([0] + [trained.index(name) for name in given[1:]], dtype=torch.long)
+    graph = graph.clone()
+    graph.boundary = mapping.to(graph.boundary.device)[graph.boundary.long()]
+    graph.boundary_names = list(trained)
     return graph
 
 

@@ -394,6 +394,8 @@ class Trainer:
             model = self._build_model()
         if config.init_from is not None:
             _load_initial_weights(model, config.init_from)
+        names = train_data[0].get("boundary_names") if len(train_data) else None
+        self.boundary_names = [str(n) for n in names] if names is not None else None
         self.model = model.to(self.device)
         self.windows = TrajectoryWindows(
             train_data,
@@ -663,7 +665,11 @@ class Trainer:
             os.fsync(f.fileno())
 
     def _metadata(self, extra: Mapping[str, Any]) -> dict[str, Any]:
-        return {**extra, "train_config": self.config.to_dict()}
+        metadata = {**extra, "train_config": self.config.to_dict()}
+        if self.boundary_names is not None:
+            # what each boundary tag meant in training: generate matches meshes by these names
+            metadata["boundary_names"] = self.boundary_names
+        return metadata
 
     def _save_checkpoint(self, path: Path, metadata: Mapping[str, Any]) -> Path:
         from meshfield.checkpoint import save_checkpoint
