@@ -117,7 +117,9 @@ def load_mesh(
         - a ``.pvd`` collection (a time series);
         - a ``.safetensors`` graph file meshfield wrote (a dataset run of ``meshfield
           datagen``), read as it was saved;
-        - an OpenFOAM case folder (with ``system/controlDict``) or a ``.foam`` file in it;
+        - an OpenFOAM case folder (with ``system/controlDict``) or a ``.foam`` file in it; a
+          2D case (one cell thick, ``empty`` front and back) reads as the 2D mesh of its back
+          face (:func:`meshfield.io.openfoam.read_planar`), with every point field;
         - a list of paths or objects sharing one mesh: one time step each;
         - a ``pyvista.DataSet`` or ``MultiBlock``, a ``meshio.Mesh``, a ``trimesh.Trimesh``.
     fields
@@ -169,6 +171,15 @@ def load_mesh(
     """
     if isinstance(source, (str, os.PathLike)) and str(source).endswith(GRAPH_SUFFIX):
         return _load_graph_file(Path(os.fspath(source)).expanduser(), fields, block, times, cond)
+    if isinstance(source, (str, os.PathLike)) and _is_case(source):
+        from meshfield.io.openfoam import is_planar_case, read_planar
+
+        case = Path(os.fspath(source)).expanduser()
+        case = case.parent if case.is_file() else case
+        if is_planar_case(case):
+            # one cell thick with empty front and back: the 2D mesh of its back face
+            return read_planar(case, fields=None if fields is None else list(fields),
+                               cond=cond, times=times)
     if isinstance(source, (list, tuple)):
         if not source:
             msg = "load_mesh() got an empty list of time steps"

@@ -64,3 +64,34 @@ def test_broken_case(openfoam_case: Path) -> None:
     (openfoam_case / "constant" / "polyMesh" / "faces").write_text("garbage\n")
     with pytest.raises((MeshFormatError,), match="OpenFOAM|internal mesh"):
         load_mesh(openfoam_case)
+
+
+def _make_planar(case: Path) -> Path:
+    """The fixture case with its z faces as an ``empty`` patch: a one-cell-thick 2D case."""
+    boundary = case / "constant" / "polyMesh" / "boundary"
+    text = boundary.read_text()
+    head = text[: text.index("3\n(")]
+    patches = [("inlet", "patch", 1, 1), ("outlet", "patch", 1, 2), ("walls", "wall", 4, 3),
+               ("frontAndBack", "empty", 4, 7)]
+    boundary.write_text(
+        head + f"{len(patches)}\n(\n"
+        + "".join(f"    {n}\n    {{\n        type {k};\n        nFaces {c};\n"
+                  f"        startFace {s};\n    }}\n" for n, k, c, s in patches)
+        + ")\n"
+    )
+    for time in ("0", "1"):
+        field = case / time / "T"
+        field.write_text(field.read_text().rstrip().rstrip("}")
+                         + "    frontAndBack\n    {\n        type empty;\n    }\n}\n")
+    return case
+
+
+def test_a_planar_case_reads_as_2d(openfoam_case: Path) -> None:
+    case = _make_planar(openfoam_case)
+    data = load_mesh(case)
+    # the back face: 3 x 2 points, two quads split into triangles, no empty patch as a group
+    assert data.pos.shape == (6, 2)
+    assert data.boundary_names == ["interior", "inlet", "outlet", "walls"]
+    assert data.field_names == ["T"] and data.fields.shape == (1, 6, 1)
+    inlet = data.boundary == 1
+    assert torch.allclose(data.pos[inlet][:, 0], torch.zeros(int(inlet.sum()), dtype=data.pos.dtype))
