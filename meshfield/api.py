@@ -405,14 +405,27 @@ def _time_spec(info: Mapping[str, Any]) -> Any:
         return None
 
 
+#: the most steps a checkpoint may ask for by default (a larger default is a broken or crafted
+#: checkpoint; pass ``steps`` explicitly for longer rollouts)
+MAX_DEFAULT_STEPS = 100_000
+
+
 def _default_steps(info: Mapping[str, Any], num_initial: int) -> int:
     meta = info.get("metadata") or {}
     if isinstance(meta.get("rollout_steps"), int):
-        return max(int(meta["rollout_steps"]), 0)
-    time = _time_spec(info)
-    if time is not None:
-        return max(time.num_snapshots - num_initial, 0)
-    return DEFAULT_STEPS
+        steps, where = max(int(meta["rollout_steps"]), 0), "metadata.rollout_steps"
+    else:
+        time = _time_spec(info)
+        if time is None:
+            return DEFAULT_STEPS
+        steps, where = max(time.num_snapshots - num_initial, 0), "the data spec's time window"
+    if steps > MAX_DEFAULT_STEPS:
+        msg = (
+            f"The checkpoint's default rollout ({where}) is {steps} steps, more than "
+            f"{MAX_DEFAULT_STEPS}: pass steps= (--steps) explicitly"
+        )
+        raise ValueError(msg)
+    return steps
 
 
 def _times(info: Mapping[str, Any], total: int) -> Tensor:

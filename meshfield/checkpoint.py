@@ -228,6 +228,9 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         msg = f"{config_path} is not valid JSON: {err}"
         raise CheckpointError(msg) from None
+    except RecursionError:
+        msg = f"{config_path} is nested too deeply to be a meshfield checkpoint"
+        raise CheckpointError(msg) from None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         msg = f'{config_path} is not a meshfield checkpoint (no "format": "{FORMAT}")'
         raise CheckpointError(msg)

@@ -633,10 +633,13 @@ class Trainer:
                 metadata = {
                     k: entry[k] for k in ("epoch", "step", "train_loss", "val_rollout_rel_l2")
                 }
-                self._save_last(metadata)
+                # best/ and the log line before last/: a run killed in between resumes from
+                # the previous last/, drops the log line, redoes this epoch exactly and writes
+                # the same best/ again
                 if improved:
                     self._save_checkpoint(self.checkpoint_root / "best", metadata)
                 self._append_log(entry)
+                self._save_last(metadata)
             log.append(entry)
         return TrainResult(
             epoch=self.epoch,

@@ -180,3 +180,32 @@ def test_divergence_stops_with_a_clear_error(
     config = hmt_config.replace(lr=1e30, grad_clip=None, warmup_steps=0, epochs=3)
     with pytest.raises(FloatingPointError, match="diverged"):
         _trainer(config, heat_data).fit()
+
+
+def test_a_kill_before_last_is_committed_redoes_the_epoch(
+    heat_data: Path, tiny_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # killed after best/ and the log line of epoch 2 but before last/: the resume redoes
+    # epoch 2 and ends where an uninterrupted run ends, with one log line per epoch
+    whole = tiny_config.replace(out_dir=str(tmp_path / "whole"))
+    _trainer(whole, heat_data).fit()
+    parts = tiny_config.replace(out_dir=str(tmp_path / "parts"))
+    trainer = _trainer(parts, heat_data)
+    original = Trainer._save_last
+
+    def crash(self, metadata):
+        if metadata["epoch"] == 2:
+            raise KeyboardInterrupt
+        return original(self, metadata)
+
+    monkeypatch.setattr(Trainer, "_save_last", crash)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    monkeypatch.setattr(Trainer, "_save_last", original)
+    _trainer(parts, heat_data).fit(resume=True)
+    for name in ("last", "best"):
+        a = load_model(tmp_path / "whole" / name).state_dict()
+        b = load_model(tmp_path / "parts" / name).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    lines = (tmp_path / "parts" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
