@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -106,13 +107,16 @@ def _write_pvd(data: Any, path: Path) -> None:
     )
     folder = path.parent / path.stem
     folder.mkdir(exist_ok=True)
+    # Overwriting a series writes its steps under the other of two name sets and replaces the
+    # .pvd last, so a kill at any point leaves either the old series or the new one whole.
+    prefix, other = _step_prefixes(path)
     width = max(4, len(str(total - 1)))
     collection_root = ET.Element(
         "VTKFile", type="Collection", version="0.1", byte_order="LittleEndian"
     )
     collection = ET.SubElement(collection_root, "Collection")
     for index in range(total):
-        step_path = folder / f"{path.stem}_{index:0{width}d}.vtu"
+        step_path = folder / f"{prefix}_{index:0{width}d}.vtu"
         grid = to_pyvista(data, step=index)
         tmp = _temp_path(step_path)
         try:
@@ -136,6 +140,24 @@ def _write_pvd(data: Any, path: Path) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    stale = re.compile(rf"{re.escape(other)}_\d+\.vtu|{re.escape(prefix)}_\d+\.vtu")
+    keep = {f"{prefix}_{index:0{width}d}.vtu" for index in range(total)}
+    for old_step in folder.iterdir():
+        if stale.fullmatch(old_step.name) and old_step.name not in keep:
+            old_step.unlink(missing_ok=True)
+
+
+def _step_prefixes(path: Path) -> tuple[str, str]:
+    """The step-name prefix a new series uses, and the one its current ``.pvd`` may use."""
+    first, second = path.stem, f"{path.stem}~"
+    if not path.is_file():
+        return first, second
+    try:
+        files = [d.get("file", "") for d in ET.parse(path).getroot().iter("DataSet")]
+    except ET.ParseError:
+        return first, second
+    in_use = any(Path(f).name.startswith(f"{first}_") for f in files)
+    return (second, first) if in_use else (first, second)
 
 
 def save(data: Any, path: str | os.PathLike[str], *, step: int | None = None) -> Path:

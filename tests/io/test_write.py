@@ -178,3 +178,38 @@ def test_written_files_have_the_usual_permissions(tmp_path: Path, suffix: str) -
         if written.is_file():
             assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~mask, written
     assert path.is_file()
+
+
+def test_a_killed_overwrite_leaves_the_old_series_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import meshfield.io._pyvista as pyvista_io
+
+    old = _graph(steps=3)
+    path = save(old, tmp_path / "run.pvd")
+    new = _graph(steps=4)
+    new.fields = new.fields + 100.0
+    calls = []
+    real = pyvista_io.to_pyvista
+
+    def dies_on_the_third_step(data, step=None, **kwargs):
+        calls.append(step)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(data, step=step, **kwargs)
+
+    monkeypatch.setattr(pyvista_io, "to_pyvista", dies_on_the_third_step)
+    with pytest.raises(KeyboardInterrupt):
+        save(new, path)
+    monkeypatch.setattr(pyvista_io, "to_pyvista", real)
+    back = load_mesh(path)
+    torch.testing.assert_close(back.fields, old.fields.to(back.fields.dtype))
+    # a finished overwrite replaces every step and leaves no file of the old series
+    save(new, path)
+    back = load_mesh(path)
+    assert back.fields.shape[0] == 4
+    torch.testing.assert_close(back.fields, new.fields.to(back.fields.dtype))
+    assert len(list((tmp_path / "run").glob("*.vtu"))) == 4
+    save(old, path)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "run_0000.vtu", "run_0001.vtu", "run_0002.vtu"]
