@@ -196,6 +196,23 @@ def _units_of(names: Sequence[str], spec: Any) -> list[str]:
     return [spec.fields[_field_of(n, list(spec.fields)) or n] for n in names]
 
 
+def _finished(path: Path) -> bool:
+    """Whether a run file is there and whole; a truncated or corrupted one is removed (and
+    the run made again) with a warning."""
+    from meshfield.data.store import load_graph
+    from meshfield.errors import MeshFormatError
+
+    if not path.is_file():
+        return False
+    try:
+        load_graph(path)
+    except MeshFormatError as exc:
+        warnings.warn(f"{exc}; running it again", RuntimeWarning, stacklevel=3)
+        path.unlink()
+        return False
+    return True
+
+
 def _write_index(out: Path, spec: Any, failed: dict[str, str]) -> None:
     from meshfield.data.dataset import INDEX
     from meshfield.data.store import read_metadata
@@ -290,7 +307,7 @@ def datagen(
     out = Path(out_dir)
     runs = spec.runs(splits)
     _prepare_folder(out, spec)
-    todo = [r for r in runs if not run_path(out, r.split, r.run_id).is_file()]
+    todo = [r for r in runs if not _finished(run_path(out, r.split, r.run_id))]
     failed: dict[str, str] = {}
     details: dict[str, str] = {}
     bar = tqdm(

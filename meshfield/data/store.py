@@ -4,7 +4,7 @@ A run of a dataset is one ``.safetensors`` file. Tensors are stored under their 
 (``pos``, ``edge_index``, ``boundary``, ``fields``, ``times``, ``cond``, ...); dicts of tensors
 under ``key/entry`` (``cells/triangle``, ``cell_fields/quad``). Everything else (name lists,
 ``z0``, ``grid_shape``, strings) goes into the file's metadata as JSON, with a checksum of the
-tensor bytes. Loading never unpickles; a truncated or modified file raises
+tensor bytes and the metadata. Loading never unpickles; a truncated or modified file raises
 :class:`~meshfield.errors.MeshFormatError` naming it.
 """
 
@@ -27,7 +27,7 @@ __all__ = ["FORMAT", "load_graph", "read_metadata", "save_graph"]
 
 #: The format tag written into every file's metadata.
 FORMAT = "meshfield.graph"
-_VERSION = 1
+_VERSION = 2
 _META_KEY = "meshfield"
 _JSON_TYPES = (str, int, float, bool, type(None))
 
@@ -47,8 +47,12 @@ def _json_value(key: str, value: Any) -> Any:
     raise MeshValidationError(msg)
 
 
-def _checksum(tensors: Mapping[str, Tensor]) -> str:
+def _checksum(tensors: Mapping[str, Tensor], meta: Mapping[str, Any] | None = None) -> str:
+    """Digest of the tensor bytes and (from format version 2 on) of the JSON attributes."""
     digest = hashlib.blake2b(digest_size=16)
+    if meta is not None:
+        described = {k: v for k, v in meta.items() if k != "checksum"}
+        digest.update(json.dumps(described, sort_keys=True).encode())
     for name in sorted(tensors):
         tensor = tensors[name]
         digest.update(f"{name}|{tensor.dtype}|{list(tensor.shape)}|".encode())
@@ -97,9 +101,15 @@ def _flatten(data: Any) -> tuple[dict[str, Tensor], dict[str, Any]]:
         "attrs": attrs,
         "tuples": tuples,
         "dicts": dicts,
-        "checksum": _checksum(tensors),
     }
+    meta["checksum"] = _checksum(tensors, meta)
     return tensors, meta
+
+
+def _verified(tensors: Mapping[str, Tensor], meta: Mapping[str, Any]) -> bool:
+    """Whether the stored checksum matches (version 1 files covered the tensors only)."""
+    covered = meta if int(meta.get("version", 1)) >= 2 else None
+    return _checksum(tensors, covered) == meta.get("checksum")
 
 
 def _atomic_write(path: Path, payload: bytes) -> None:
@@ -249,9 +259,9 @@ def load_graph(path: str | os.PathLike[str], *, verify: bool = True) -> MeshGrap
     """
     path = Path(path)
     tensors, meta = _open(path)
-    if verify and _checksum(tensors) != meta.get("checksum"):
+    if verify and not _verified(tensors, meta):
         msg = (
-            f"{path}: checksum mismatch, the tensor data was modified or corrupted after "
+            f"{path}: checksum mismatch, the data was modified or corrupted after "
             "writing; regenerate this file"
         )
         raise MeshFormatError(msg)

@@ -265,3 +265,22 @@ def test_result_must_match_the_spec(tiny_heat: dict[str, Any]) -> None:
 def test_bad_jobs(spec_file: Path, tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="jobs: expected a positive"):
         datagen(spec_file, tmp_path, jobs=0)
+
+
+def test_a_rerun_redoes_truncated_or_corrupted_runs(
+    spec_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, serial: Path
+) -> None:
+    import shutil
+
+    out = tmp_path / "data"
+    shutil.copytree(serial, out)
+    names = sorted(mtimes(out))
+    broken, empty = out / names[0], out / names[1]
+    broken.write_bytes(broken.read_bytes()[:-100])
+    empty.write_bytes(b"")
+    calls = counting(monkeypatch)
+    with pytest.warns(RuntimeWarning, match="running it again"):
+        datagen(spec_file, out, progress=False)
+    assert len(calls) == 2
+    for name in names:
+        assert torch.equal(load_graph(out / name).fields, load_graph(serial / name).fields)

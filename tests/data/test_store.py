@@ -188,3 +188,19 @@ def test_load_mesh_reads_graph_files(tmp_path: Path) -> None:
     meshfield.save(meshfield.load_mesh(path), out)
     back = meshfield.load_mesh(out)
     torch.testing.assert_close(back.fields, graph.fields)
+
+
+def test_modified_metadata_fails_the_checksum(tmp_path: Path) -> None:
+    # names live in the metadata: the checksum covers them too
+    path = save_graph(full_graph(), tmp_path / "g.safetensors")
+    data = path.read_bytes()
+    (size,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + size])
+    meta = json.loads(header["__metadata__"]["meshfield"])
+    meta["attrs"]["field_names"] = 12345
+    header["__metadata__"]["meshfield"] = json.dumps(meta)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + data[8 + size :])
+    with pytest.raises(MeshFormatError, match="checksum mismatch"):
+        load_graph(path)
