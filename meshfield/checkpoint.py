@@ -256,6 +256,33 @@ def _inconsistent(config_path: Path, what: str) -> CheckpointError:
     return CheckpointError(f"{config_path} is inconsistent: {what}")
 
 
+def _check_shapes(cls: Any, config: Any, tensors: Mapping[str, Any], config_path: Path) -> None:
+    """Compare the weights with the model the config describes, built on the meta device
+    (no memory), so a config that does not match its weights (a width of 200000, say) is an
+    error before anything large is allocated."""
+    try:
+        with torch.device("meta"):
+            shapes = {k: tuple(v.shape) for k, v in cls(config).state_dict().items()}
+    except (NotImplementedError, RuntimeError):
+        return  # a model that cannot be built on the meta device is checked after loading
+    found = {k: tuple(v.shape) for k, v in tensors.items()}
+    if shapes == found:
+        return
+    missing = sorted(set(shapes) - set(found))
+    unexpected = sorted(set(found) - set(shapes))
+    wrong = sorted(k for k in set(shapes) & set(found) if shapes[k] != found[k])
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} tensors missing (e.g. {missing[0]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+    if wrong:
+        k = wrong[0]
+        parts.append(f"{len(wrong)} of another shape (e.g. {k}: config {list(shapes[k])}, "
+                     f"weights {list(found[k])})")
+    raise _inconsistent(config_path, "the config does not describe the weights: " + "; ".join(parts))
+
+
 def load_model(
     path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
 ) -> FieldModel:
@@ -342,6 +369,7 @@ def load_model(
         msg = f"{weights} is not a readable safetensors file: {err}"
         raise CheckpointError(msg) from None
 
+    _check_shapes(cls, config, tensors, config_path)
     model = cls(config)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))

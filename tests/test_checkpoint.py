@@ -186,7 +186,16 @@ def _edit_config(path: Path, edit) -> None:
         ),
         (lambda i: i.update(cond_names=[]), r"cond_names \[\] differ"),
         (lambda i: i["config"].update(width=3), r"bad 'config'.*no fields \['width'\]"),
-        (lambda i: i["config"]["backbone"].update(d_model=24), "wrong shape"),
+        (lambda i: i["config"]["backbone"].update(d_model=24), "does not describe the weights"),
+        # a crafted width or depth is refused before anything that large is allocated
+        (
+            lambda i: i["config"]["backbone"].update(d_model=200_000),
+            r"does not describe the weights: .* of another shape",
+        ),
+        (
+            lambda i: i["config"]["backbone"].update(pattern="MA" * 200),
+            r"does not describe the weights: \d+ tensors missing",
+        ),
         (
             lambda i: i["normalization"].update(field_mean=[9.0, 9.0]),
             "normalization statistics differ",
