@@ -285,9 +285,11 @@ def _mesh_graph(mesh: Any, resolved: ResolvedModel) -> Any:
             f"meshes{hint}"
         )
         raise ValueError(msg)
-    if getattr(graph, "edge_index", None) is None:
-        msg = "The mesh has no edges: the model needs a mesh with cells"
+    edges = getattr(graph, "edge_index", None)
+    if edges is None or edges.numel() == 0:
+        msg = "The mesh has no edges (a point cloud?): the model needs a mesh with cells"
         raise ValueError(msg)
+    _check_cells(graph, dim)
     boundary = getattr(graph, "boundary", None)
     tags = int(getattr(model.encoder, "num_boundary_tags", 0) or 0)
     if boundary is not None and tags and boundary.numel() and int(boundary.max()) >= tags:
@@ -303,6 +305,31 @@ def _mesh_graph(mesh: Any, resolved: ResolvedModel) -> Any:
     if trained and given is not None and list(trained) != list(given):
         graph = _match_boundary_names(graph, list(given), list(trained), resolved.label)
     return graph
+
+
+def _check_cells(graph: Any, dim: int) -> None:
+    """A mesh the model can step on has cells of its dimension that cover some area (volume)."""
+    from meshfield.data.cells import cell_dim
+
+    cells = getattr(graph, "cells", None)
+    if not isinstance(cells, Mapping) or not cells:
+        return  # a graph built from edges alone: nothing more to check
+    kinds = {str(kind): cell_dim(str(kind)) for kind in cells}
+    if not any(d == dim for d in kinds.values()):
+        msg = (
+            f"The mesh has no {dim}D cells (it has {sorted(kinds)}): the model works on "
+            f"{dim}D meshes of {'triangles or quads' if dim == 2 else 'volume cells'}"
+        )
+        raise ValueError(msg)
+    triangles = cells.get("triangle")
+    if dim == 2 and isinstance(triangles, Tensor) and len(kinds) == 1 and triangles.numel():
+        pos = graph.pos.double()
+        a, b, c = (pos[triangles[:, i].long()] for i in range(3))
+        area = 0.5 * ((b - a)[:, 0] * (c - a)[:, 1] - (b - a)[:, 1] * (c - a)[:, 0]).abs()
+        extent = float((pos.amax(0) - pos.amin(0)).prod())
+        if float(area.sum()) <= 1e-12 * max(extent, 1e-300):
+            msg = "The mesh's triangles have zero area (all points on a line?)"
+            raise ValueError(msg)
 
 
 def _match_boundary_names(graph: Any, given: list[str], trained: list[str], label: str) -> Any:

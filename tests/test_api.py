@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import numpy as np
 import torch
 
 import meshfield
@@ -460,3 +461,18 @@ def test_generate_stops_on_non_finite_fields(tmp_path: Path) -> None:
     out = tmp_path / "wake.pvd"
     assert main(["generate", "--cond", "Re=1e30", "--steps", "3", "--out", str(out)]) == 2
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_meshes_that_make_no_sense_for_the_model(checkpoint: Path) -> None:
+    from meshfield.data import mesh_graph
+
+    line = mesh_graph([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]], {"line": [[0, 1], [1, 2]]})
+    with pytest.raises(ValueError, match="no 2D cells"):
+        generate(line, {"Re": 100}, model=checkpoint, steps=1)
+    flat = mesh_graph([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [3.0, 0.0]],
+                      {"triangle": [[0, 1, 2], [1, 2, 3]]})
+    with pytest.raises(ValueError, match="zero area"):
+        generate(flat, {"Re": 100}, model=checkpoint, steps=1)
+    cloud = pv.PolyData(np.random.default_rng(0).random((20, 3)) * [1, 1, 0])
+    with pytest.raises(ValueError, match="no edges|no cells|cell"):
+        generate(cloud, {"Re": 100}, model=checkpoint, steps=1)
