@@ -395,7 +395,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         from meshfield.viz import residual_map
 
         try:
-            picture = residual_map(result, field=args.field, step=-1, path=args.residual_map)
+            field = args.field
+            if field is None and {"U_x", "U_y"} <= set(result.field_names) and int(
+                result.mesh.pos.shape[1]
+            ) == 2:
+                field = "vorticity"  # a 2D flow: the vorticity shows its vortices plainly
+            picture = residual_map(result, field=field, step=-1, path=args.residual_map)
         except (OSError, ValueError, IndexError) as exc:
             return fail(exc)
         print(f"wrote      {picture}")
@@ -521,7 +526,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="result.pvd", help="result file (default: result.pvd)")
     p.add_argument("--residual-map", default=None, metavar="PNG", help="also draw the last step")
     p.add_argument(
-        "--field", default=None, help="field of the residual map (default: the first field)"
+        "--field",
+        default=None,
+        help="field of the residual map: a channel, a vector (U: its magnitude) or vorticity "
+        "(default: vorticity for a 2D flow, else the first field)",
     )
     p.add_argument("--refine", action="store_true", help="apply the checkpoint's physics refiner")
     p.add_argument(
@@ -571,7 +579,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("result", help="result file (.pvd, .vtu, .vtk, .xdmf)")
-    p.add_argument("--field", default=None, help="channel (p, U_x) or vector (U: its magnitude)")
+    p.add_argument(
+        "--field",
+        default=None,
+        help="channel (p, U_x), vector (U: its magnitude) or vorticity (of U_x, U_y in 2D)",
+    )
     p.add_argument("--step", type=int, default=-1, help="time step, negative from the end (-1)")
     p.add_argument(
         "--residual",

@@ -232,6 +232,8 @@ def residual_map_panels(
     list of Panel
     """
     index = [result.step_index(s) for s in steps]
+    if field == VORTICITY:
+        return _vorticity_panels(result, index, reference, residual, error, component, robust)
     name, idx = select_field(result.field_names, field)
     base = name.removesuffix(" magnitude")
     channel_unit = _unit(result.units, base, *[result.field_names[i] for i in idx])
@@ -284,6 +286,66 @@ def residual_map_panels(
 
 #: colour bar title suffix of a robust range
 _SATURATED = " (top 1% saturated)"
+
+#: the derived field ``field="vorticity"``: the curl of a 2D velocity (``U_x``, ``U_y``)
+VORTICITY = "vorticity"
+_VORTICITY_CMAP = "RdBu_r"
+
+
+def vorticity(mesh: Any, fields: torch.Tensor, names: Sequence[str]) -> torch.Tensor:
+    r"""The vorticity :math:`\omega = \partial_x U_y - \partial_y U_x` of 2D velocity frames.
+
+    Derivatives by the least-squares mesh gradient of :class:`meshfield.physics.MeshOperators`.
+
+    Parameters
+    ----------
+    mesh : MeshGraph
+        ``pos [N, 2]`` and ``edge_index`` (or ``cells``).
+    fields : torch.Tensor
+        ``[S, N, C]`` frames.
+    names : sequence of str
+        The ``C`` channel names; ``U_x`` and ``U_y`` must be among them.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[S, N]``, float64.
+    """
+    from meshfield.physics.mesh_ops import MeshOperators
+
+    names = list(names)
+    if "U_x" not in names or "U_y" not in names or mesh.pos.shape[1] != 2:
+        msg = f"field='vorticity' needs a 2D mesh with U_x and U_y (got fields {names})"
+        raise ValueError(msg)
+    ops = MeshOperators(mesh.pos.double(), edge_index=getattr(mesh, "edge_index", None),
+                        cells=getattr(mesh, "cells", None))
+    velocity = fields[..., [names.index("U_x"), names.index("U_y")]].double()
+    gradient = ops.grad(velocity)  # [S, N, 2 components, 2 directions]
+    return gradient[..., 1, 0] - gradient[..., 0, 1]
+
+
+def _vorticity_panels(result: Any, index: list[int], reference: Any, residual: bool,
+                      error: bool, component: Any, robust: bool) -> list[Panel]:
+    names = list(result.field_names)
+    omega = vorticity(result.mesh, result.fields[index], names).numpy()
+    ref = _reference_tensor(result, reference)
+    ref_omega = vorticity(result.mesh, ref[index], names).numpy() if ref is not None else None
+    both = [omega] if ref_omega is None else [omega, ref_omega]
+    # symmetric about 0, to the 99th percentile of |omega|: the near-wall peaks saturate
+    bound = float(np.percentile(np.abs(np.concatenate([b.ravel() for b in both])), 99)) or 1.0
+    clim = (-bound, bound)
+    title = f"vorticity [1/s]{_SATURATED}"
+    panels = [Panel("prediction", "prediction", title, omega, clim, _VORTICITY_CMAP)]
+    if ref_omega is not None:
+        panels.append(Panel("reference", "reference", f"vorticity reference{_SATURATED}",
+                            ref_omega, clim, _VORTICITY_CMAP))
+        if error:
+            err = np.abs(omega - ref_omega)
+            panels.append(Panel("error", "error", f"vorticity error{_SATURATED}", err,
+                                _range(err, zero=True, robust=True), _ERROR_CMAP))
+    if residual and result.residual is not None:
+        panels.extend(_residual_panels(result, index, component, robust))
+    return panels
 
 
 def _residual_panels(
