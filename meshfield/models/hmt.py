@@ -147,7 +147,11 @@ class HMT(FieldModel):
         """The new temporal state: it reads the encoder's tokens only, so the backbone is skipped."""
         if self.temporal is None:
             return None
-        h = self.encoder(
+        h = self._encode(context, inputs, cond)
+        return self.temporal(h, context.batch, state, num_graphs=context.num_graphs)[1]
+
+    def _encode(self, context: MeshContext, inputs: Tensor, cond: Tensor | None) -> Tensor:
+        return self.encoder(
             inputs,
             context.pos_normalized,
             context.boundary,
@@ -155,7 +159,6 @@ class HMT(FieldModel):
             cond,
             context.batch,
         )
-        return self.temporal(h, context.batch, state, num_graphs=context.num_graphs)[1]
 
     def process(
         self,
@@ -165,14 +168,7 @@ class HMT(FieldModel):
         state: Tensor | None,
     ) -> tuple[Tensor, Tensor | None]:
         """Encoder, temporal latent and backbone: tokens ``[N, D]`` and the new state."""
-        h = self.encoder(
-            inputs,
-            context.pos_normalized,
-            context.boundary,
-            context.edge_index,
-            cond,
-            context.batch,
-        )
+        h = self._encode(context, inputs, cond)
         conditioning = None
         if self.temporal is not None:
             conditioning, state = self.temporal(

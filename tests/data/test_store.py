@@ -126,17 +126,22 @@ def test_modified_tensor_bytes_fail_the_checksum(tmp_path: Path) -> None:
     assert load_graph(path, verify=False).pos.shape == (5, 2)
 
 
-def test_modified_header(tmp_path: Path) -> None:
-    path = save_graph(full_graph(), tmp_path / "g.safetensors")
+def _edit_metadata(path: Path, edit) -> None:
+    """Change the meshfield metadata in a safetensors header in place."""
     data = path.read_bytes()
     (size,) = struct.unpack("<Q", data[:8])
     header = json.loads(data[8 : 8 + size])
     meta = json.loads(header["__metadata__"]["meshfield"])
-    meta["format"] = "something.else"
+    edit(meta)
     header["__metadata__"]["meshfield"] = json.dumps(meta)
     text = json.dumps(header).encode()
     text += b" " * (-len(text) % 8)
     path.write_bytes(struct.pack("<Q", len(text)) + text + data[8 + size :])
+
+
+def test_modified_header(tmp_path: Path) -> None:
+    path = save_graph(full_graph(), tmp_path / "g.safetensors")
+    _edit_metadata(path, lambda meta: meta.update(format="something.else"))
     with pytest.raises(MeshFormatError, match="expected meshfield metadata"):
         load_graph(path)
 
@@ -193,14 +198,6 @@ def test_load_mesh_reads_graph_files(tmp_path: Path) -> None:
 def test_modified_metadata_fails_the_checksum(tmp_path: Path) -> None:
     # names live in the metadata: the checksum covers them too
     path = save_graph(full_graph(), tmp_path / "g.safetensors")
-    data = path.read_bytes()
-    (size,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + size])
-    meta = json.loads(header["__metadata__"]["meshfield"])
-    meta["attrs"]["field_names"] = 12345
-    header["__metadata__"]["meshfield"] = json.dumps(meta)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    path.write_bytes(struct.pack("<Q", len(text)) + text + data[8 + size :])
+    _edit_metadata(path, lambda meta: meta["attrs"].update(field_names=12345))
     with pytest.raises(MeshFormatError, match="checksum mismatch"):
         load_graph(path)
