@@ -72,8 +72,9 @@ class PretrainedModel:
 CYLINDER_WAKE_RECIPE = """\
 meshfield datagen data_specs/cylinder_wake.yaml --out data/cylinder_wake --jobs 2
 meshfield train data/cylinder_wake --config configs/cylinder_wake_hmt.json --out runs/cylinder_wake
-meshfield finetune runs/cylinder_wake data/cylinder_wake --pde navier_stokes --w-data 2 --w-mesh 4 --steps 1200 --out runs/cylinder_wake_pf
-meshfield evaluate runs/cylinder_wake_pf data/cylinder_wake --split test --out runs/cylinder_wake_pf/test_metrics.json
+meshfield train data/cylinder_wake --config configs/cylinder_wake_hmt_in_time.json --out runs/in_time
+meshfield finetune runs/in_time data/cylinder_wake --pde navier_stokes --w-data 2 --w-mesh 4 --steps 800 --out runs/cylinder_wake_pf
+meshfield evaluate runs/cylinder_wake_pf data/cylinder_wake --split test --generate --out runs/cylinder_wake_pf/test_metrics.json
 cp runs/cylinder_wake_pf/* meshfield/assets/pretrained/cylinder_wake/
 meshfield convert "data/cylinder_wake/test/Re=150.safetensors" meshfield/assets/pretrained/cylinder_wake/mesh.vtu --mesh-only
 """
