@@ -156,6 +156,10 @@ def save_checkpoint(
     }
     if data_spec is None:
         data_spec = getattr(model, "data_spec", None)
+    metadata = dict(metadata) if metadata else {}
+    names = getattr(model, "boundary_names", None)
+    if names is not None and "boundary_names" not in metadata:
+        metadata["boundary_names"] = list(names)  # generate matches meshes by these names
     info: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -407,4 +411,5 @@ def load_model(
         )
     # what the checkpoint says beyond the weights, kept for saving the model again
     model.data_spec = info.get("data_spec")
+    model.boundary_names = (info.get("metadata") or {}).get("boundary_names")
     return model.to(device).eval()

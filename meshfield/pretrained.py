@@ -73,7 +73,7 @@ CYLINDER_WAKE_RECIPE = """\
 meshfield datagen data_specs/cylinder_wake.yaml --out data/cylinder_wake --jobs 2
 meshfield train data/cylinder_wake --config configs/cylinder_wake_hmt.json --out runs/cylinder_wake
 meshfield train data/cylinder_wake --config configs/cylinder_wake_hmt_in_time.json --out runs/in_time
-meshfield finetune runs/in_time data/cylinder_wake --pde navier_stokes --w-data 2 --w-mesh 4 --steps 800 --out runs/cylinder_wake_pf
+meshfield finetune runs/in_time data/cylinder_wake --pde navier_stokes --w-data 10 --w-mesh 4 --steps 600 --out runs/cylinder_wake_pf
 meshfield evaluate runs/cylinder_wake_pf data/cylinder_wake --split test --generate --out runs/cylinder_wake_pf/test_metrics.json
 cp runs/cylinder_wake_pf/* meshfield/assets/pretrained/cylinder_wake/
 meshfield convert "data/cylinder_wake/test/Re=150.safetensors" meshfield/assets/pretrained/cylinder_wake/mesh.vtu --mesh-only

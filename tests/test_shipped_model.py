@@ -44,6 +44,17 @@ def test_shipped_checkpoint_is_small_and_complete() -> None:
     report = json.loads((SHIPPED / "test_metrics.json").read_text(encoding="utf-8"))
     assert sorted(run["conditions"]["Re"] for run in report["runs"]) == [85.0, 150.0, 195.0]
     assert report["refined"]["physics"]["r"] < report["physics"]["r"]
+    # what the model is judged by, per test run: far below the trivial baselines, the wake at
+    # OpenFOAM's frequency from the first frame and from Re alone, and the boundary names
+    assert info["metadata"]["boundary_names"] == ["interior", "inlet", "outlet", "walls", "cylinder"]
+    for run in report["runs"]:
+        scores, baselines = run["scores"], run["baselines"]
+        assert scores["rel_l2"]["mean"] < 0.12
+        assert scores["rel_l2"]["mean"] < 0.5 * baselines["time_mean"]["rel_l2"]["mean"]
+        assert scores["rel_l2"]["mean"] < 0.5 * baselines["persistence"]["rel_l2"]["mean"]
+        for st in (scores["strouhal"], run["generated"]["strouhal"]):
+            assert abs(st - scores["strouhal_ref"]) < 0.05 * scores["strouhal_ref"]
+        assert abs(scores["amplitude_ratio"] - 1) < 0.15
     # nothing in the folder is a pickle
     for path in SHIPPED.iterdir():
         assert not path.read_bytes()[:2] == b"\x80\x04", path
