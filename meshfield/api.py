@@ -853,6 +853,9 @@ def generate(
     net.eval()
     # Data.to moves in place: move a copy, the result keeps the graph on the CPU
     device_graph = graph.clone().to(device) if torch.device(device).type != "cpu" else graph
+    if residual is True:
+        # conditions the PDE cannot take (Re = 0) fail here, not after the whole rollout
+        pde_from_spec(_spec(resolved.info), cond, net.field_names, dim=net.config.dim)
     try:
         with torch.no_grad():
             rollout = _Rollout(net, device_graph, cond)

@@ -476,3 +476,8 @@ def test_meshes_that_make_no_sense_for_the_model(checkpoint: Path) -> None:
     cloud = pv.PolyData(np.random.default_rng(0).random((20, 3)) * [1, 1, 0])
     with pytest.raises(ValueError, match="no edges|no cells|cell"):
         generate(cloud, {"Re": 100}, model=checkpoint, steps=1)
+
+
+def test_conditions_the_pde_cannot_take_fail_before_the_rollout() -> None:
+    with pytest.warns(ExtrapolationWarning), pytest.raises(ValueError, match="Re must be a positive"):
+        meshfield.generate(None, {"Re": 0.0}, steps=2)

@@ -481,12 +481,14 @@ def mesh_graph(
     if num_nodes == 0:
         msg = f"{prefix}pos: expected at least one node (got an empty mesh, shape {_shape(points)})"
         raise MeshValidationError(msg)
-    finite = np.isfinite(points).all(axis=1)
+    # checked as stored (float32): 1e300 is finite in float64 but inf after the cast
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = np.isfinite(points.astype(np.float32)).all(axis=1)
     if not finite.all():
         bad = np.flatnonzero(~finite)
         msg = (
-            f"{prefix}pos: expected finite coordinates (got NaN or inf at {len(bad)} nodes, "
-            f"first node {int(bad[0])}: {points[bad[0]].tolist()})"
+            f"{prefix}pos: expected finite coordinates within float32 range (got NaN, inf or "
+            f"|x| > 3.4e38 at {len(bad)} nodes, first node {int(bad[0])}: {points[bad[0]].tolist()})"
         )
         raise MeshValidationError(msg)
 

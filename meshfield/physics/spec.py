@@ -8,6 +8,8 @@ run's mesh (``meshfield generate``, ``meshfield evaluate``).
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -78,6 +80,10 @@ def pde_from_spec(
         if any(v not in names for v in velocity) or "p" not in names:
             return None
         rho = values.get("rho", 1.0)
+        for key in ("nu", "Re", "rho"):
+            if key in values and not (math.isfinite(values[key]) and values[key] > 0):
+                msg = f"navier_stokes: {key} must be a positive number (got {values[key]:g})"
+                raise ValueError(msg)
         if "nu" in values:
             nu = values["nu"]
         elif "Re" in values:
