@@ -129,11 +129,9 @@ def format_bench(reports: dict[str, dict[str, Any]]) -> str:
     first = next(iter(reports.values()))
     for name, scores in first["baselines"].items():
         rows.append(_row(name.replace("_", " "), "-", None, scores))
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(header))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)) for r in rows]
-    return "\n".join(lines)
+    from meshfield.train.evaluate import aligned_columns
+
+    return "\n".join(aligned_columns(header, rows))
 
 
 def main(argv: list[str] | None = None) -> int:

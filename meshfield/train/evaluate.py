@@ -750,6 +750,15 @@ def write_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Pat
     return path
 
 
+def aligned_columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Text lines of a table: the header, a rule, then the rows, columns padded to fit."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(header))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)) for r in rows]
+    return lines
+
+
 def format_table(report: Mapping[str, Any]) -> str:
     """A short text table of a report: one row per run and their mean.
 
@@ -793,10 +802,7 @@ def format_table(report: Mapping[str, Any]) -> str:
         if refined:
             again = entry["refined"]
             rows.append(row("", "refined", again, again.get("physics")))
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(header))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)) for r in rows]
+    lines = aligned_columns(header, rows)
     if physics:
         lines.append(
             "MSE: of the fields normalized by the training std; R: mean squared PDE residual "
@@ -840,10 +846,7 @@ def format_rollout_table(report: Mapping[str, Any]) -> str:
             rows.append(cells("", "generated", entry["generated"]))
         for name, scores in entry["baselines"].items():
             rows.append(cells("", name.replace("_", " "), scores))
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(header))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)) for r in rows]
+    lines = aligned_columns(header, rows)
     probe = report["runs"][0]["scores"].get("probe")
     where = f" at {tuple(round(x, 3) for x in probe)}" if probe else ""
     lines.append(
