@@ -665,6 +665,15 @@ def evaluate(
             msg = f"trajectory {i} has fields {names}; the model predicts {field_names}"
             raise ValueError(msg)
         frames = _rollout(model, graph, device)
+        finite = torch.isfinite(frames).flatten(1).all(dim=1)
+        if not bool(finite.all()):
+            from meshfield.errors import NonFiniteError
+
+            msg = (
+                f"evaluate: the rollout of trajectory {i} is not finite from step "
+                f"{int((~finite).nonzero()[0])} on; nothing was written"
+            )
+            raise NonFiniteError(msg)
         graph = graph.cpu()
         run_pde = _run_pde(pde, spec_for_pde, model, _conditions(graph))
         run_id = run_ids[i] if i < len(run_ids) else str(graph.get("run_id") or i)

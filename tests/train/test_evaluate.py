@@ -216,3 +216,12 @@ def test_evaluate_reports_rollout_scores_beside_the_baselines(heat_data: Path) -
     assert exact["scores"]["rel_l2"]["mean"] == 0.0 and "persistence" in exact["baselines"]
     table = format_rollout_table(off)
     assert "persistence" in table and "time mean" in table and "0.1" in table
+
+
+def test_evaluate_stops_on_a_non_finite_rollout(heat_data: Path, tmp_path: Path) -> None:
+    from meshfield.errors import NonFiniteError
+
+    out = tmp_path / "report.json"
+    with pytest.raises(NonFiniteError, match="not finite from step 1"):
+        evaluate(Oracle(("T",), scale=math.nan), heat_data, split="test", out=out, progress=False)
+    assert not out.exists()
