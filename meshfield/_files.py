@@ -9,9 +9,10 @@ given under the process's umask, so results and checkpoints can be shared.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
-__all__ = ["usual_permissions"]
+__all__ = ["usual_permissions", "write_atomic"]
 
 
 def _umask() -> int:
@@ -35,3 +36,37 @@ def usual_permissions(path: str | os.PathLike[str], *, recursive: bool = False) 
     paths = [path, *path.rglob("*")] if recursive and path.is_dir() else [path]
     for entry in paths:
         os.chmod(entry, (0o777 if entry.is_dir() else 0o666) & ~mask)
+
+
+def write_atomic(path: str | os.PathLike[str], payload: bytes | str) -> Path:
+    """Write ``payload`` to ``path`` through a temporary file beside it and a rename.
+
+    A reader sees the old file or the new one, never a part; the file is flushed to disk
+    before the rename, and gets :func:`usual_permissions`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The target file; its folder must exist.
+    payload : bytes or str
+        The content (a string is written as UTF-8).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    path = Path(path)
+    data = payload.encode("utf-8") if isinstance(payload, str) else payload
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        usual_permissions(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -744,6 +744,7 @@ def generate(
     residual: bool | PDE = True,
     device: str | torch.device = "cpu",
     progress: bool = False,
+    compile: bool = False,
 ) -> FieldResult:
     r"""Generate a field sequence on a mesh for given physical conditions.
 
@@ -792,6 +793,13 @@ def generate(
         Where the model runs; results come back on the CPU.
     progress : bool, default: False
         Show a progress bar over the steps.
+    compile : bool, default: False
+        Run the model step under ``torch.compile``
+        (:meth:`~meshfield.models.FieldModel.compile_step`; a model object passed as
+        ``model`` stays compiled). The first call compiles (tens of seconds on a small CPU,
+        a few from the on-disk cache), so it pays off for long rollouts, repeated calls with
+        one model object, and large meshes; eager again, with one warning, where compilation
+        fails.
 
     Returns
     -------
@@ -832,8 +840,13 @@ def generate(
     """
     from meshfield.result import FieldResult
 
+    from meshfield.runtime import tune_malloc
+
+    tune_malloc()  # large activations reuse heap memory (see meshfield.runtime)
     resolved = resolve_model(model, device=device)
     net = resolved.model
+    if compile and not net.compiled:
+        net.compile_step()
     cond = _check_conditions(conditions, resolved)
     graph = _mesh_graph(mesh, resolved)
     frames0 = _initial_frames(initial, graph, resolved)

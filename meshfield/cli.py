@@ -466,6 +466,12 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="backpropagate through the unrolled steps (default: detach them)",
     )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="run the model step under torch.compile (eager again where it fails)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,4 +16,6 @@ BENCHMARKS: dict[str, str] = {
     "backbone": "meshfield.bench.backbone",
     "model": "meshfield.bench.model",
     "accuracy": "meshfield.bench.accuracy",
+    "train": "meshfield.bench.train",
+    "rollout": "meshfield.bench.rollout",
 }

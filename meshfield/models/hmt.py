@@ -128,10 +128,8 @@ class HMT(FieldModel):
         return HMTConfig
 
     def _prepare_extra(self, context: MeshContext) -> None:
-        # the space-filling-curve orders depend on the mesh only: sort once per rollout
-        context.extra["serializations"] = self.backbone.serialize(
-            context.pos, context.batch
-        )
+        # the curve orders, patches and gathers depend on the mesh only: once per rollout
+        context.extra["plan"] = self.backbone.plan(context.pos, context.batch)
 
     @property
     def has_state(self) -> bool:
@@ -158,6 +156,7 @@ class HMT(FieldModel):
             context.edge_index,
             cond,
             context.batch,
+            geometry=context.extra.get("geometry"),
         )
 
     def process(
@@ -182,7 +181,7 @@ class HMT(FieldModel):
             context.pos,
             context.batch,
             conditioning,
-            serializations=context.extra.get("serializations"),
+            plan=context.extra.get("plan"),
         )
         return h, state
 

@@ -11,7 +11,7 @@ from torch_geometric.nn import MessagePassing
 
 from meshfield.models.base import FieldModel, MeshContext
 from meshfield.models.config import MeshGraphNetConfig
-from meshfield.nn.encoder import NodeEncoder, relative_position
+from meshfield.nn.encoder import NodeEncoder, edge_geometry
 
 __all__ = ["GraphNetBlock", "MeshGraphNet"]
 
@@ -204,10 +204,12 @@ class MeshGraphNet(FieldModel):
             context.edge_index,
             cond,
             context.batch,
+            geometry=context.extra.get("geometry"),
         )
-        src, dst = context.edge_index
-        pos = context.pos_normalized
-        e = self.edge_encoder(relative_position(pos[dst], pos[src]))
+        geometry = context.extra.get("geometry")
+        if geometry is None:
+            geometry = edge_geometry(context.pos_normalized, context.edge_index)
+        e = self.edge_encoder(geometry.features)
         recompute = self.config.checkpoint and torch.is_grad_enabled()
         for block in self.processor:
             if recompute:

@@ -33,9 +33,12 @@ _LAZY: dict[str, str] = {
     "BackboneConfig": "meshfield.nn.backbone",
     "HybridBlock": "meshfield.nn.backbone",
     "HybridBackbone": "meshfield.nn.backbone",
+    "BackbonePlan": "meshfield.nn.backbone",
     # encoders, decoders and the temporal latent
     "NodeEncoder": "meshfield.nn.encoder",
+    "EdgeGeometry": "meshfield.nn.encoder",
     "MeshConv": "meshfield.nn.encoder",
+    "edge_geometry": "meshfield.nn.encoder",
     "fourier_features": "meshfield.nn.encoder",
     "relative_position": "meshfield.nn.encoder",
     "NodeDecoder": "meshfield.nn.decoder",

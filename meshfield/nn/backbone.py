@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -16,7 +16,14 @@ from meshfield.nn.conditioning import AdaLNZero, Modulation
 if TYPE_CHECKING:
     from meshfield.serialize import Patching, Serialization
 
-__all__ = ["BackboneConfig", "HybridBackbone", "HybridBlock", "MambaConfig"]
+__all__ = [
+    "BackboneConfig",
+    "BackbonePlan",
+    "HybridBackbone",
+    "HybridBlock",
+    "MambaConfig",
+    "PlanStep",
+]
 
 ATTENTIONS = ("patch", "linear", "full")
 #: tokens per block of a block's MLP branch without gradients (its hidden activations stay in
@@ -353,6 +360,29 @@ class HybridBlock(nn.Module):
         )
 
 
+class PlanStep(NamedTuple):
+    """What one block of a :class:`HybridBackbone` pass reads besides the features."""
+
+    #: ``[N]`` gather into this block's curve order (None: the previous block's order)
+    gather: Tensor | None
+    #: ``[N]`` graph index in sequence order (None: one graph)
+    seq_batch: Tensor | None
+    #: ``[1, N]`` int32 segment ids for the Mamba scans (None: one graph)
+    seq_idx: Tensor | None
+    #: the attention patches (None for a Mamba block)
+    patching: Patching | None
+
+
+class BackbonePlan(NamedTuple):
+    """The per-mesh part of a :class:`HybridBackbone` pass (:meth:`HybridBackbone.plan`)."""
+
+    num_nodes: int
+    num_graphs: int
+    blocks: tuple[PlanStep, ...]
+    #: ``[N]`` back from the last block's order to node order
+    scatter: Tensor | None
+
+
 class HybridBackbone(nn.Module):
     r"""A stack of bidirectional Mamba and attention blocks over space-filling-curve orders.
 
@@ -502,7 +532,12 @@ class HybridBackbone(nn.Module):
         return given
 
     def _check_inputs(
-        self, x: Tensor, pos: Tensor | None, batch: Tensor | None, cond: Tensor | None
+        self,
+        x: Tensor,
+        pos: Tensor | None,
+        batch: Tensor | None,
+        cond: Tensor | None,
+        num_graphs: int | None = None,
     ) -> None:
         cfg = self.config
         if x.dim() != 2 or x.size(1) != cfg.d_model:
@@ -518,7 +553,8 @@ class HybridBackbone(nn.Module):
             msg = "'cond' was given but the backbone has d_cond=0"
             raise ValueError(msg)
         if cfg.d_cond > 0:
-            num_graphs = 1 if batch is None or batch.numel() == 0 else int(batch.max()) + 1
+            if num_graphs is None:
+                num_graphs = 1 if batch is None or batch.numel() == 0 else int(batch.max()) + 1
             if cond is None or cond.dim() != 2 or tuple(cond.shape) != (num_graphs, cfg.d_cond):
                 got = None if cond is None else list(cond.shape)
                 msg = f"Expected 'cond' tensor with shape [{num_graphs}, {cfg.d_cond}] (got {got})"
@@ -531,6 +567,8 @@ class HybridBackbone(nn.Module):
         batch: Tensor | None = None,
         cond: Tensor | None = None,
         serializations: Data | Mapping[str, Serialization] | Sequence[Serialization] | None = None,
+        *,
+        plan: BackbonePlan | None = None,
     ) -> Tensor:
         """Mix node features along the configured curves.
 
@@ -551,45 +589,99 @@ class HybridBackbone(nn.Module):
             a sequence of them keyed by their ``curve`` (e.g. from :meth:`serialize`), or the
             graph or batch on which :class:`~meshfield.serialize.Serialize` stored them.
             Missing curves are computed from ``pos``.
+        plan : BackbonePlan, optional
+            :meth:`plan` of this mesh, made once per rollout (then ``pos`` and
+            ``serializations`` are not read).
 
         Returns
         -------
         torch.Tensor
             Shape ``[N, d_model]`` in node order.
         """
-        self._check_inputs(x, pos, batch, cond)
-        orders = self._collect_serializations(pos, batch, serializations, x.size(0))
+        self._check_inputs(x, pos, batch, cond, None if plan is None else plan.num_graphs)
+        if plan is None:
+            plan = self.plan(pos, batch, serializations, num_nodes=x.size(0))
+        elif plan.num_nodes != x.size(0):
+            msg = f"The plan was made for {plan.num_nodes} nodes (got {x.size(0)})"
+            raise ValueError(msg)
+        h = x
+        for block, step in zip(self.blocks, plan.blocks, strict=True):
+            if step.gather is not None:
+                h = h[step.gather]
+            h = block(h, step.seq_batch, cond, seq_idx=step.seq_idx, patching=step.patching)
+        return h if plan.scatter is None else h[plan.scatter]
 
-        # per curve: graph index in sequence order (non-decreasing) and its int32 seq_idx
+    def plan(
+        self,
+        pos: Tensor | None,
+        batch: Tensor | None = None,
+        serializations: Data | Mapping[str, Serialization] | Sequence[Serialization] | None = None,
+        *,
+        num_nodes: int | None = None,
+    ) -> BackbonePlan:
+        """Everything a pass over this mesh needs besides the features (once per mesh).
+
+        The curve orders, the gathers from one block's order to the next, the graph index and
+        segment ids in sequence order, and the attention patches. A rollout computes it once
+        and passes it to every :meth:`forward`.
+
+        Parameters
+        ----------
+        pos : torch.Tensor or None
+            Node positions ``[N, d]`` (may be ``None`` when ``serializations`` covers every
+            curve).
+        batch : torch.Tensor, optional
+            Graph index of every node ``[N]``.
+        serializations : optional
+            As in :meth:`forward`.
+        num_nodes : int, optional
+            ``N``; default: from ``pos`` or the serializations.
+
+        Returns
+        -------
+        BackbonePlan
+        """
+        if num_nodes is None:
+            if pos is None:
+                if batch is None:
+                    msg = "'num_nodes' is required without 'pos' and 'batch'"
+                    raise ValueError(msg)
+                num_nodes = batch.numel()
+            else:
+                num_nodes = pos.size(0)
+        orders = self._collect_serializations(pos, batch, serializations, num_nodes)
+        device = next(iter(orders.values())).order.device if orders else None
         seq_batch: dict[str, Tensor | None] = {}
         seq_idx: dict[str, Tensor | None] = {}
-        patchings: dict[tuple[str, int], Patching] = {}
         for curve in self.curves_used:
             seq_batch[curve] = None if batch is None else batch[orders[curve].order]
             seq_idx[curve] = (
                 None if batch is None else seq_batch[curve].to(torch.int32).unsqueeze(0)
             )
-
+        patchings: dict[tuple[str, int], Patching] = {}
+        steps: list[PlanStep] = []
         current: str | None = None
-        h = x
         for layer, block in enumerate(self.blocks):
             curve = self.config.curve_of(layer)
+            gather = None
             if curve != current:
                 # one gather from the previous curve's order to this one's
-                h = (
-                    h[orders[curve].order]
+                gather = (
+                    orders[curve].order
                     if current is None
-                    else h[orders[current].inverse[orders[curve].order]]
+                    else orders[current].inverse[orders[curve].order]
                 )
                 current = curve
             patching = None
             if isinstance(block.mixer, PatchAttention):
                 key = (curve, block.mixer.shift)
                 if key not in patchings:
-                    patchings[key] = block.mixer.patching(seq_batch[curve], h.size(0), h.device)
+                    patchings[key] = block.mixer.patching(seq_batch[curve], num_nodes, device)
                 patching = patchings[key]
-            h = block(h, seq_batch[curve], cond, seq_idx=seq_idx[curve], patching=patching)
-        return h if current is None else h[orders[current].inverse]
+            steps.append(PlanStep(gather, seq_batch[curve], seq_idx[curve], patching))
+        scatter = None if current is None else orders[current].inverse
+        num_graphs = 1 if batch is None or batch.numel() == 0 else int(batch.max()) + 1
+        return BackbonePlan(num_nodes, num_graphs, tuple(steps), scatter)
 
     def __repr__(self) -> str:
         cfg = self.config

@@ -35,6 +35,8 @@ class Patching:
     shift : int
         Offset of the patch borders: the first patch of each graph holds
         ``patch_size - shift`` tokens.
+    full : bool
+        Whether every slot is real (no padding), decided once when the patches are built.
     """
 
     index: Tensor
@@ -43,6 +45,8 @@ class Patching:
     token_slot: Tensor
     patch_size: int
     shift: int
+    #: True when no slot is padded (attention then needs no mask)
+    full: bool = False
 
     @property
     def num_patches(self) -> int:
@@ -198,4 +202,5 @@ def patch(batch_in_sequence_order: Tensor, patch_size: int, shift: int = 0) -> P
         token_slot=token_slot,
         patch_size=size,
         shift=shift,
+        full=bool(mask.all()),
     )

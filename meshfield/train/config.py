@@ -117,6 +117,11 @@ class TrainConfig:
         Where the log and the checkpoints go. default: ``out_dir``.
     progress : bool, default: True
         Show a progress bar (tqdm) on the main process.
+    compile : bool, default: False
+        Run the model step under ``torch.compile``
+        (:meth:`~meshfield.models.FieldModel.compile_step`): the first steps compile (several
+        minutes on 2 CPU cores, seconds from the on-disk cache), the rest run faster (1.26x
+        for the shipped recipe there); eager again, with one warning, where compilation fails.
 
     Example
     -------
@@ -157,6 +162,7 @@ class TrainConfig:
     log_dir: str | None = None
     checkpoint_dir: str | None = None
     progress: bool = True
+    compile: bool = False
 
     def __post_init__(self) -> None:
         from meshfield.models.registry import MODEL_NAMES
@@ -353,6 +359,7 @@ _CLI_FIELDS = (
     "noise_std",
     "pushforward_steps",
     "pushforward_grad",
+    "compile",
     "state_warmup",
     "horizon_ramp_epochs",
     "init_from",

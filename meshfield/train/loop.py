@@ -380,6 +380,9 @@ class Trainer:
         data_spec: Any = None,
         context: DistributedContext | None = None,
     ) -> None:
+        from meshfield.runtime import tune_malloc
+
+        tune_malloc()  # large activations reuse heap memory (see meshfield.runtime)
         self.config = config
         self.context = context if context is not None else setup(config.device)
         self.device = self.context.device
@@ -397,6 +400,8 @@ class Trainer:
         names = train_data[0].get("boundary_names") if len(train_data) else None
         self.boundary_names = [str(n) for n in names] if names is not None else None
         self.model = model.to(self.device)
+        if config.compile and hasattr(self.model, "compile_step"):
+            self.model.compile_step()
         self.windows = TrajectoryWindows(
             train_data,
             config.history,

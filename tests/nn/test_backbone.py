@@ -232,6 +232,31 @@ def test_precomputed_serializations() -> None:
         model(x, pos, batch, serializations={"hilbert": serialize(pos[:10])})
 
 
+def test_plan_made_once_gives_the_same_pass() -> None:
+    # the per-mesh plan (orders, gathers, patches) reused over steps changes nothing
+    torch.manual_seed(0)
+    model = HybridBackbone(_config(pattern="MAMA", d_cond=4))
+    x, pos, batch = _two_graphs()
+    cond = torch.randn(2, 4)
+    for block in model.blocks:  # adaLN-Zero starts as the identity: make the blocks act
+        for param in block.adaln.parameters():
+            torch.nn.init.normal_(param, std=0.2)
+    plan = model.plan(pos, batch)
+    assert plan.num_nodes == 115 and len(plan.blocks) == 4
+    # a gather only where the curve changes, patches only for attention blocks
+    curves = [model.config.curve_of(i) for i in range(4)]
+    assert [s.gather is not None for s in plan.blocks] == [
+        i == 0 or curves[i] != curves[i - 1] for i in range(4)
+    ]
+    assert [s.patching is not None for s in plan.blocks] == [False, True, False, True]
+    expected = model(x, pos, batch, cond)
+    x2 = torch.randn_like(x)
+    torch.testing.assert_close(model(x, None, batch, cond, plan=plan), expected)
+    torch.testing.assert_close(model(x2, None, batch, cond, plan=plan), model(x2, pos, batch, cond))
+    with pytest.raises(ValueError, match="made for 115 nodes"):
+        model(x[:10], None, None, cond, plan=plan)
+
+
 def test_bad_inputs_are_rejected() -> None:
     model = HybridBackbone(_config(pattern="MA"))
     x, pos, batch = _two_graphs()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from meshfield.nn import MeshConv, NodeEncoder
-from meshfield.nn.encoder import fourier_features, relative_position
+from meshfield.nn.encoder import edge_geometry, fourier_features, relative_position
 from meshfield.testing import assert_permutation_equivariant
 
 
@@ -49,6 +49,30 @@ def test_mesh_conv_matches_dense_reference() -> None:
         mean = torch.stack(messages).mean(0)
         expected[i] = h[i] + conv.update_mlp(conv.norm(torch.cat([h[i], mean])))
     torch.testing.assert_close(out, expected)
+
+
+def test_mesh_conv_node_without_edges_and_cached_geometry() -> None:
+    # node 5 has no incoming edge: its mean message is 0, not the second layer's bias
+    torch.manual_seed(0)
+    conv = MeshConv(8)
+    for param in conv.parameters():
+        torch.nn.init.normal_(param, std=0.5)
+    edge_index = torch.tensor([[0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 0, 0]])
+    h, pos = torch.randn(6, 8), torch.rand(6, 2)
+    out = conv(h, pos, edge_index)
+    expected = h[5] + conv.update_mlp(conv.norm(torch.cat([h[5], torch.zeros(8)])))
+    torch.testing.assert_close(out[5], expected)
+    geometry = edge_geometry(pos, edge_index)
+    assert geometry.has_neighbours.flatten().tolist() == [1, 1, 1, 1, 1, 0]
+    assert geometry.inverse_degree.flatten().tolist() == [0.5, 1, 1, 1, 1, 1]
+    # the geometry made once per mesh gives the same step, values and gradients
+    h.requires_grad_(True)
+    fresh = conv(h, pos, edge_index)
+    (grad_fresh,) = torch.autograd.grad(fresh.square().sum(), h)
+    cached = conv(h, pos, edge_index, geometry=geometry)
+    (grad_cached,) = torch.autograd.grad(cached.square().sum(), h)
+    torch.testing.assert_close(cached, fresh)
+    torch.testing.assert_close(grad_cached, grad_fresh)
 
 
 def test_encoder_shapes_and_equivariance() -> None:

@@ -139,7 +139,7 @@ class PatchAttention(nn.Module):
 
         # a boolean key mask ([P, 1, 1, K], True = attend); skipped when no patch is padded so
         # the fused kernels without a mask can run
-        attn_mask = None if bool(patching.mask.all()) else patching.mask[:, None, None, :]
+        attn_mask = None if patching.full else patching.mask[:, None, None, :]
         out = F.scaled_dot_product_attention(
             query,
             key,

@@ -1,0 +1,245 @@
+"""The shipped model's rollout against pimpleFoam on the same mesh, and its arithmetic floor.
+
+``meshfield bench rollout [--re 150] [--compile] [--no-openfoam] [--repeat 2]``
+
+All in one run, on the shipped ``cylinder_wake`` model and the mesh of its data spec:
+
+1. **generation**: ``meshfield.generate(None, {"Re": Re}, steps=99)`` on the bundled mesh, with
+   and without the residual, after one untimed call (best of ``--repeat``);
+2. **the same 20 time units from the same state**: pimpleFoam spins the flow up on the spec's
+   mesh (untimed), then runs 20 more time units writing every snapshot interval (timed, one
+   core, as ``meshfield datagen`` runs it); the model rolls out the same 100 snapshot
+   intervals from the solver's state at the start of that stretch (timed, the torch threads
+   of this process). Printed: both times and their ratio;
+3. **the arithmetic floor**: the step's floating-point operations of matrix products and
+   attention (``torch.utils.flop_counter``) divided by the GEMM rate measured in this run on
+   the step's own shapes (``[N, D] x [D, 4D]``), beside the measured step time.
+
+``--compile`` adds the compiled step (:meth:`~meshfield.models.FieldModel.compile_step`) to
+(1) and (2), after its compilation (timed on its own). OpenFOAM is skipped when it is not
+installed or with ``--no-openfoam``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+SPAN = 20.0  # time units of the side-by-side run
+
+
+def _best(fn: Callable[[], Any], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+    return min(times)
+
+
+def step_flops(model: Any, graph: Any, cond: dict[str, float]) -> int:
+    """Floating-point operations of one model step on ``graph`` (matrix products, attention)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    frames = graph.fields[:1] if getattr(graph, "fields", None) is not None else None
+    with torch.no_grad():
+        context = model.prepare(graph)
+        if frames is None:
+            frames = model.initial(graph, cond, context=context).fields.unsqueeze(0)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            model(graph, frames, cond, None, context=context)
+    return int(counter.get_total_flops())
+
+
+def gemm_rate(num_nodes: int, width: int, repeat: int = 20) -> float:
+    """FLOP/s of ``[N, D] @ [D, 4D]`` in this process (the step's typical product)."""
+    import torch
+
+    a = torch.randn(num_nodes, width)
+    b = torch.randn(width, 4 * width)
+    out = torch.empty(num_nodes, 4 * width)
+    for _ in range(3):
+        torch.mm(a, b, out=out)
+    seconds = _best(lambda: torch.mm(a, b, out=out), repeat)
+    return 2.0 * num_nodes * width * 4 * width / seconds
+
+
+def _solver_run(spec: Any, reynolds: float, workdir: Path) -> tuple[float, Any]:
+    """Spin up, then time ``SPAN`` time units of pimpleFoam; the state at the start of them."""
+    from meshfield.cases import cylinder_wake as case_module
+    from meshfield.cases import openfoam as foam
+
+    mesh = foam.merge_settings(
+        spec.mesh.params, case_module.DEFAULT_MESH, "mesh.params", "cylinder_wake"
+    )
+    settings = foam.merge_settings(
+        spec.solver.settings,
+        case_module.DEFAULT_SOLVER,
+        "solver.settings",
+        "cylinder_wake",
+    )
+    case = workdir / "case"
+    start = spec.time.spin_up
+    interval = spec.time.interval
+    case_module.setup_case(case, reynolds, mesh=mesh, solver=settings, spin_up=start)
+    foam.run_tool(
+        "pimpleFoam", case, log="log.pimpleFoam.spinUp", timeout=settings["timeout"]
+    )
+    state = foam.read_planar(
+        case,
+        time_range=(start, start),
+        patches=case_module._PATCHES,
+        cond={"Re": reynolds},
+    )
+    foam.write_foam_dict(
+        case / "system" / "controlDict",
+        case_module._control_dict(start + SPAN, interval, settings, mesh["thickness"]),
+    )
+    began = time.perf_counter()
+    foam.run_tool("pimpleFoam", case, log="log.pimpleFoam", timeout=settings["timeout"])
+    return time.perf_counter() - began, state
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="meshfield bench rollout", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--re", type=float, default=150.0, help="Reynolds number (default 150)"
+    )
+    parser.add_argument("--repeat", type=int, default=2, help="timed calls, best kept")
+    parser.add_argument("--compile", action="store_true", help="also the compiled step")
+    parser.add_argument(
+        "--no-openfoam", action="store_true", help="skip the solver run"
+    )
+    args = parser.parse_args(argv)
+
+    import torch
+
+    import meshfield
+    from meshfield.api import _mesh_graph, resolve_model
+    from meshfield.cases.openfoam import openfoam_available
+    from meshfield.data.spec import load_spec
+    from meshfield.physics.spec import pde_from_spec
+    from meshfield.runtime import malloc_setting, tune_malloc
+
+    tune_malloc()
+    resolved = resolve_model("cylinder_wake")
+    model = resolved.model.eval()
+    cond = {"Re": args.re}
+    graph = _mesh_graph(None, resolved)  # the bundled mesh
+    pde = pde_from_spec(
+        resolved.info["data_spec"], cond, model.field_names, dim=model.config.dim
+    )
+    num_nodes = graph.pos.size(0)
+    print(
+        f"shipped cylinder_wake model, bundled mesh {num_nodes} nodes, Re {args.re:g}, "
+        f"{torch.get_num_threads()} torch threads; {malloc_setting()}"
+    )
+
+    spec = load_spec(resolved.info["data_spec"])
+    steps = round(SPAN / spec.time.interval)
+    solver_s = state = None
+    if args.no_openfoam or not openfoam_available(("pimpleFoam", "foamDictionary")):
+        skipped = "" if args.no_openfoam else " (OpenFOAM not installed)"
+    else:
+        skipped = None
+        workdir = Path(tempfile.mkdtemp(prefix="meshfield-bench-rollout-"))
+        try:
+            print(
+                f"pimpleFoam: spin-up to t = {spec.time.spin_up:g} (untimed) ...",
+                flush=True,
+            )
+            solver_s, state = _solver_run(spec, args.re, workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    rows: dict[str, dict[str, float]] = {}
+    for label in ["eager", "compiled"] if args.compile else ["eager"]:
+        row: dict[str, float] = {}
+        began = time.perf_counter()
+        if label == "compiled":
+            model.compile_step()
+        meshfield.generate(graph, cond, model=model, steps=2, residual=False)  # untimed
+        if label == "compiled":
+            row["compile_s"] = time.perf_counter() - began
+
+        def plain() -> None:
+            meshfield.generate(graph, cond, model=model, steps=99, residual=False)
+
+        def with_residual() -> None:
+            meshfield.generate(graph, cond, model=model, steps=99, residual=pde)
+
+        row["generate_s"] = _best(plain, args.repeat)
+        row["residual_s"] = _best(with_residual, args.repeat) - row["generate_s"]
+        row["step_ms"] = row["generate_s"] / 99 * 1e3
+        if state is not None:
+            initial = state.fields[0]
+
+            def side_by_side(initial: Any = initial) -> None:
+                meshfield.generate(
+                    state,
+                    cond,
+                    model=model,
+                    initial=initial,
+                    steps=steps,
+                    residual=False,
+                )
+
+            meshfield.generate(
+                state, cond, model=model, initial=initial, steps=2, residual=False
+            )
+            row["span_s"] = _best(side_by_side, args.repeat)
+        rows[label] = row
+
+    model.compile_step(False)
+    flops = step_flops(model, graph, cond)
+    rate = gemm_rate(num_nodes, model.width)
+    floor_ms = flops / rate * 1e3
+
+    print("\n99-step generation from the condition alone")
+    for label, row in rows.items():
+        extra = (
+            f"   (first call, compiling: {row['compile_s']:.1f} s)"
+            if "compile_s" in row
+            else ""
+        )
+        print(
+            f"  {label:8s}  {row['generate_s']:6.2f} s  {row['step_ms']:6.1f} ms/step   "
+            f"residual +{row['residual_s']:.2f} s{extra}"
+        )
+    print(
+        f"\narithmetic floor: {flops / 1e9:.3f} GFLOP per step / {rate / 1e9:.0f} GFLOP/s "
+        f"(GEMM [{num_nodes}, {model.width}] x [{model.width}, {4 * model.width}], this run) "
+        f"= {floor_ms:.1f} ms"
+    )
+    for label, row in rows.items():
+        print(f"  {label:8s}  step / floor = {row['step_ms'] / floor_ms:.1f}x")
+
+    if skipped is not None:
+        print(f"\npimpleFoam: skipped{skipped}")
+        return 0
+    print(
+        f"\nthe same {SPAN:g} time units ({steps} snapshot intervals) from the solver's state "
+        f"at t = {spec.time.spin_up:g}, on its mesh ({state.pos.size(0)} nodes):"
+    )
+    print(f"  pimpleFoam (1 core)  {solver_s:7.2f} s")
+    for label, row in rows.items():
+        print(
+            f"  model, {label:8s}     {row['span_s']:7.2f} s   pimpleFoam / model = "
+            f"{solver_s / row['span_s']:.1f}x"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

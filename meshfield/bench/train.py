@@ -1,0 +1,158 @@
+"""Training windows per second of the shipped recipe, and its loss curve.
+
+``meshfield bench train [--data data/cylinder_wake] [--steps 40] [--compile] [--out F.json]``
+``[--recipe R.json] [--init-from NAME|PATH|none]``
+
+The recipe of the shipped ``cylinder_wake`` model (``configs/cylinder_wake_hmt_in_time.json``:
+state warm-up over 8 frames, 2 unrolled steps with gradients, noise 0.01, batch 4) at its full
+horizon, started from the shipped weights, on the training split of ``--data``. The first
+``--warmup`` optimizer steps are off the clock (lazy initializations, compilation); then the
+median step time, windows per second, and the loss of every step (the same seed gives the same
+windows, so two runs of different code can be compared step by step: ``--out`` writes them).
+
+``--compile`` runs the model step under :func:`meshfield.runtime.compile_model` and prints the
+eager figures measured in the same run beside it, with their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+DEFAULT_RECIPE = (
+    Path(__file__).resolve().parents[2] / "configs" / "cylinder_wake_hmt_in_time.json"
+)
+
+
+def _recipe(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        msg = f"{path}: no such recipe file (pass --recipe)"
+        raise FileNotFoundError(msg)
+    return json.loads(path.read_text())
+
+
+def run_steps(
+    data: Path,
+    recipe: dict[str, Any],
+    steps: int,
+    warmup: int,
+    *,
+    compiled: bool,
+    init_from: str | None,
+) -> dict[str, Any]:
+    """Time ``steps`` optimizer steps of the recipe after ``warmup`` untimed ones."""
+    import torch
+
+    from meshfield.data import load_dataset
+    from meshfield.train import TrainConfig, Trainer
+
+    values = dict(recipe)
+    values.pop("time_budget_s", None)
+    values.update(
+        init_from=init_from,
+        horizon_ramp_epochs=0,
+        epochs=1,
+        steps_per_epoch=warmup + steps,
+        progress=False,
+    )
+    if compiled:
+        values["compile"] = True
+    with tempfile.TemporaryDirectory() as tmp:
+        values["out_dir"] = tmp
+        config = TrainConfig.from_dict(values)
+        trainer = Trainer(config, load_dataset(data, "train"))
+        trainer.model.train()
+        trainer.loss.horizon = config.horizon
+        times: list[float] = []
+        losses: list[float] = []
+        for i, batch in enumerate(trainer._loader(0)):
+            if i >= warmup + steps:
+                break
+            began = time.perf_counter()
+            trainer.optimizer.zero_grad(set_to_none=True)
+            loss, _ = trainer.wrapped(batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(
+                trainer.model.parameters(), config.grad_clip or 1e9
+            )
+            trainer.optimizer.step()
+            trainer.scheduler.step()
+            elapsed = time.perf_counter() - began
+            losses.append(float(loss.detach()))
+            if i >= warmup:
+                times.append(elapsed)
+    median = statistics.median(times)
+    return {
+        "compiled": compiled,
+        "step_s": median,
+        "windows_per_s": config.batch_size / median,
+        "losses": losses,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="meshfield bench train", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--data", type=Path, default=Path("data/cylinder_wake"))
+    parser.add_argument("--recipe", type=Path, default=DEFAULT_RECIPE)
+    parser.add_argument("--steps", type=int, default=40, help="timed optimizer steps")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--compile", action="store_true", help="also the compiled step")
+    parser.add_argument(
+        "--init-from",
+        default="cylinder_wake",
+        help="starting weights: a pretrained name, a checkpoint, or 'none' (default: the "
+        "shipped cylinder_wake model)",
+    )
+    parser.add_argument("--out", type=Path, help="write the figures and losses as JSON")
+    args = parser.parse_args(argv)
+    if not (args.data / "index.json").is_file():
+        parser.error(
+            f"{args.data}: no dataset (make it with: meshfield datagen "
+            "data_specs/cylinder_wake.yaml --out data/cylinder_wake --jobs 2)"
+        )
+    recipe = _recipe(args.recipe)
+    init_from = None if args.init_from == "none" else args.init_from
+    if init_from is not None and not Path(init_from).exists():
+        from meshfield.pretrained import pretrained_path
+
+        init_from = str(pretrained_path(init_from))
+    rows = [
+        run_steps(
+            args.data, recipe, args.steps, args.warmup, compiled=c, init_from=init_from
+        )
+        for c in ([False, True] if args.compile else [False])
+    ]
+    print(
+        f"recipe {args.recipe.name}: batch {recipe.get('batch_size', 4)}, "
+        f"state warm-up {recipe.get('state_warmup')}, unroll {recipe.get('pushforward_steps')}, "
+        f"{args.steps} timed steps after {args.warmup}"
+    )
+    for row in rows:
+        label = "compiled" if row["compiled"] else "eager"
+        print(
+            f"  {label:8s}  step {row['step_s'] * 1e3:8.1f} ms   "
+            f"{row['windows_per_s']:6.2f} windows/s   "
+            f"mean loss {statistics.fmean(row['losses']):.4e}"
+        )
+    if len(rows) == 2:
+        print(
+            f"  compiled / eager windows per second: {rows[1]['windows_per_s'] / rows[0]['windows_per_s']:.2f}x"
+        )
+    if args.out is not None:
+        from meshfield._files import write_atomic
+
+        write_atomic(args.out, json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""meshfield bench train on the tiny heat-plate data: step times, windows per second, and
+the loss of every step, the same for the same seed."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from meshfield.bench import BENCHMARKS, train
+
+
+def test_registered() -> None:
+    assert BENCHMARKS["train"] == "meshfield.bench.train"
+
+
+@pytest.mark.slow
+def test_bench_train_times_steps_and_logs_every_loss(
+    heat_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(
+        json.dumps(
+            {
+                "width": 16,
+                "batch_size": 2,
+                "pushforward_steps": 1,
+                "pushforward_grad": True,
+                "state_warmup": 2,
+                "model_options": {"decoder": {"query_neighbors": 4, "query_hidden": 8}},
+                "device": "cpu",
+            }
+        )
+    )
+    out = tmp_path / "train.json"
+    argv = [
+        "--data",
+        str(heat_data),
+        "--recipe",
+        str(recipe),
+        "--init-from",
+        "none",
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+        "--out",
+        str(out),
+    ]
+    assert train.main(argv) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"eager\s+step\s+[\d.]+ ms\s+[\d.]+ windows/s", text)
+    rows = json.loads(out.read_text())
+    assert len(rows) == 1 and len(rows[0]["losses"]) == 4  # warm-up step included
+    assert rows[0]["windows_per_s"] == pytest.approx(2 / rows[0]["step_s"])
+    # the same seed gives the same windows and the same losses
+    assert train.main(argv) == 0
+    assert json.loads(out.read_text())[0]["losses"] == rows[0]["losses"]
