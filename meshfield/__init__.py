@@ -31,6 +31,7 @@ _LAZY: dict[str, str] = {
     "load_spec": "meshfield.data",
     "FieldResult": "meshfield.result",
     "generate": "meshfield.api",
+    "generate_many": "meshfield.api",
     "tune_malloc": "meshfield.runtime",
 }
 

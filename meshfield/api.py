@@ -37,6 +37,7 @@ __all__ = [
     "ExtrapolationWarning",
     "ResolvedModel",
     "generate",
+    "generate_many",
     "pde_from_spec",
     "resolve_model",
 ]
@@ -254,7 +255,9 @@ def _check_conditions(
     return values
 
 
-def _mesh_graph(mesh: Any, resolved: ResolvedModel) -> Any:
+def _mesh_graph(
+    mesh: Any, resolved: ResolvedModel, boundary_map: Mapping[str, str] | None = None
+) -> Any:
     from torch_geometric.data import Data
 
     from meshfield.io import load_mesh
@@ -290,6 +293,8 @@ def _mesh_graph(mesh: Any, resolved: ResolvedModel) -> Any:
         msg = "The mesh has no edges (a point cloud?): the model needs a mesh with cells"
         raise ValueError(msg)
     _check_cells(graph, dim)
+    if boundary_map:
+        graph = _rename_boundaries(graph, boundary_map)
     boundary = getattr(graph, "boundary", None)
     tags = int(getattr(model.encoder, "num_boundary_tags", 0) or 0)
     if boundary is not None and tags and boundary.numel() and int(boundary.max()) >= tags:
@@ -304,6 +309,27 @@ def _mesh_graph(mesh: Any, resolved: ResolvedModel) -> Any:
     given = getattr(graph, "boundary_names", None)
     if trained and given is not None and list(trained) != list(given):
         graph = _match_boundary_names(graph, list(given), list(trained), resolved.label)
+    return graph
+
+
+def _rename_boundaries(graph: Any, renames: Mapping[str, str]) -> Any:
+    """The graph with boundary groups renamed; groups that end up with one name are merged."""
+    names = [str(n) for n in (getattr(graph, "boundary_names", None) or [])]
+    if not isinstance(renames, Mapping):
+        msg = f"boundary_map: expected a mapping of group names (got {type(renames).__name__})"
+        raise TypeError(msg)
+    unknown = [str(k) for k in renames if str(k) not in names[1:]]
+    if unknown:
+        msg = f"boundary_map: the mesh has no boundary group {unknown} (it has {names[1:]})"
+        raise ValueError(msg)
+    renamed = [names[0]] + [str(renames.get(name, name)) for name in names[1:]]
+    merged = list(dict.fromkeys(renamed))  # first use keeps the order
+    if renamed.count(names[0]) > 1:  # a group renamed to the interior's name joins it
+        merged = [names[0], *[n for n in merged if n != names[0]]]
+    mapping = torch.tensor([merged.index(name) for name in renamed], dtype=torch.long)
+    graph = graph.clone()
+    graph.boundary = mapping.to(graph.boundary.device)[graph.boundary.long()]
+    graph.boundary_names = merged
     return graph
 
 
@@ -453,6 +479,16 @@ def _default_steps(info: Mapping[str, Any], num_initial: int) -> int:
         )
         raise ValueError(msg)
     return steps
+
+
+def _rollout_steps(steps: Any, resolved: ResolvedModel, num_initial: int) -> int:
+    """``steps`` checked, or the checkpoint's default."""
+    if steps is None:
+        steps = _default_steps(resolved.info, num_initial)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        msg = f"'steps' must be a non-negative integer (got {steps!r})"
+        raise ValueError(msg)
+    return int(steps)
 
 
 def _times(info: Mapping[str, Any], total: int) -> Tensor:
@@ -745,6 +781,7 @@ def generate(
     device: str | torch.device = "cpu",
     progress: bool = False,
     compile: bool = False,
+    boundary_map: Mapping[str, str] | None = None,
 ) -> FieldResult:
     r"""Generate a field sequence on a mesh for given physical conditions.
 
@@ -800,6 +837,11 @@ def generate(
         a few from the on-disk cache), so it pays off for long rollouts, repeated calls with
         one model object, and large meshes; eager again, with one warning, where compilation
         fails.
+    boundary_map : mapping, optional
+        Renames the mesh's boundary groups to the names the model was trained with, e.g.
+        ``{"top": "walls", "bottom": "walls"}`` for an OpenFOAM case whose side walls are two
+        patches. Groups are matched by name after the renaming (several may take one name);
+        a name the mesh does not have is an error.
 
     Returns
     -------
@@ -838,8 +880,6 @@ def generate(
     torch.Size([21, 1651, 3])
     >>> result.save("wake.pvd")  # doctest: +SKIP
     """
-    from meshfield.result import FieldResult
-
     from meshfield.runtime import tune_malloc
 
     tune_malloc()  # large activations reuse heap memory (see meshfield.runtime)
@@ -848,14 +888,10 @@ def generate(
     if compile and not net.compiled:
         net.compile_step()
     cond = _check_conditions(conditions, resolved)
-    graph = _mesh_graph(mesh, resolved)
+    graph = _mesh_graph(mesh, resolved, boundary_map)
     frames0 = _initial_frames(initial, graph, resolved)
     num_initial = 1 if frames0 is None else int(frames0.shape[0])
-    if steps is None:
-        steps = _default_steps(resolved.info, num_initial)
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        msg = f"'steps' must be a non-negative integer (got {steps!r})"
-        raise ValueError(msg)
+    steps = _rollout_steps(steps, resolved, num_initial)
     points = None if query_points is None else _query_points(query_points, net.config.dim)
     if refine is True and not _has_refiner(resolved):
         raise _no_refiner(resolved)
@@ -882,9 +918,131 @@ def generate(
         net.train(was_training)
 
     query_fn = None if refined else _make_query_fn(rollout, fields, names, graph)
+    result = _result(resolved, graph, fields, times, cond, residual, query_fn)
+    if points is not None:
+        result.query_points = points
+        if refined:  # the decoder does not know the correction: interpolate the refined frames
+            result.query_values = torch.stack(
+                [result.at(points, step=k).to(torch.float32) for k in range(result.num_steps)]
+            )
+        else:
+            result.query_values = _query_values(rollout, points, fields, graph, queried)
+    return result
+
+
+def generate_many(
+    mesh: Any,
+    conditions: Sequence[Mapping[str, float]],
+    *,
+    model: str | os.PathLike[str] | FieldModel = DEFAULT_MODEL,
+    steps: int | None = None,
+    initial: Any = None,
+    refine: bool | None = False,
+    residual: bool | PDE = True,
+    device: str | torch.device = "cpu",
+    compile: bool = False,
+    boundary_map: Mapping[str, str] | None = None,
+) -> list[FieldResult]:
+    r"""Generate one field sequence per set of conditions on one mesh, all in one rollout.
+
+    The mesh is repeated as a batch of graphs, one per entry of ``conditions``, and the model
+    steps them together (one step of :math:`B` graphs instead of :math:`B` steps of one). The
+    results are those of :func:`generate` called once per entry, up to rounding; the residual
+    and the refiner run per entry afterwards.
+
+    Parameters
+    ----------
+    mesh : path, mesh object, MeshGraph or None
+        As in :func:`generate`.
+    conditions : sequence of mapping
+        One mapping per result, e.g. ``[{"Re": 100}, {"Re": 150}]``.
+    model, steps, refine, residual, device, compile, boundary_map
+        As in :func:`generate`.
+    initial : array-like, mapping or "mesh", optional
+        Initial frames shared by every entry (as in :func:`generate`). default: each entry's
+        first frame is generated from its conditions.
+
+    Returns
+    -------
+    list of FieldResult
+        In the order of ``conditions``; their ``query_fn`` is None (``result.at`` interpolates
+        the frames).
+
+    Example
+    -------
+    >>> results = meshfield.generate_many(None, [{"Re": 100}, {"Re": 150}])  # doctest: +SKIP
+    >>> [r.fields.shape for r in results]  # doctest: +SKIP
+    [torch.Size([100, 4548, 3]), torch.Size([100, 4548, 3])]
+    """
+    from torch_geometric.data import Batch, Data
+
+    from meshfield.runtime import tune_malloc
+
+    tune_malloc()
+    if isinstance(conditions, Mapping) or not isinstance(conditions, Sequence) or not conditions:
+        msg = (
+            "Expected 'conditions' to be a non-empty list of mappings such as [{'Re': 100}, "
+            f"{{'Re': 150}}] (got {type(conditions).__name__}); one mapping: use generate"
+        )
+        raise TypeError(msg)
+    resolved = resolve_model(model, device=device)
+    net = resolved.model
+    if compile and not net.compiled:
+        net.compile_step()
+    conds = [_check_conditions(c, resolved) for c in conditions]
+    graph = _mesh_graph(mesh, resolved, boundary_map)
+    frames0 = _initial_frames(initial, graph, resolved)
+    num_initial = 1 if frames0 is None else int(frames0.shape[0])
+    steps = _rollout_steps(steps, resolved, num_initial)
+    if refine is True and not _has_refiner(resolved):
+        raise _no_refiner(resolved)
+    refined = refine is True or (refine is None and _has_refiner(resolved))
+    if residual is True:
+        for cond in conds:
+            pde_from_spec(_spec(resolved.info), cond, net.field_names, dim=net.config.dim)
+    names = list(net.field_names)
+    count = len(conds)
+    num_nodes = int(graph.pos.shape[0])
+    mesh_only = Data(pos=graph.pos, edge_index=graph.edge_index)
+    if getattr(graph, "boundary", None) is not None:
+        mesh_only.boundary = graph.boundary
+    batch = Batch.from_data_list([mesh_only] * count).to(device)
+    cond_tensor = torch.tensor([[c[n] for n in net.cond_names] for c in conds])
+    if not net.cond_names:
+        cond_tensor = None
+    start = None if frames0 is None else frames0.to(device).repeat(1, count, 1)
+    was_training = net.training
+    net.eval()
+    try:
+        trajectory = net.rollout(batch, int(steps), start, cond=cond_tensor).cpu()
+    finally:
+        net.train(was_training)
+    times = _times(resolved.info, trajectory.shape[0])
+    results = []
+    for i, cond in enumerate(conds):
+        fields = trajectory[:, i * num_nodes : (i + 1) * num_nodes].contiguous()
+        _check_finite(fields, names, cond, 0 if frames0 is None else num_initial)
+        if refined:
+            fields = _refine(resolved, graph, fields, times, cond, num_initial)
+        results.append(_result(resolved, graph, fields, times, cond, residual, None))
+    return results
+
+
+def _result(
+    resolved: ResolvedModel,
+    graph: Any,
+    fields: Tensor,
+    times: Tensor,
+    cond: dict[str, float],
+    residual: bool | PDE,
+    query_fn: Any,
+) -> FieldResult:
+    """A FieldResult of a rollout, with its residual (when asked for) and metrics."""
+    from meshfield.result import FieldResult
+
     result = FieldResult(
         fields=fields,
-        field_names=names,
+        field_names=list(resolved.model.field_names),
         times=times.to(torch.float32),
         mesh=graph,
         units=_units(resolved.info),
@@ -896,14 +1054,6 @@ def generate(
         result.residual = values
         result.residual_names = components
         result.metrics.update(_residual_metrics(values, components))
-    if points is not None:
-        result.query_points = points
-        if refined:  # the decoder does not know the correction: interpolate the refined frames
-            result.query_values = torch.stack(
-                [result.at(points, step=k).to(torch.float32) for k in range(result.num_steps)]
-            )
-        else:
-            result.query_values = _query_values(rollout, points, fields, graph, queried)
     return result
 
 

@@ -311,6 +311,21 @@ def _parse_conditions(items: list[str] | None) -> dict[str, float]:
     return conditions
 
 
+def _parse_renames(items: list[str] | None) -> dict[str, str]:
+    """``["top=walls", ...]`` -> ``{"top": "walls"}``."""
+    renames: dict[str, str] = {}
+    for item in items or []:
+        name, sep, trained = (part.strip() for part in item.partition("="))
+        if not sep or not name or not trained:
+            msg = f"--boundary expects NAME=TRAINED, e.g. --boundary top=walls (got {item!r})"
+            raise ValueError(msg)
+        if name in renames:
+            msg = f"--boundary {name} is given twice"
+            raise ValueError(msg)
+        renames[name] = trained
+    return renames
+
+
 _RESULT_SUFFIXES = (".pvd", ".vtu", ".vtk", ".xdmf")
 
 
@@ -342,6 +357,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         return fail(f"--out {out}: expected one of {', '.join(_RESULT_SUFFIXES)}")
     try:
         conditions = _parse_conditions(args.cond)
+        renames = _parse_renames(args.boundary)
     except ValueError as exc:
         return fail(exc)
     start = time.perf_counter()
@@ -357,6 +373,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                 residual=args.residual,
                 device=args.device,
                 progress=not args.quiet,
+                initial=args.initial,
+                compile=args.compile,
+                boundary_map=renames or None,
             )
         except (OSError, ValueError, TypeError, ImportError, FloatingPointError) as exc:
             _print_warnings(caught)
@@ -474,6 +493,25 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from meshfield.errors import MeshfieldError
+
+    return (MeshfieldError, ValueError, TypeError, OSError, ImportError, FloatingPointError)
+
+
+#: errors a command reports in one line (bad input, missing files or tools, divergence);
+#: anything else is a bug and keeps its traceback
+_EXPECTED = _expected_errors()
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of an error on one line (the first non-empty one; the type if none)."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``meshfield`` command."""
     from meshfield import __version__
@@ -484,6 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Learn physical fields on unstructured meshes.",
     )
     parser.add_argument("--version", action="version", version=f"meshfield {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (before COMMAND)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -543,6 +584,24 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="compute the PDE residual (default: yes)",
+    )
+    p.add_argument(
+        "--initial",
+        choices=["mesh"],
+        default=None,
+        help="start from the fields the mesh carries (e.g. an OpenFOAM case's time steps) "
+        "instead of generating the first frame",
+    )
+    p.add_argument(
+        "--boundary",
+        action="append",
+        default=[],
+        metavar="NAME=TRAINED",
+        help="rename a boundary group of the mesh to a name the model was trained with, e.g. "
+        "--boundary top=walls (repeat for several)",
+    )
+    p.add_argument(
+        "--compile", action="store_true", help="run the model step under torch.compile"
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -683,7 +742,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     tune_malloc()  # large activations reuse heap memory instead of fresh page-faulted maps
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except _EXPECTED as exc:
+        if args.debug:
+            raise
+        print(f"meshfield {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from meshfield._files import write_atomic
+
 __all__ = [
     "WorkflowResult",
     "example_arguments",
@@ -301,7 +303,7 @@ def run_workflow(
         title=f"{name}, first test run",
     )
     scores = {"pretrained": mean_scores(rows_before), "fine-tuned": mean_scores(rows_after)}
-    (out / "metrics.json").write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    write_atomic(out / "metrics.json", json.dumps(scores, indent=2) + "\n")
 
     print()
     print(format_scores_table(scores))

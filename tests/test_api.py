@@ -213,6 +213,35 @@ def test_boundary_groups_are_matched_by_name(tmp_path: Path) -> None:
         generate(other, {"Re": 100}, model=path, steps=1, residual=False)
 
 
+def test_boundary_map_renames_and_merges_groups(tmp_path: Path) -> None:
+    # an OpenFOAM-style mesh with the walls split into 'top' and 'bottom' and ordered
+    # differently: mapped to the trained names it gets the trained tags, hence the same fields
+    names = ["interior", "inlet", "outlet", "walls", "cylinder"]
+    path = save_checkpoint(tiny_model(), tmp_path / "ck", metadata={"boundary_names": names})
+    mesh = meshfield.load_mesh("meshfield/assets/cylinder.msh")
+    split = mesh.clone()
+    walls = mesh.boundary == 3
+    top = walls & (mesh.pos[:, 1] > 0)
+    # groups: 1 cylinder, 2 top, 3 inlet, 4 bottom, 5 outlet
+    new = torch.tensor([0, 3, 5, 0, 1])[mesh.boundary]
+    new[top], new[walls & ~top] = 2, 4
+    split.boundary = new
+    split.boundary_names = ["interior", "cylinder", "top", "inlet", "bottom", "outlet"]
+    assert bool(top.any()) and bool((walls & ~top).any())
+    a = generate(mesh, {"Re": 100}, model=path, steps=2, residual=False)
+    b = generate(
+        split, {"Re": 100}, model=path, steps=2, residual=False,
+        boundary_map={"top": "walls", "bottom": "walls"},
+    )
+    torch.testing.assert_close(a.fields, b.fields)
+    assert list(b.mesh.boundary_names) == names
+    torch.testing.assert_close(b.mesh.boundary, mesh.boundary)
+    with pytest.raises(ValueError, match=r"the mesh has no boundary group \['side'\]"):
+        generate(split, {"Re": 100}, model=path, steps=1, boundary_map={"side": "walls"})
+    with pytest.raises(ValueError, match=r"boundary groups \['bottom'\] are not among"):
+        generate(split, {"Re": 100}, model=path, steps=1, boundary_map={"top": "walls"})
+
+
 def test_no_mesh_without_default(checkpoint: Path) -> None:
     with pytest.raises(ValueError, match="no default mesh"):
         generate(None, {"Re": 100}, model=checkpoint)
@@ -481,3 +510,38 @@ def test_meshes_that_make_no_sense_for_the_model(checkpoint: Path) -> None:
 def test_conditions_the_pde_cannot_take_fail_before_the_rollout() -> None:
     with pytest.warns(ExtrapolationWarning), pytest.raises(ValueError, match="Re must be a positive"):
         meshfield.generate(None, {"Re": 0.0}, steps=2)
+
+
+# -------------------------------------------------------------------------------------------
+# several conditions in one rollout
+
+
+def test_generate_many_equals_one_call_per_condition(checkpoint: Path, plane: object) -> None:
+    conditions = [{"Re": 100.0}, {"Re": 160.0}, {"Re": 120.0}]
+    batched = meshfield.generate_many(plane, conditions, model=checkpoint, steps=3)
+    assert len(batched) == 3
+    for cond, result in zip(conditions, batched, strict=True):
+        single = generate(plane, cond, model=checkpoint, steps=3)
+        assert result.cond == cond
+        torch.testing.assert_close(result.fields, single.fields, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(result.residual, single.residual, atol=1e-4, rtol=1e-3)
+        assert result.metrics.keys() == single.metrics.keys()
+    # the conditions matter: the generated flows differ
+    assert not torch.allclose(batched[0].fields, batched[1].fields)
+    # from shared initial frames
+    start = batched[0].fields[:1]
+    again = meshfield.generate_many(
+        plane, conditions[:2], model=checkpoint, steps=2, initial=start, residual=False
+    )
+    single = generate(plane, conditions[1], model=checkpoint, steps=2, initial=start, residual=False)
+    torch.testing.assert_close(again[1].fields, single.fields, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(again[0].fields[0], start[0])
+
+
+def test_generate_many_rejects_one_mapping_and_bad_entries(checkpoint: Path, plane: object) -> None:
+    with pytest.raises(TypeError, match="non-empty list of mappings"):
+        meshfield.generate_many(plane, {"Re": 100}, model=checkpoint)
+    with pytest.raises(TypeError, match="non-empty list"):
+        meshfield.generate_many(plane, [], model=checkpoint)
+    with pytest.raises(ValueError, match=r"missing \['Re'\]"):
+        meshfield.generate_many(plane, [{"Re": 100}, {"Ma": 0.2}], model=checkpoint)

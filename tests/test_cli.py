@@ -112,6 +112,9 @@ def test_generate_help_names_the_options(capsys: pytest.CaptureFixture[str]) -> 
         "--residual-map",
         "--field",
         "--refine",
+        "--initial",
+        "--boundary",
+        "--compile",
     ):
         assert option in text
 
@@ -223,6 +226,13 @@ def test_generate_errors(
         "'fast' is not a number": ["--cond", "Re=fast"],
         "given twice": ["--cond", "Re=100", "--cond", "Re=120"],
         "two meshes given": ["--cond", "Re=100", "--mesh", str(CYLINDER)],
+        "--boundary expects NAME=TRAINED": ["--cond", "Re=100", "--boundary", "top"],
+        "--boundary top is given twice": [
+            "--cond", "Re=100", "--boundary", "top=walls", "--boundary", "top=inlet"
+        ],
+        "the mesh has no boundary group ['nowhere']": [
+            "--cond", "Re=100", "--boundary", "nowhere=walls"
+        ],
     }
     for message, extra in cases.items():
         assert main(base + extra) == 2, message
@@ -327,3 +337,40 @@ def test_convert_mesh_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "fields" in full and "fields" not in bare and "cond" not in bare
     assert torch.equal(bare.pos, mesh.pos) and torch.equal(bare.boundary, mesh.boundary)
     assert bare.boundary_names == mesh.boundary_names
+
+
+# ------------------------------------------------------------------------------------------
+# errors: one line, exit code 2, the traceback only with --debug
+
+
+def test_unreadable_mesh_is_one_line_for_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    bad = tmp_path / "bad.vtu"
+    bad.write_text(
+        '<?xml version="1.0"?>\n<VTKFile type="UnstructuredGrid" version="0.1"><UnstructuredGrid>'
+        '<Piece NumberOfPoints="3" NumberOfCells="1"><Points><DataArray type="Float32" '
+        'NumberOfComponents="3" format="ascii">0 0 0 1 0</DataArray></Points></Piece>'
+        "</UnstructuredGrid></VTKFile>\n"
+    )
+    handlers = list(logging.getLogger().handlers)
+    for command in (
+        ["info", str(bad)],
+        ["convert", str(bad), str(tmp_path / "out.vtu")],
+        ["plot", str(bad), "--out", str(tmp_path / "x.png")],
+    ):
+        assert main(command) == 2, command
+        captured = capsys.readouterr()
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == 1, (command, captured.err)
+        assert lines[0].startswith(f"meshfield {command[0]}: error: Could not read {bad}: ")
+        assert "A piece is missing its Cells element" in lines[0]
+        assert "0x" not in lines[0]
+    assert logging.getLogger().handlers == handlers  # VTK's messages installed no handler
+    assert not (tmp_path / "out.vtu").exists()
+    from meshfield.errors import MeshFormatError
+
+    with pytest.raises(MeshFormatError, match="Cells element"):
+        main(["--debug", "info", str(bad)])

@@ -162,9 +162,9 @@ def _init_worker() -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from meshfield._files import write_atomic
+
+    write_atomic(path, text)
 
 
 def _same_spec(a: Any, b: Any) -> bool:

@@ -190,9 +190,9 @@ class FieldStats:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the statistics as JSON."""
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
+        from meshfield._files import write_atomic
+
+        return write_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FieldStats:

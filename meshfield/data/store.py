@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from meshfield._files import write_atomic
 from meshfield.data.graph import MeshGraph
 from meshfield.errors import MeshFileNotFoundError, MeshFormatError, MeshValidationError
 
@@ -113,16 +114,7 @@ def _verified(tensors: Mapping[str, Tensor], meta: Mapping[str, Any]) -> bool:
 
 
 def _atomic_write(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_atomic(path, payload)
 
 
 def save_graph(data: Any, path: str | os.PathLike[str]) -> Path:

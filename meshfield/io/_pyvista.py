@@ -7,6 +7,8 @@ PyVista is imported inside the functions; without it they raise
 
 from __future__ import annotations
 
+import logging
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,11 +83,39 @@ def import_pyvista() -> Any:
 
 @contextmanager
 def _vtk_errors_raise(pv: Any) -> Iterator[None]:
-    # VTK reports read errors through its logger and carries on; turn them into exceptions
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pv.vtk_verbosity("off"), pv.VtkErrorCatcher(raise_errors=True, send_to_logging=False):
-            yield
+    # VTK reports read errors through its logger and carries on; turn them into exceptions.
+    # PyVista also forwards some of VTK's messages to the root logger (whose module-level
+    # functions would install a stderr handler): none of them reach the terminal here.
+    root = logging.getLogger()
+    quiet = logging.NullHandler()
+    root.addHandler(quiet)
+    previous = root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pv.vtk_verbosity("off"), pv.VtkErrorCatcher(
+                raise_errors=True, send_to_logging=False
+            ):
+                yield
+    finally:
+        logging.disable(previous)
+        root.removeHandler(quiet)
+
+
+def vtk_reason(exc: BaseException) -> str:
+    """The first line of VTK's error that says what is wrong, without source lines or addresses.
+
+    ``"ERROR: In vtkXMLUnstructuredGridReader.cxx, line 160\nvtkXMLUnstructuredGridReader
+    (0x55..): A piece is missing its Cells element.\n..."`` becomes ``"vtkXMLUnstructuredGrid
+    Reader: A piece is missing its Cells element."``.
+    """
+    for line in str(exc).splitlines():
+        line = line.strip()
+        if not line or line.startswith(("ERROR: In ", "Warning: In ")):
+            continue
+        return re.sub(r"\s*\(0x[0-9a-fA-F]+\)", "", line)[:300]
+    return type(exc).__name__
 
 
 def _cell_name(pv: Any, vtk_type: int) -> str:
@@ -273,7 +303,7 @@ def read_vtk_file(path: Path, *, block: int | str | None = None) -> RawMesh:
         with _vtk_errors_raise(pv):
             dataset = pv.read(path)
     except Exception as exc:  # VTK raises several kinds; all mean "unreadable"
-        msg = f"Could not read {path}: {type(exc).__name__}: {str(exc).strip()[:500]}"
+        msg = f"Could not read {path}: {vtk_reason(exc)}"
         raise MeshFormatError(msg) from exc
     return from_pyvista(dataset, source=str(path), block=block)
 
@@ -291,7 +321,7 @@ def read_pvd(path: Path, *, block: int | str | None = None) -> list[RawMesh]:
                 reader.set_active_time_value(time)
                 datasets.append(reader.read())
     except Exception as exc:  # XML and VTK errors both mean "unreadable"
-        msg = f"Could not read {path}: {type(exc).__name__}: {str(exc).strip()[:500]}"
+        msg = f"Could not read {path}: {vtk_reason(exc)}"
         raise MeshFormatError(msg) from exc
     if not datasets:
         msg = f"{path}: the collection lists no data sets"

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from meshfield.errors import MeshFileNotFoundError, MeshFormatError, MeshValidationError
-from meshfield.io._pyvista import _vtk_errors_raise, from_pyvista, import_pyvista
+from meshfield.io._pyvista import _vtk_errors_raise, from_pyvista, import_pyvista, vtk_reason
 from meshfield.io._raw import RawMesh, build_graph
 
 __all__ = ["is_openfoam_case", "is_planar_case", "read_openfoam", "read_planar"]
@@ -91,7 +91,7 @@ def read_openfoam_steps(
                     reader.set_active_time_value(time)
                 outputs.append(reader.read())
     except Exception as exc:  # any VTK failure means the case is unreadable
-        msg = f"Could not read OpenFOAM case {case}: {type(exc).__name__}: {str(exc).strip()[:500]}"
+        msg = f"Could not read OpenFOAM case {case}: {vtk_reason(exc)}"
         raise MeshFormatError(msg) from exc
 
     steps = []

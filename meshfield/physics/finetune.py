@@ -926,7 +926,9 @@ def run_finetune(args: Any) -> int:
         report = [{"conditions": r["conditions"], "before": r["before"].as_dict(),
                    "after": r["after"].as_dict(), "r_factor": r["r_factor"],
                    "mse_change": r["mse_change"]} for r in rows]
-        Path(args.report).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        from meshfield._files import write_atomic
+
+        write_atomic(args.report, json.dumps(report, indent=2) + "\n")
     return 0
 
 

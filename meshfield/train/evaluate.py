@@ -743,20 +743,11 @@ def evaluate(
 
 def write_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write a report as JSON, atomically (a temporary file renamed over ``path``)."""
+    from meshfield._files import write_atomic
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return write_atomic(path, json.dumps(report, indent=2, allow_nan=False) + "\n")
 
 
 def aligned_columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

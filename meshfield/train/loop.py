@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from torch_geometric.utils import scatter
 
+from meshfield._files import write_atomic
 from meshfield.train.config import TrainConfig, model_options
 from meshfield.train.distributed import (
     DistributedContext,
@@ -313,13 +314,7 @@ def _fsync_file(path: Path) -> None:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(value, indent=2) + "\n")
 
 
 def _load_initial_weights(model: nn.Module, source: str) -> None:
@@ -782,9 +777,7 @@ class Trainer:
             kept = [
                 line for line in lines if line.strip() and json.loads(line)["epoch"] <= self.epoch
             ]
-            tmp = self.log_path.with_name(f".{self.log_path.name}.tmp")
-            tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-            os.replace(tmp, self.log_path)
+            write_atomic(self.log_path, "".join(line + "\n" for line in kept))
 
 
 # -------------------------------------------------------------------------------------------

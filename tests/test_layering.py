@@ -1,0 +1,98 @@
+"""The package's layers: imports (lazy ones included) point down the order of DESIGN.md.
+
+Every ``import meshfield.X`` and ``from meshfield.X import ...`` in ``meshfield/`` is read from
+the source (function bodies included). An import of a higher layer fails the test, except the
+ones listed in ``KNOWN_UPWARD``, which are still to be removed; that list must stay exact, so a
+removed edge is struck from it too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "meshfield"
+
+#: layer of every top-level module or package of meshfield, bottom (0) up
+LAYERS: dict[str, int] = {
+    **dict.fromkeys(("errors", "_files", "_gmsh", "typing", "runtime", "assets", "__version__"), 0),
+    "data": 1,
+    "io": 2,
+    "serialize": 3,
+    "nn": 4,
+    "models": 5,
+    **dict.fromkeys(("checkpoint", "pretrained"), 6),
+    "physics": 7,
+    "metrics": 8,
+    "cases": 9,
+    "train": 10,
+    **dict.fromkeys(("viz", "result"), 13),
+    **dict.fromkeys(("api", "cli", "workflow", "bench", "testing"), 14),
+    **dict.fromkeys(("__init__", "__main__"), 15),
+}
+
+#: (importing file, imported module) edges that point up today
+KNOWN_UPWARD = {
+    # the spec checks case names against the case registry
+    ("data/spec.py", "meshfield.cases"),
+    # fine-tuning (an application of the physics layer) reports with the evaluation code
+    ("physics/finetune.py", "meshfield.cases.heat_plate"),
+    ("physics/finetune.py", "meshfield.metrics"),
+    ("physics/finetune.py", "meshfield.train.evaluate"),
+}
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "meshfield":
+                found.update(f"meshfield.{alias.name}" for alias in node.names)
+            elif node.module.startswith("meshfield."):
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("meshfield."))
+    return found
+
+
+def _layer(part: str) -> int:
+    name = part.removesuffix(".py")
+    assert name in LAYERS, f"meshfield/{part}: give it a layer in tests/test_layering.py"
+    return LAYERS[name]
+
+
+def upward_imports() -> set[tuple[str, str]]:
+    edges = set()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        source = _layer(rel.parts[0])
+        for module in _imports(path):
+            target = _layer(module.split(".")[1])
+            if target > source:
+                edges.add((rel.as_posix(), module))
+    return edges
+
+
+def test_imports_point_down_the_layers() -> None:
+    edges = upward_imports()
+    new = sorted(edges - KNOWN_UPWARD)
+    assert not new, f"imports of a higher layer: {new}"
+    gone = sorted(KNOWN_UPWARD - edges)
+    assert not gone, f"removed, strike them from KNOWN_UPWARD: {gone}"
+
+
+def test_the_walk_sees_lazy_imports(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text(
+        "import meshfield.nn.ssm\n"
+        "def f():\n"
+        "    from meshfield.train import Trainer\n"
+        "    from meshfield import api, errors\n"
+        "    from . import sibling\n"
+    )
+    assert _imports(source) == {
+        "meshfield.nn.ssm",
+        "meshfield.train",
+        "meshfield.api",
+        "meshfield.errors",
+    }
