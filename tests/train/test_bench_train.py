@@ -29,7 +29,11 @@ def test_bench_train_times_steps_and_logs_every_loss(
                 "pushforward_steps": 1,
                 "pushforward_grad": True,
                 "state_warmup": 2,
-                "model_options": {"decoder": {"query_neighbors": 4, "query_hidden": 8}},
+                "model_options": {
+            "backbone": {"pattern": "MA", "patch_size": 16, "num_heads": 2, "mamba": {"headdim": 8}},
+            "d_latent": 8,
+            "decoder": {"query_neighbors": 4, "query_hidden": 8},
+        },
                 "device": "cpu",
             }
         )
