@@ -33,8 +33,6 @@ LAYERS: dict[str, int] = {
 
 #: (importing file, imported module) edges that point up today
 KNOWN_UPWARD = {
-    # the spec checks case names against the case registry
-    ("data/spec.py", "meshfield.cases"),
     # fine-tuning (an application of the physics layer) reports with the evaluation code
     ("physics/finetune.py", "meshfield.cases.heat_plate"),
     ("physics/finetune.py", "meshfield.metrics"),

@@ -25,69 +25,26 @@ adds a user's own case module.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from types import ModuleType
 from typing import Any, Protocol
 
+from meshfield.data.registry import case_module, case_names, register_case
+
 __all__ = ["CASES", "Case", "case_module", "get_case", "register_case"]
 
-# name -> module that implements it; imported on first use
-_REGISTRY: dict[str, str] = {
-    "heat_plate": "meshfield.cases.heat_plate",
-    "taylor_green": "meshfield.cases.taylor_green",
-    "cylinder_wake": "meshfield.cases.cylinder_wake",
-    "lid_driven_cavity": "meshfield.cases.lid_driven_cavity",
-    "airfoil": "meshfield.cases.airfoil",
-}
 
-#: The names of the built-in cases.
-CASES: tuple[str, ...] = tuple(_REGISTRY)
+def __getattr__(name: str) -> Any:
+    if name == "CASES":  # the registered names, read when asked (register_case adds to them)
+        return case_names()
+    msg = f"module 'meshfield.cases' has no attribute {name!r}"
+    raise AttributeError(msg)
 
 
 class Case(Protocol):
     """What a case module provides (``check_requirements`` and ``check_spec`` are optional)."""
 
     def simulate(self, spec: Any, conditions: dict[str, float], workdir: Any) -> Any: ...
-
-
-def register_case(name: str, module: str) -> None:
-    """Make a case module known by name.
-
-    Parameters
-    ----------
-    name : str
-        Case name, as written in a spec's ``case`` key.
-    module : str
-        Importable module path that defines ``simulate``.
-
-    Notes
-    -----
-    Worker processes of :func:`meshfield.cases.datagen.datagen` import the module by its path,
-    so it must be importable there too (not defined in ``__main__``).
-    """
-    global CASES
-    _REGISTRY[name] = module
-    CASES = tuple(_REGISTRY)
-
-
-def case_module(name: str) -> str:
-    """The module path of the case ``name``.
-
-    Raises
-    ------
-    SpecError
-        When no case of that name is registered.
-    """
-    from meshfield.errors import SpecError
-
-    module = _REGISTRY.get(name)
-    if module is None:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        msg = f"case: unknown case {name!r} (expected one of {list(_REGISTRY)}){hint}"
-        raise SpecError(msg)
-    return module
 
 
 def get_case(name: str) -> ModuleType:

@@ -317,3 +317,19 @@ def test_yaml_aliases_are_refused(tmp_path: Path) -> None:
     big.write_text(text + "#" * (2 << 20))
     with pytest.raises(SpecError, match="too large"):
         load_spec(big)
+
+
+def test_a_registered_case_is_valid_in_specs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the spec's case check reads the registry of the data layer, where register_case adds
+    import meshfield.cases
+    from meshfield.data import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    spec = spec_with(case="my_case")
+    with pytest.raises(SpecError, match="unknown case 'my_case'"):
+        load_spec(spec)
+    assert "my_case" not in meshfield.cases.CASES
+    meshfield.cases.register_case("my_case", "my_package.my_case")
+    assert "my_case" in meshfield.cases.CASES
+    assert load_spec(spec).case == "my_case"
+    assert meshfield.cases.case_module("my_case") == "my_package.my_case"
