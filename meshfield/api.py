@@ -326,10 +326,15 @@ def _rename_boundaries(graph: Any, renames: Mapping[str, str]) -> Any:
     merged = list(dict.fromkeys(renamed))  # first use keeps the order
     if renamed.count(names[0]) > 1:  # a group renamed to the interior's name joins it
         merged = [names[0], *[n for n in merged if n != names[0]]]
-    mapping = torch.tensor([merged.index(name) for name in renamed], dtype=torch.long)
+    return _relabel_boundaries(graph, [merged.index(name) for name in renamed], merged)
+
+
+def _relabel_boundaries(graph: Any, new_tag: list[int], names: list[str]) -> Any:
+    """A copy of ``graph`` whose boundary tag ``t`` becomes ``new_tag[t]``, named ``names``."""
+    mapping = torch.tensor(new_tag, dtype=torch.long, device=graph.boundary.device)
     graph = graph.clone()
-    graph.boundary = mapping.to(graph.boundary.device)[graph.boundary.long()]
-    graph.boundary_names = merged
+    graph.boundary = mapping[graph.boundary.long()]
+    graph.boundary_names = list(names)
     return graph
 
 
@@ -368,11 +373,7 @@ def _match_boundary_names(graph: Any, given: list[str], trained: list[str], labe
         )
         raise ValueError(msg)
     # tag 0 is the interior whatever it is called
-    mapping = torch.tensor([0] + [trained.index(name) for name in given[1:]], dtype=torch.long)
-    graph = graph.clone()
-    graph.boundary = mapping.to(graph.boundary.device)[graph.boundary.long()]
-    graph.boundary_names = list(trained)
-    return graph
+    return _relabel_boundaries(graph, [0] + [trained.index(n) for n in given[1:]], trained)
 
 
 def _initial_frames(initial: Any, graph: Any, resolved: ResolvedModel) -> Tensor | None:

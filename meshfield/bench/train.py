@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import tempfile
 import time
@@ -86,6 +87,9 @@ def run_steps(
             trainer.scheduler.step()
             elapsed = time.perf_counter() - began
             losses.append(float(loss.detach()))
+            if not math.isfinite(losses[-1]):
+                msg = f"training diverged: non-finite loss {losses[-1]} at step {i + 1}"
+                raise FloatingPointError(msg)
             if i >= warmup:
                 times.append(elapsed)
     median = statistics.median(times)
