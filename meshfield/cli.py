@@ -436,6 +436,14 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="hmt, meshgraphnet, transformer, hmt-no-mamba or hmt-no-attention (default: hmt)",
     )
     p.add_argument("--data", default=None, help="dataset folder of a spec (default: data/<spec name>)")
+    p.add_argument(
+        "--extra-data",
+        action="append",
+        default=None,
+        metavar="FOLDER",
+        help="another dataset (folder or spec) whose train and val runs join the run's, e.g. the "
+        "same case on a finer mesh (repeat for several)",
+    )
     p.add_argument("--jobs", type=int, default=1, help="simulations at once if data is generated")
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
     p.add_argument("--until-epoch", type=int, default=None, help="stop after this epoch for now")

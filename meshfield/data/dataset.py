@@ -43,6 +43,37 @@ def read_index(root: str | os.PathLike[str]) -> dict[str, Any] | None:
         raise MeshFormatError(msg) from exc
 
 
+def _split_files(
+    folder: Path, split: str
+) -> tuple[Path, dict[str, Any], list[str], list[Path]]:
+    """The index, run ids and run files of one split of one dataset folder."""
+    if not folder.is_dir():
+        msg = f"{folder}: no such dataset folder"
+        raise MeshFileNotFoundError(msg)
+    index = read_index(folder) or {}
+    if index:
+        splits = index.get("splits", {})
+        if split not in splits:
+            msg = f"{folder}: split {split!r} not in the dataset (it has {list(splits)})"
+            raise SpecError(msg)
+        run_ids = list(splits[split])
+        files = [folder / split / f"{run_id}.safetensors" for run_id in run_ids]
+        missing = [f.name for f in files if not f.is_file()]
+        if missing:
+            msg = (
+                f"{folder}: {len(missing)} run(s) of {split} listed in {INDEX} are missing, "
+                f"e.g. {missing[0]}; rerun datagen to make them"
+            )
+            raise MeshFileNotFoundError(msg)
+    else:
+        files = sorted((folder / split).glob("*.safetensors"))
+        if not files:
+            msg = f"{folder}: no runs of split {split!r} (no {INDEX} and no files)"
+            raise MeshFileNotFoundError(msg)
+        run_ids = [f.stem for f in files]
+    return folder, index, run_ids, files
+
+
 class MeshDataset(Dataset):
     r"""The runs of one split of a generated dataset, as a PyG dataset.
 
@@ -51,10 +82,13 @@ class MeshDataset(Dataset):
     held in memory). The runs are listed by ``index.json``; a folder still being generated
     (no index yet) is read from the files present.
 
+    Several folders (for example the same case on meshes of different resolution) make one
+    dataset of all their runs, in the order given; their fields and conditions must agree.
+
     Parameters
     ----------
-    root : str or Path
-        The dataset folder (``--out`` of ``meshfield datagen``).
+    root : str or Path, or a sequence of them
+        The dataset folder (``--out`` of ``meshfield datagen``), or several.
     split : str, default: "train"
         ``"train"``, ``"val"`` or ``"test"``.
     transform : callable, optional
@@ -63,7 +97,7 @@ class MeshDataset(Dataset):
     Attributes
     ----------
     run_ids : list of str
-        The run of each item.
+        The run of each item (``<folder name>/<run>`` when there are several folders).
     field_names, field_units : list of str
         Channel names and their units (from the index; empty without one).
     cond_names : list of str
@@ -79,42 +113,38 @@ class MeshDataset(Dataset):
 
     def __init__(
         self,
-        root: str | os.PathLike[str],
+        root: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         split: str = "train",
         transform: Callable[[Any], Any] | None = None,
     ) -> None:
-        folder = Path(root).expanduser()
-        if not folder.is_dir():
-            msg = f"{folder}: no such dataset folder"
-            raise MeshFileNotFoundError(msg)
+        roots = [root] if isinstance(root, str | os.PathLike) else list(root)
+        if not roots:
+            msg = "MeshDataset: expected at least one dataset folder (got none)"
+            raise ValueError(msg)
         self.split = split
-        self.index = read_index(folder) or {}
-        if self.index:
-            splits = self.index.get("splits", {})
-            if split not in splits:
-                msg = f"{folder}: split {split!r} not in the dataset (it has {list(splits)})"
-                raise SpecError(msg)
-            self.run_ids = list(splits[split])
-            files = [folder / split / f"{run_id}.safetensors" for run_id in self.run_ids]
-            missing = [f.name for f in files if not f.is_file()]
-            if missing:
-                msg = (
-                    f"{folder}: {len(missing)} run(s) of {split} listed in {INDEX} are missing, "
-                    f"e.g. {missing[0]}; rerun datagen to make them"
-                )
-                raise MeshFileNotFoundError(msg)
-        else:
-            files = sorted((folder / split).glob("*.safetensors"))
-            if not files:
-                msg = f"{folder}: no runs of split {split!r} (no {INDEX} and no files)"
-                raise MeshFileNotFoundError(msg)
-            self.run_ids = [f.stem for f in files]
-        self.files = files
+        parts = [_split_files(Path(r).expanduser(), split) for r in roots]
+        first_folder, self.index, _, _ = parts[0]
         fields = self.index.get("fields", {})
         self.field_names: list[str] = list(fields.get("names", []))
         self.field_units: list[str] = list(fields.get("units", []))
         self.cond_names: list[str] = list(self.index.get("conditions", {}))
-        super().__init__(str(folder), transform)
+        self.files: list[Path] = []
+        self.run_ids: list[str] = []
+        for folder, index, run_ids, files in parts:
+            names = list(index.get("fields", {}).get("names", []))
+            conds = list(index.get("conditions", {}))
+            if (names, conds) != (self.field_names, self.cond_names):
+                msg = (
+                    f"{folder}: fields {names} and conditions {conds} differ from those of "
+                    f"{first_folder} ({self.field_names}, {self.cond_names}); datasets joined "
+                    "into one must agree"
+                )
+                raise SpecError(msg)
+            prefix = f"{folder.name}/" if len(parts) > 1 else ""
+            self.run_ids.extend(prefix + run_id for run_id in run_ids)
+            self.files.extend(files)
+        self.roots = [folder for folder, *_ in parts]
+        super().__init__(str(first_folder), transform)
 
     def len(self) -> int:
         return len(self.files)
@@ -127,16 +157,16 @@ class MeshDataset(Dataset):
 
 
 def load_dataset(
-    root: str | os.PathLike[str],
+    root: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     split: str = "train",
     transform: Callable[[Any], Any] | None = None,
 ) -> MeshDataset:
-    """Open one split of a dataset made by ``meshfield datagen``.
+    """Open one split of a dataset made by ``meshfield datagen`` (or of several, joined).
 
     Parameters
     ----------
-    root : str or Path
-        The dataset folder.
+    root : str or Path, or a sequence of them
+        The dataset folder, or several whose runs make one dataset.
     split : str, default: "train"
         ``"train"``, ``"val"`` or ``"test"``.
     transform : callable, optional

@@ -89,6 +89,10 @@ class TrainConfig:
     init_from : str, optional
         A checkpoint (or run folder) whose weights and normalization start the run; its
         model configuration must equal this run's. default: a fresh initialization.
+    extra_data : tuple of str, default: ()
+        More dataset folders (or data specs) whose train and val runs join those of the
+        run's data: typically the same case on a mesh of another resolution, so that the
+        model meets more than one node spacing. Fields and conditions must agree.
     time_budget_s : float, optional
         Stop training after this many seconds of optimizer steps (over all resumptions of
         the run; the epoch in progress ends there, is validated and checkpointed).
@@ -149,6 +153,7 @@ class TrainConfig:
     state_warmup: int | None = None
     horizon_ramp_epochs: int = 0
     init_from: str | None = None
+    extra_data: tuple[str, ...] = ()
     time_budget_s: float | None = None
     initial_weight: float = 1.0
     val_runs: int | None = None
@@ -173,6 +178,13 @@ class TrainConfig:
         object.__setattr__(
             self, "model_options", _frozen_mapping(self.model_options, "model_options")
         )
+        extra = self.extra_data
+        if isinstance(extra, str) or not isinstance(extra, list | tuple) or not all(
+            isinstance(item, str) and item for item in extra
+        ):
+            msg = f"'extra_data' must be a list of dataset folders (got {extra!r})"
+            raise TypeError(msg)
+        object.__setattr__(self, "extra_data", tuple(extra))
         positive = {
             "history": self.history,
             "epochs": self.epochs,
@@ -275,6 +287,7 @@ class TrainConfig:
         """Plain JSON values."""
         values = dataclasses.asdict(self)
         values["model_options"] = dict(self.model_options)
+        values["extra_data"] = list(self.extra_data)
         return values
 
     @classmethod
@@ -363,6 +376,7 @@ _CLI_FIELDS = (
     "state_warmup",
     "horizon_ramp_epochs",
     "init_from",
+    "extra_data",
     "time_budget_s",
     "initial_weight",
     "val_runs",

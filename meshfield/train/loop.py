@@ -876,9 +876,18 @@ def train(
             dist.barrier()
         if not context.is_main:
             folder = prepare_data(data, data_dir, jobs=jobs, progress=False)
-        splits = (read_index(folder) or {}).get("splits", {})
-        train_set = load_dataset(folder, "train")
-        val_set = load_dataset(folder, "val") if "val" in splits else None
+        folders = [folder]
+        for extra in config.extra_data:
+            # an extra spec's data goes to data/<spec name>; it is never the run's --data
+            if context.is_main:
+                folders.append(prepare_data(extra, jobs=jobs, progress=config.progress))
+            if context.distributed:
+                dist.barrier()
+            if not context.is_main:
+                folders.append(prepare_data(extra, progress=False))
+        train_set = load_dataset(folders, "train")
+        with_val = [f for f in folders if "val" in (read_index(f) or {}).get("splits", {})]
+        val_set = load_dataset(with_val, "val") if with_val else None
         spec_file = folder / "spec.yaml"
         spec = load_spec(spec_file) if spec_file.is_file() else None
         trainer = Trainer(config, train_set, val_set, data_spec=spec, context=context)

@@ -138,3 +138,28 @@ def test_compute_stats_errors() -> None:
     b = MeshGraph(fields=torch.zeros(1, 2, 1), field_names=["p"])
     with pytest.raises(MeshValidationError, match="same channels"):
         compute_stats([a, b])
+
+
+def test_several_folders_make_one_dataset(root: Path, tmp_path: Path) -> None:
+    # the same case on a finer grid: its runs follow those of the first folder
+    finer = dict(SPEC, mesh={"generator": "periodic_grid", "params": {"n": 12}})
+    other = datagen(finer, tmp_path / "fine", progress=False)
+    joined = load_dataset([root, other])
+    assert len(joined) == 6
+    assert joined.run_ids[:3] == [f"{root.name}/nu=0.01", f"{root.name}/nu=0.05", f"{root.name}/nu=0.2"]
+    assert joined.run_ids[3] == "fine/nu=0.01"
+    assert [g.num_nodes for g in joined] == [64] * 3 + [144] * 3
+    assert joined.field_names == ["U_x", "U_y", "p"] and joined.cond_names == ["nu"]
+    # one folder in a list is the plain dataset
+    assert load_dataset([root]).run_ids == load_dataset(root).run_ids
+
+
+def test_joined_folders_must_agree(root: Path, tmp_path: Path) -> None:
+    by_re = dict(SPEC, conditions={"Re": {"units": "1", "train": [10.0], "test": [20.0]}})
+    other = datagen(by_re, tmp_path / "re", progress=False)
+    with pytest.raises(SpecError, match=r"re: fields .* conditions \['Re'\] differ from those of"):
+        load_dataset([root, other])
+    with pytest.raises(ValueError, match="at least one dataset folder"):
+        MeshDataset([])
+    with pytest.raises(MeshFileNotFoundError, match="nowhere: no such dataset folder"):
+        load_dataset([root, tmp_path / "nowhere"])

@@ -177,3 +177,34 @@ def test_bad_config() -> None:
         TrainConfig(lr=1e-3, min_lr=1e-2)
     with pytest.raises(TypeError, match="JSON"):
         TrainConfig(model_options={"x": object()})
+
+
+def test_extra_data_joins_a_second_mesh(
+    heat_data: Path, heat_spec: dict, tiny_config: TrainConfig, tmp_path: Path
+) -> None:
+    # the same case on a finer mesh: its train runs join the statistics and the windows,
+    # its val run the validation rollouts
+    from meshfield.cases.datagen import datagen
+    from meshfield.data import load_spec
+    from meshfield.train import train
+
+    heat_spec["mesh"]["params"]["size"] = 0.15
+    finer = datagen(load_spec(heat_spec), tmp_path / "finer", progress=False)
+    config = tiny_config.replace(epochs=1, extra_data=(str(finer),))
+    result = train(config, heat_data)
+    model = load_model(result.last)
+    runs = [*load_dataset(heat_data, "train"), *load_dataset(finer, "train")]
+    assert len({g.num_nodes for g in runs}) == 2
+    fields = torch.cat([g.fields for g in runs], dim=1).double()
+    assert float(model.normalizer.field_mean) == pytest.approx(float(fields.mean()), rel=1e-5)
+    saved = json.loads((Path(config.out_dir) / "train.json").read_text())
+    assert saved["extra_data"] == [str(finer)]
+    assert TrainConfig.from_dict(saved).extra_data == (str(finer),)
+
+
+def test_extra_data_must_be_folders() -> None:
+    with pytest.raises(TypeError, match="'extra_data' must be a list of dataset folders"):
+        TrainConfig(extra_data="data/fine")
+    with pytest.raises(TypeError, match="'extra_data' must be a list of dataset folders"):
+        TrainConfig(extra_data=["data/fine", 3])
+    assert TrainConfig(extra_data=["a", "b"]).extra_data == ("a", "b")

@@ -26,6 +26,7 @@ def test_train_help(capsys: pytest.CaptureFixture[str]) -> None:
         "--noise-std",
         "--patience",
         "--data",
+        "--extra-data",
     ):
         assert option in text
     with pytest.raises(SystemExit):
