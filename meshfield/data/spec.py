@@ -104,6 +104,10 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 _DTYPES = ("float32", "float64", "float16")
 _LAYOUTS = ("run_per_file",)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: a word value of mesh.params / solver.settings (an OpenFOAM keyword, a scheme name)
+_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+#: at most this many values (list elements included) in one settings mapping
+_MAX_SETTING_ITEMS = 10_000
 
 
 @dataclass(frozen=True)
@@ -431,6 +435,46 @@ class _Reader:
             self.fail(path, f"expected true or false (got {_describe(value)})")
         return value
 
+    def settings(self, value: Any, path: str) -> dict[str, Any]:
+        """Free-form case settings as plain data: every value a finite number, true/false,
+        null, one word, or a short list of these (nested at most 3 deep). Solvers write them
+        into their own input files, so no value may carry that syntax (``;``, braces,
+        spaces)."""
+        settings = dict(self.mapping(value, path))
+        budget = [_MAX_SETTING_ITEMS]
+
+        def check(item: Any, where: str, depth: int) -> None:
+            budget[0] -= 1
+            if budget[0] < 0:
+                self.fail(path, f"more than {_MAX_SETTING_ITEMS} values")
+            if item is None or isinstance(item, bool):
+                return
+            if isinstance(item, int | float):
+                if not math.isfinite(item):
+                    self.fail(where, f"expected a finite number (got {item!r})")
+                return
+            if isinstance(item, str):
+                if not _WORD.match(item):
+                    self.fail(
+                        where,
+                        "expected a number, true/false or one word of letters, digits and '_' "
+                        f"(got {_describe(item)})",
+                    )
+                return
+            if isinstance(item, list | tuple) and depth < 3:
+                for i, element in enumerate(item):
+                    check(element, f"{where}[{i}]", depth + 1)
+                return
+            self.fail(
+                where,
+                "expected a number, true/false, one word or a list of these "
+                f"(got {_describe(item)})",
+            )
+
+        for key, item in settings.items():
+            check(item, f"{path}.{self.name(key, f'{path} key')}", 0)
+        return settings
+
     def choice(self, value: Any, path: str, choices: Sequence[str]) -> str:
         text = self.string(value, path)
         if text not in choices:
@@ -472,7 +516,7 @@ def _read_mesh(reader: _Reader, value: Any, base: Path | None) -> MeshSpec:
             reader.fail("mesh.file", f"no such file: {path}")
         return MeshSpec(file=path.resolve())
     generator = reader.string(mesh["generator"], "mesh.generator")
-    params = dict(reader.mapping(mesh.get("params", {}) or {}, "mesh.params"))
+    params = reader.settings(mesh.get("params", {}) or {}, "mesh.params")
     return MeshSpec(generator=generator, params=params)
 
 
@@ -623,7 +667,7 @@ def _read_solver(reader: _Reader, value: Any) -> SolverSpec:
     solver = reader.mapping(value, "solver")
     reader.keys(solver, "solver", ("name", "settings"), required=("name",))
     name = reader.string(solver["name"], "solver.name")
-    settings = dict(reader.mapping(solver.get("settings", {}) or {}, "solver.settings"))
+    settings = reader.settings(solver.get("settings", {}) or {}, "solver.settings")
     return SolverSpec(name=name, settings=settings)
 
 

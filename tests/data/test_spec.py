@@ -269,6 +269,40 @@ def test_end_before_spin_up() -> None:
             r"^combine: zip needs the same number",
         ),
         ({"solver": {"settings": {}}}, r"^solver\.name: missing required key"),
+        # settings are plain data at load_spec: nothing that could become solver-file syntax
+        (
+            {"solver": {"name": "s", "settings": {"max_co": "0.8; functions { x { type "
+             'systemCall; executeCalls ("touch x"); } }'}}},
+            r"^solver\.settings\.max_co: expected a number, true/false or one word",
+        ),
+        (
+            {"solver": {"name": "s", "settings": {"scheme": "Gauss linear"}}},
+            r"^solver\.settings\.scheme: expected .* one word",
+        ),
+        (
+            {"solver": {"name": "s", "settings": {"dt": float("inf")}}},
+            r"^solver\.settings\.dt: expected a finite number",
+        ),
+        (
+            {"solver": {"name": "s", "settings": {"nested": {"a": 1}}}},
+            r"^solver\.settings\.nested: expected a number, true/false, one word or a list",
+        ),
+        (
+            {"mesh": {"generator": "g", "params": {"holes": [[0.1, 0.2, "r; x"]]}}},
+            r"^mesh\.params\.holes\[0\]\[2\]: expected",
+        ),
+        (
+            {"mesh": {"generator": "g", "params": {"deep": [[[[1.0]]]]}}},
+            r"^mesh\.params\.deep\[0\]\[0\]\[0\]: expected .* or a list of these",
+        ),
+        (
+            {"mesh": {"generator": "g", "params": {"big": [0.0] * 20_000}}},
+            r"^mesh\.params: more than 10000 values",
+        ),
+        (
+            {"solver": {"name": "s", "settings": {"bad key": 1}}},
+            r"^solver\.settings key: expected a name",
+        ),
     ],
 )
 def test_bad_values_name_their_key(changes: dict[str, Any], match: str) -> None:
@@ -333,3 +367,14 @@ def test_a_registered_case_is_valid_in_specs(monkeypatch: pytest.MonkeyPatch) ->
     assert "my_case" in meshfield.cases.CASES
     assert load_spec(spec).case == "my_case"
     assert meshfield.cases.case_module("my_case") == "my_package.my_case"
+
+
+def test_plain_settings_load() -> None:
+    spec = load_spec(
+        spec_with(
+            mesh={"generator": "g", "params": {"holes": [[0.5, 0.5, 0.1]], "n": 8, "q": None}},
+            solver={"name": "s", "settings": {"scheme": "linearUpwind", "on": True, "dt": 0.1}},
+        )
+    )
+    assert spec.mesh.params == {"holes": [[0.5, 0.5, 0.1]], "n": 8, "q": None}
+    assert spec.solver.settings == {"scheme": "linearUpwind", "on": True, "dt": 0.1}
