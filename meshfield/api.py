@@ -148,7 +148,7 @@ def resolve_model(
     """
     from meshfield.checkpoint import load_model, read_checkpoint
     from meshfield.models.base import FieldModel
-    from meshfield.pretrained import list_pretrained, pretrained_mesh, pretrained_path
+    from meshfield.pretrained import pretrained_mesh, pretrained_name_of, resolve_checkpoint
 
     if isinstance(model, FieldModel):
         return ResolvedModel(model.to(device), _model_info(model), None, None, None)
@@ -158,37 +158,12 @@ def resolve_model(
             f"(got {type(model).__name__})"
         )
         raise TypeError(msg)
-    path = Path(os.fspath(model)).expanduser()
-    checkpoint = _checkpoint_in(path)
-    name = None
-    if checkpoint is None:
-        text = os.fspath(model)
-        if text in list_pretrained():
-            name = text
-            checkpoint = pretrained_path(text)
-        elif path.exists():
-            msg = (
-                f"{path} is not a meshfield checkpoint (no config.json there or in best/ or last/)"
-            )
-            raise ValueError(msg)
-        else:
-            names = ", ".join(list_pretrained()) or "none"
-            msg = (
-                f"No checkpoint at {path} and no pretrained model named {text!r}; pretrained "
-                f"models: {names}"
-            )
-            raise ValueError(msg)
+    checkpoint = resolve_checkpoint(model)
+    name = pretrained_name_of(checkpoint)
     info = read_checkpoint(checkpoint)
     loaded = load_model(checkpoint, device=device)
     mesh = pretrained_mesh(name) if name is not None else None
     return ResolvedModel(loaded, info, checkpoint, name, mesh)
-
-
-def _checkpoint_in(path: Path) -> Path | None:
-    for candidate in (path, path / "best", path / "last"):
-        if (candidate / "config.json").is_file():
-            return candidate
-    return None
 
 
 # -------------------------------------------------------------------------------------------

@@ -17,10 +17,12 @@ Names are resolved by :func:`meshfield.generate` (``model="cylinder_wake"``) and
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from meshfield.checkpoint import CONFIG_FILE, WEIGHTS_FILE
+from meshfield.errors import MeshfieldError
 
 __all__ = [
     "CYLINDER_WAKE_RECIPE",
@@ -30,6 +32,7 @@ __all__ = [
     "list_pretrained",
     "pretrained_mesh",
     "pretrained_path",
+    "resolve_checkpoint",
 ]
 
 #: Folder that holds one checkpoint directory per pretrained model.
@@ -213,4 +216,71 @@ def pretrained_mesh(name: str) -> Path | None:
         path = Path(__file__).parent / "assets" / entry.mesh
         if path.is_file():
             return path
+    return None
+
+
+class CheckpointNotFoundError(MeshfieldError, FileNotFoundError, ValueError):
+    """Neither a checkpoint, nor a run folder holding one, nor a pretrained model's name."""
+
+
+def _checkpoint_in(path: Path) -> Path | None:
+    for candidate in (path, path / "best", path / "last"):
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate
+    return None
+
+
+def resolve_checkpoint(source: str | os.PathLike[str]) -> Path:
+    """The checkpoint folder a model source means; the one resolver of every command.
+
+    A checkpoint folder is itself; a run folder of ``meshfield train`` means its ``best/``
+    (else ``last/``); a name from :func:`list_pretrained` its installed folder. A path that
+    holds a checkpoint wins over a pretrained name of the same spelling.
+
+    Parameters
+    ----------
+    source : str or path-like
+        A checkpoint or run folder, or a pretrained name.
+
+    Returns
+    -------
+    pathlib.Path
+        A folder with ``config.json`` and ``model.safetensors``.
+
+    Raises
+    ------
+    CheckpointNotFoundError
+        Neither (a :class:`FileNotFoundError` and a :class:`ValueError`; the message lists
+        the pretrained names).
+    FileNotFoundError
+        A registered pretrained model whose weights are not installed.
+
+    Example
+    -------
+    >>> resolve_checkpoint("cylinder_wake") == pretrained_path("cylinder_wake")  # doctest: +SKIP
+    True
+    """
+    path = Path(os.fspath(source)).expanduser()
+    found = _checkpoint_in(path)
+    if found is not None:
+        return found
+    text = os.fspath(source)
+    if text in list_pretrained():
+        return pretrained_path(text)
+    if path.exists():
+        msg = f"{path} is not a meshfield checkpoint (no config.json there or in best/ or last/)"
+    else:
+        names = ", ".join(list_pretrained()) or "none"
+        msg = (
+            f"No meshfield checkpoint at {path} and no pretrained model named {text!r}; "
+            f"pretrained models: {names}"
+        )
+    raise CheckpointNotFoundError(msg)
+
+
+def pretrained_name_of(checkpoint: str | os.PathLike[str]) -> str | None:
+    """The pretrained name of an installed pretrained checkpoint folder, else ``None``."""
+    folder = Path(checkpoint).resolve()
+    if folder.parent == PRETRAINED_ROOT.resolve() and folder.name in list_pretrained():
+        return folder.name
     return None

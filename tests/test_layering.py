@@ -36,7 +36,6 @@ KNOWN_UPWARD = {
     # fine-tuning (an application of the physics layer) reports with the evaluation code
     ("physics/finetune.py", "meshfield.cases.heat_plate"),
     ("physics/finetune.py", "meshfield.metrics"),
-    ("physics/finetune.py", "meshfield.train.evaluate"),
 }
 
 

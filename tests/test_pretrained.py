@@ -128,3 +128,21 @@ def test_a_path_wins_over_a_name(
     save_checkpoint(tiny_model(), tmp_path / "cylinder_wake", metadata={"local": True})
     resolved = resolve_model("cylinder_wake")
     assert resolved.name is None and resolved.info["metadata"] == {"local": True}
+
+
+def test_one_resolver_for_names_run_folders_and_checkpoints(tmp_path) -> None:
+    from meshfield.pretrained import pretrained_name_of, resolve_checkpoint
+
+    shipped = resolve_checkpoint("cylinder_wake")
+    assert (shipped / "config.json").is_file() and pretrained_name_of(shipped) == "cylinder_wake"
+    run = tmp_path / "cylinder_wake"  # a run folder spelled like a pretrained name wins
+    (run / "last").mkdir(parents=True)
+    (run / "last" / "config.json").write_text("{}")
+    assert resolve_checkpoint(run) == run / "last" and pretrained_name_of(run / "last") is None
+    (run / "best").mkdir()
+    (run / "best" / "config.json").write_text("{}")
+    assert resolve_checkpoint(run) == run / "best"
+    with pytest.raises(FileNotFoundError, match="is not a meshfield checkpoint"):
+        resolve_checkpoint(tmp_path)
+    with pytest.raises(ValueError, match="no pretrained model named 'nope'; pretrained models: "):
+        resolve_checkpoint("nope")

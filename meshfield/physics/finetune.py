@@ -859,7 +859,7 @@ def run_finetune(args: Any) -> int:
     from meshfield.data import load_dataset, load_spec
     from meshfield.errors import MeshfieldError
     from meshfield.physics.refine import make_pde
-    from meshfield.train.evaluate import resolve_checkpoint
+    from meshfield.pretrained import resolve_checkpoint
 
     try:
         model = load_model(resolve_checkpoint(args.checkpoint))

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from meshfield.metrics.fields import mse, relative_l2, vrmse
+from meshfield.pretrained import resolve_checkpoint
 
 __all__ = [
     "evaluate",
@@ -324,23 +325,6 @@ def _summary(
 
 # -------------------------------------------------------------------------------------------
 # models and data
-
-
-def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
-    """The checkpoint a path means: a checkpoint folder, or a run folder's ``best/`` (else
-    ``last/``).
-
-    Raises
-    ------
-    FileNotFoundError
-        When ``path`` is neither.
-    """
-    path = Path(path)
-    for candidate in (path, path / "best", path / "last"):
-        if (candidate / "config.json").is_file():
-            return candidate
-    msg = f"No meshfield checkpoint at {path} (expected config.json there or in best/ or last/)"
-    raise FileNotFoundError(msg)
 
 
 def _model_stats(model: Any) -> Tensor | None:

@@ -320,7 +320,7 @@ def _write_json(path: Path, value: Any) -> None:
 def _load_initial_weights(model: nn.Module, source: str) -> None:
     """Copy the weights (and normalization) of a checkpoint into ``model``."""
     from meshfield.checkpoint import load_model
-    from meshfield.train.evaluate import resolve_checkpoint
+    from meshfield.pretrained import resolve_checkpoint
 
     saved = load_model(resolve_checkpoint(source))
     if saved.config != model.config:

@@ -97,4 +97,7 @@ def test_bad_input_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["train", str(tmp_path / "missing"), "--out", str(tmp_path / "run")]) == 2
     assert "neither a dataset folder nor a data spec" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path), str(tmp_path)]) == 2
-    assert "No meshfield checkpoint" in capsys.readouterr().err
+    assert "is not a meshfield checkpoint" in capsys.readouterr().err
+    # the one resolver: a pretrained name works in evaluate as in generate, a typo is named
+    assert main(["evaluate", "cylinder_wak", str(tmp_path)]) == 2
+    assert "no pretrained model named 'cylinder_wak'" in capsys.readouterr().err
