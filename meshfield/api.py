@@ -670,9 +670,11 @@ class _Rollout:
         start = len(self.frames)
         bar = None
         if progress:
-            from tqdm.auto import tqdm
+            from meshfield._progress import progress_bar
 
-            bar = tqdm(total=steps, desc="generate", unit="step", leave=False)
+            bar = progress_bar(
+                total=steps, desc="generate", unit="step", enabled=True, leave=False
+            )
         for step in range(start, start + steps):
             history = torch.stack(self.frames[-model.history :])
             self.state_in[step] = state

@@ -247,6 +247,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
                 show_edges=args.edges,
                 backend=args.backend,
                 robust=not args.full_range,
+                progress=True,
             )
         else:
             path = residual_map(

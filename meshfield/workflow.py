@@ -238,7 +238,7 @@ def run_workflow(
     out = Path(out)
 
     # 1. reference data (resumed run by run when interrupted)
-    data_dir = data if data is not None else datagen(spec, out / "data", jobs=1)
+    data_dir = data if data is not None else datagen(spec, out / "data", jobs=1, progress=True)
     train_set = load_dataset(data_dir, "train")
     test_set = load_dataset(data_dir, "test")
 

@@ -256,7 +256,7 @@ def datagen(
     *,
     jobs: int = 1,
     splits: Sequence[str] | None = None,
-    progress: bool = True,
+    progress: bool = False,
 ) -> Path:
     """Run every simulation of a data spec and write the dataset.
 
@@ -270,7 +270,7 @@ def datagen(
         Runs at once, each in its own worker process (``spawn``); 1 runs in this process.
     splits : list of str, optional
         Only these splits. default: all.
-    progress : bool, default: True
+    progress : bool, default: False
         Show a progress bar (tqdm).
 
     Returns
@@ -288,7 +288,7 @@ def datagen(
         After all runs were tried, when some failed; it names each failed run and its error,
         and their scratch folders are kept under ``out_dir/.work``.
     """
-    from tqdm.auto import tqdm
+    from meshfield._progress import progress_bar
 
     from meshfield.cases import case_module
     from meshfield.data.spec import DataSpec, load_spec
@@ -310,13 +310,12 @@ def datagen(
     todo = [r for r in runs if not _finished(run_path(out, r.split, r.run_id))]
     failed: dict[str, str] = {}
     details: dict[str, str] = {}
-    bar = tqdm(
+    bar = progress_bar(
         total=len(runs),
         initial=len(runs) - len(todo),
         desc=f"datagen {spec.case}",
         unit="run",
-        disable=not progress,
-        dynamic_ncols=True,
+        enabled=progress,
     )
 
     def record(outcome: _Outcome) -> None:

@@ -434,7 +434,7 @@ def _train(
     resume: bool,
     metadata: Mapping[str, Any],
 ) -> FinetuneResult:
-    from tqdm.auto import tqdm
+    from meshfield._progress import progress_bar
 
     refiner_config = RefinerConfig(
         field_names=tuple(model.field_names),
@@ -463,8 +463,7 @@ def _train(
     norm = model.normalizer
     result = FinetuneResult(refiner, [])
     log_file = log.open("a", encoding="utf-8") if log is not None else None
-    bar = tqdm(total=total, initial=done, desc="finetune", disable=not config.progress,
-               dynamic_ncols=True)
+    bar = progress_bar(total=total, initial=done, desc="finetune", enabled=config.progress)
     model.eval()
     refiner.train()
     started = _time.time()

@@ -531,7 +531,7 @@ def evaluate(
     out: str | os.PathLike[str] | None = None,
     max_runs: int | None = None,
     device: str | torch.device = "cpu",
-    progress: bool = True,
+    progress: bool = False,
     pde: Any = "auto",
     refine: bool | None = None,
     probe: Sequence[float] | None = None,
@@ -559,7 +559,7 @@ def evaluate(
         Only the first trajectories. default: all.
     device : str or torch.device, default: "cpu"
         Where the rollouts run.
-    progress : bool, default: True
+    progress : bool, default: False
         Show a progress bar (tqdm).
     pde : "auto" or str or PDE or None, default: "auto"
         Also score each rollout against its governing equations: R (mean squared residual by
@@ -602,7 +602,7 @@ def evaluate(
     >>> report = evaluate("runs/cylinder_wake", "data/cylinder_wake")  # doctest: +SKIP
     >>> report["runs"][0]["physics"]["r"], report["runs"][0]["refined"]["physics"]["r"]  # doctest: +SKIP
     """
-    from tqdm.auto import tqdm
+    from meshfield._progress import progress_bar
 
     source: dict[str, Any] = {}
     checkpoint: Path | None = None
@@ -636,13 +636,7 @@ def evaluate(
     run_ids = list(getattr(data, "run_ids", []))
     runs: list[dict[str, Any]] = []
     times: list[float] = []
-    for i in tqdm(
-        range(count),
-        desc="evaluate",
-        unit="run",
-        disable=not progress,
-        dynamic_ncols=True,
-    ):
+    for i in progress_bar(range(count), desc="evaluate", unit="run", enabled=progress):
         graph = data[i]
         names = list(graph.get("field_names") or field_names)
         if names != field_names:

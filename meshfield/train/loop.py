@@ -476,19 +476,18 @@ class Trainer:
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the training windows; the mean losses over all processes."""
-        from tqdm.auto import tqdm
+        from meshfield._progress import progress_bar
 
         self.model.train()
         self.loss.horizon = self.config.horizon_at(epoch)
         budget = self.config.time_budget_s
         steps = self.steps_per_epoch
         sums = torch.zeros(3, dtype=torch.float64)
-        bar = tqdm(
+        bar = progress_bar(
             total=steps,
             desc=f"epoch {epoch}/{self.config.epochs}",
             unit="step",
-            disable=not (self.config.progress and self.context.is_main),
-            dynamic_ncols=True,
+            enabled=self.config.progress and self.context.is_main,
             leave=False,
         )
         done = 0
@@ -793,7 +792,7 @@ def prepare_data(
     data_dir: str | os.PathLike[str] | None = None,
     *,
     jobs: int = 1,
-    progress: bool = True,
+    progress: bool = False,
 ) -> Path:
     """The dataset folder of a spec or folder, generating the data when it is missing.
 
@@ -805,7 +804,7 @@ def prepare_data(
         For a spec: where its dataset is (or goes). default: ``data/<spec name>``.
     jobs : int, default: 1
         Simulations at once when generating.
-    progress : bool, default: True
+    progress : bool, default: False
         Progress bar of the generation.
 
     Returns

@@ -83,7 +83,7 @@ def animate(
     show_edges: bool = False,
     backend: str = "auto",
     window_size: Sequence[int] | None = None,
-    progress: bool = True,
+    progress: bool = False,
     robust: bool = True,
 ) -> Path:
     """Write the rollout of a result as an animation.
@@ -126,7 +126,7 @@ def animate(
     window_size
         Frame size ``(width, height)`` in pixels. default: ``None``
     progress
-        Show a progress bar. default: ``True``
+        Show a progress bar. default: ``False``
 
     Returns
     -------
@@ -138,7 +138,7 @@ def animate(
     >>> meshfield.viz.animate(result, field="U", path="wake.gif")  # doctest: +SKIP
     PosixPath('wake.gif')
     """
-    from tqdm.auto import tqdm
+    from meshfield._progress import progress_bar
 
     from meshfield.viz.residual_map import make_figure, residual_map_panels, step_text
 
@@ -178,7 +178,7 @@ def animate(
 
     def frames() -> Iterable[np.ndarray]:
         for frame, step in enumerate(
-            tqdm(index, desc="frames", unit="frame", disable=not progress)
+            progress_bar(index, desc="frames", unit="frame", enabled=progress)
         ):
             figure.update(frame, step_text(result, step))
             yield figure.image()
