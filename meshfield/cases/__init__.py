@@ -19,6 +19,11 @@ A case module defines
     Raise :class:`~meshfield.errors.SpecError` for settings the case cannot run (unknown mesh
     generator, missing condition, ...), before any run starts.
 
+``read_run(spec: DataSpec, conditions: dict[str, float], case: pathlib.Path) -> MeshGraph``
+    (optional) Read a finished run made outside meshfield, as ``simulate`` returns it;
+    ``meshfield datagen --from-runs FOLDER`` uses it. ``openfoam_runs`` is the case for any
+    one-cell-thick OpenFOAM case.
+
 Cases are found by name (:func:`get_case`) and imported only then. :func:`register_case`
 adds a user's own case module.
 """

@@ -61,6 +61,7 @@ __all__ = [
     "check_spec",
     "make_mesh",
     "read_force_coefficients",
+    "read_run",
     "setup_case",
     "simulate",
     "strouhal_number",
@@ -560,18 +561,41 @@ def simulate(spec: Any, conditions: Mapping[str, float], workdir: str | Path) ->
         solver=settings,
         thickness=mesh["thickness"],
     )
-    expected = time.snapshot_times()
+    return read_run(spec, conditions, case)
+
+
+def read_run(spec: Any, conditions: Mapping[str, float], case: str | Path) -> Any:
+    """Read a finished cylinder-wake run: the spec's snapshots of a one-cell-thick case.
+
+    Used by :func:`simulate` and by ``meshfield datagen --from-runs`` for runs made without
+    meshfield (their patches must be named ``inlet``, ``outlet``, ``walls``, ``cylinder``).
+
+    Parameters
+    ----------
+    spec : DataSpec
+        The spec (``time``, ``fields``).
+    conditions : mapping
+        ``{"Re": value}``.
+    case : str or Path
+        The OpenFOAM case folder.
+
+    Returns
+    -------
+    MeshGraph
+        As :func:`simulate`.
+    """
+    expected = spec.time.snapshot_times()
     graph = foam.read_planar(
         case,
         fields=tuple(spec.fields) or ("U", "p"),
         time_range=(float(expected[0]), float(expected[-1])),
         patches=_PATCHES,
-        cond={"Re": reynolds},
+        cond={"Re": float(conditions["Re"])},
     )
     if len(graph.times) != len(expected):
         msg = (
             f"{case}: expected {len(expected)} snapshots at {expected[0]:g} .. {expected[-1]:g} "
-            f"every {time.interval:g} (got {len(graph.times)})"
+            f"every {spec.time.interval:g} (got {len(graph.times)})"
         )
         raise foam.OpenFOAMError(msg)
     return graph

@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import importlib
 import json
+import math
 import os
 import re
 import shutil
@@ -154,6 +155,91 @@ def _simulate_run(
     return _Outcome(key, time.perf_counter() - start)
 
 
+def _number_pattern(name: str) -> re.Pattern[str]:
+    # "Re=150", "Re150", "Re_150", "cyl-Re-1.5e2": the name, then its value
+    return re.compile(
+        rf"(?<![A-Za-z0-9]){re.escape(name)}[=_-]?(?P<value>[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)"
+    )
+
+
+def conditions_from_name(name: str, condition_names: Sequence[str]) -> dict[str, float] | None:
+    """The condition values a case folder's name spells (``Re=150``, ``Re150``, ``Re_150``),
+    or ``None`` when one of the conditions is not in it.
+
+    Example
+    -------
+    >>> conditions_from_name("cylinder_Re=150_aoa-2.5", ["Re", "aoa"])
+    {'Re': 150.0, 'aoa': 2.5}
+    """
+    values = {}
+    for cond in condition_names:
+        match = _number_pattern(cond).search(name)
+        if match is None:
+            return None
+        values[cond] = float(match.group("value"))
+    return values
+
+
+def match_runs(spec: Any, runs: Sequence[Any], source: Path) -> dict[str, Path]:
+    """The case folder of every run of ``runs``, by the conditions its folder's name spells.
+
+    Raises
+    ------
+    SpecError
+        ``source`` is not a folder, or a run has no case folder or two.
+    """
+    if not source.is_dir():
+        msg = f"--from-runs {source}: no such folder"
+        raise SpecError(msg)
+    names = spec.condition_names
+    cases = {}
+    for folder in sorted(p for p in source.iterdir() if p.is_dir()):
+        values = conditions_from_name(folder.name, names)
+        if values is not None:
+            cases[folder] = values
+    found: dict[str, Path] = {}
+    for run in runs:
+        hits = [
+            folder
+            for folder, values in cases.items()
+            if all(math.isclose(values[n], run.conditions[n], rel_tol=1e-9) for n in names)
+        ]
+        if len(hits) != 1:
+            have = ", ".join(f.name for f in cases) or "none"
+            what = "no case folder" if not hits else f"{len(hits)} case folders ({hits[0].name}, ...)"
+            msg = (
+                f"--from-runs {source}: {what} for run {run.split}/{run.run_id} "
+                f"({run.conditions}); folders whose names give {names}: {have}"
+            )
+            raise SpecError(msg)
+        found[run.key] = hits[0]
+    return found
+
+
+def _read_run(
+    spec: Any, module_name: str, split: str, run_id: str, conditions: dict[str, float],
+    out: str, case: Path,
+) -> _Outcome:
+    """One finished run made outside meshfield: read, check, write atomically."""
+    from meshfield.data.store import save_graph
+
+    key = f"{split}/{run_id}"
+    start = time.perf_counter()
+    try:
+        module = importlib.import_module(module_name)
+        graph = module.read_run(spec, dict(conditions), case)
+        graph = finish_graph(graph, spec, split, run_id, conditions)
+        save_graph(graph, run_path(out, split, run_id))
+    except Exception as exc:  # noqa: BLE001 - one bad run must not stop the others
+        return _Outcome(
+            key,
+            time.perf_counter() - start,
+            error=f"{case}: {type(exc).__name__}: {exc}",
+            details=traceback.format_exc(),
+        )
+    return _Outcome(key, time.perf_counter() - start)
+
+
 def _init_worker() -> None:
     import torch
 
@@ -257,8 +343,16 @@ def datagen(
     jobs: int = 1,
     splits: Sequence[str] | None = None,
     progress: bool = False,
+    from_runs: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Run every simulation of a data spec and write the dataset.
+
+    With ``from_runs``, nothing is simulated: the runs are read from a folder of finished
+    OpenFOAM cases made without meshfield, one case folder per run, found by the conditions
+    its name spells (``Re=150``, ``Re150`` or ``Re_150`` for a condition ``Re``). The spec
+    says what the dataset holds as for a simulated one: the runs of each split, the snapshot
+    times (``time``), the fields and their units. The dataset is the one ``datagen`` writes,
+    so ``meshfield train`` and ``evaluate`` take it unchanged.
 
     Parameters
     ----------
@@ -272,6 +366,10 @@ def datagen(
         Only these splits. default: all.
     progress : bool, default: False
         Show a progress bar (tqdm).
+    from_runs : str or Path, optional
+        A folder of finished OpenFOAM cases to read instead of simulating, with the case
+        module's ``read_run`` (``case: openfoam_runs`` for any one-cell-thick case,
+        ``cylinder_wake`` for runs of that case). default: simulate.
 
     Returns
     -------
@@ -299,13 +397,26 @@ def datagen(
         raise SpecError(msg)
     module_name = case_module(spec.case)
     module = importlib.import_module(module_name)
-    if hasattr(module, "check_requirements"):
+    if hasattr(module, "check_requirements") and from_runs is None:
         module.check_requirements()
     if hasattr(module, "check_spec"):
         module.check_spec(spec)
 
+    if from_runs is None and not hasattr(module, "simulate"):
+        msg = (
+            f"the {spec.case} case reads finished runs: give the folder that holds them "
+            "(meshfield datagen SPEC --out DIR --from-runs FOLDER)"
+        )
+        raise SpecError(msg)
+    if from_runs is not None and not hasattr(module, "read_run"):
+        msg = (
+            f"--from-runs: the {spec.case} case cannot read runs made elsewhere (it has no "
+            "read_run); use case: openfoam_runs"
+        )
+        raise SpecError(msg)
     out = Path(out_dir)
     runs = spec.runs(splits)
+    cases = match_runs(spec, runs, Path(from_runs)) if from_runs is not None else None
     _prepare_folder(out, spec)
     todo = [r for r in runs if not _finished(run_path(out, r.split, r.run_id))]
     failed: dict[str, str] = {}
@@ -328,7 +439,10 @@ def datagen(
         bar.write(f"run {outcome.key} failed: {outcome.error}", file=sys.stderr)
 
     try:
-        if jobs == 1 or len(todo) <= 1:
+        if cases is not None:
+            for run in todo:
+                record(_read_run(spec, module_name, *run, str(out), cases[run.key]))
+        elif jobs == 1 or len(todo) <= 1:
             for run in todo:
                 record(_simulate_run(spec, module_name, *run, str(out)))
         else:
@@ -399,6 +513,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="only this split (repeat for several; default: all)",
     )
+    parser.add_argument(
+        "--from-runs",
+        default=None,
+        metavar="FOLDER",
+        help="read finished OpenFOAM cases from FOLDER (one per run, named by its conditions, "
+        "e.g. Re=150) instead of simulating",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -406,7 +527,12 @@ def run_from_args(args: argparse.Namespace) -> int:
     """Run ``datagen`` for parsed arguments; the exit status (0 ok, 1 failed runs, 2 bad input)."""
     try:
         out = datagen(
-            args.spec, args.out, jobs=args.jobs, splits=args.split, progress=not args.quiet
+            args.spec,
+            args.out,
+            jobs=args.jobs,
+            splits=args.split,
+            progress=not args.quiet,
+            from_runs=args.from_runs,
         )
     except DatagenError as exc:
         print(f"meshfield datagen: {exc}", file=sys.stderr)

@@ -18,6 +18,7 @@ _REGISTRY: dict[str, str] = {
     "cylinder_wake": "meshfield.cases.cylinder_wake",
     "lid_driven_cavity": "meshfield.cases.lid_driven_cavity",
     "airfoil": "meshfield.cases.airfoil",
+    "openfoam_runs": "meshfield.cases.openfoam_runs",
 }
 
 
