@@ -12,7 +12,7 @@ What it does:
 * :func:`check_openfoam` finds the tools and says how to install them when they are missing.
 * :func:`run_tool` runs one tool in a case folder, writes its output to ``log.<tool>`` there and
   raises :class:`OpenFOAMError` with the end of the log when the tool fails.
-* :func:`write_foam_dict` and :func:`write_field` write dictionaries (``FoamFile`` header and
+* :func:`write_foam_dict` and :func:`write_field` write dictionaries with foamlib (``FoamFile`` header and
   entries) from Python values; :func:`set_entry` edits one entry of an existing dictionary with
   ``foamDictionary``.
 * :func:`read_planar` reads a one-cell-thick (2D) case with VTK's OpenFOAM reader and returns a
@@ -440,20 +440,49 @@ def format_value(value: Any) -> str:
     raise TypeError(msg)
 
 
-def _format_entries(entries: Mapping[str, Any], indent: int) -> list[str]:
-    pad = " " * indent
-    lines = []
-    for key, value in entries.items():
-        name = str(key)
-        if isinstance(value, Mapping):
-            lines += [f"{pad}{name}", f"{pad}{{"]
-            lines += _format_entries(value, indent + 4)
-            lines.append(f"{pad}}}")
-        elif value is None:
-            lines.append(f"{pad}{name};")
-        else:
-            lines.append(f"{pad}{name:<15} {format_value(value)};")
-    return lines
+def _foam_value(value: Any, where: str, field: bool = False) -> Any:
+    """A Python value as foamlib writes it: text is parsed as exactly one dictionary value,
+    so no string can end the entry and start another (``'0.8; functions {...}'`` is refused).
+    In a field file (``field``) foamlib writes field values ``uniform`` itself."""
+    from foamlib import FoamFile
+
+    if isinstance(value, Uniform):
+        inner = value.value
+        inner = list(inner) if isinstance(inner, (list, tuple, np.ndarray)) else inner
+        inner = _foam_value(inner, where)
+        return inner if field else ("uniform", inner)
+    if isinstance(value, Mapping):
+        return {str(k): _foam_value(v, f"{where}/{k}", field) for k, v in value.items()}
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            msg = f"{where}: cannot write the non-finite number {value} to an OpenFOAM dictionary"
+            raise ValueError(msg)
+        return float(value)
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_foam_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str):
+        if any(mark in value for mark in ";{}#"):  # would end the entry or run a directive
+            msg = f"{where}: not one OpenFOAM value (';', braces or '#' in it): {value!r}"
+            raise ValueError(msg)
+        try:
+            parsed = FoamFile.loads(f"entry {value};")
+        except Exception as exc:  # noqa: BLE001 - foamlib's parse errors have several types
+            msg = f"{where}: not an OpenFOAM value: {value!r} ({type(exc).__name__})"
+            raise ValueError(msg) from None
+        if list(parsed) != ["entry"]:
+            msg = f"{where}: not one OpenFOAM value (it holds more entries): {value!r}"
+            raise ValueError(msg)
+        return parsed["entry"]
+    msg = f"{where}: cannot write a {type(value).__name__} to an OpenFOAM dictionary: {value!r}"
+    raise TypeError(msg)
 
 
 def write_foam_dict(
@@ -463,15 +492,17 @@ def write_foam_dict(
     foam_class: str = "dictionary",
     location: str | None = None,
 ) -> Path:
-    """Write an OpenFOAM dictionary file.
+    """Write an OpenFOAM dictionary file (with foamlib).
 
     Parameters
     ----------
     path : path-like
         The file; its name becomes the header's ``object`` and its parent folder is created.
     entries : mapping
-        Entry name -> value; mappings become sub-dictionaries, ``None`` a bare keyword, other
-        values go through :func:`format_value`. Keys are written as given: quote
+        Entry name -> value; mappings become sub-dictionaries, ``None`` a bare keyword,
+        :class:`Uniform` ``uniform <value>``, numbers, booleans and (nested) sequences their
+        OpenFOAM form; a string must be exactly one OpenFOAM value (``"Gauss linear"``,
+        ``"[0 1 -1 0 0 0 0]"``, ``"table ((0 1) (2 0))"``). Keys are written as given: quote
         regular-expression keys yourself (``'"(U|p)Final"'``).
     foam_class : str, default: "dictionary"
         The header's ``class`` (``volScalarField``, ``volVectorField``, ...).
@@ -483,26 +514,39 @@ def write_foam_dict(
     Path
         The written file.
 
+    Raises
+    ------
+    ValueError
+        A string that is not one OpenFOAM value (it would end the entry and start another),
+        or a number that is not finite; the message names the entry.
+
     Example
     -------
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> text = write_foam_dict(folder / "transportProperties", {"nu": 0.01}).read_text()
-    >>> text.splitlines()[-1]
-    'nu              0.01;'
+    >>> text.split()[-2:]
+    ['nu', '0.01;']
     """
+    from foamlib import FoamFile
+
     path = Path(path)
     header = {
-        "version": "2.0",
+        "version": 2.0,
         "format": "ascii",
         "class": foam_class,
         "location": f'"{location if location is not None else path.parent.name}"',
         "object": path.name,
     }
-    lines = ["FoamFile", "{", *_format_entries(header, 4), "}", ""]
-    lines += _format_entries(entries, 0)
+    field = foam_class.startswith(("vol", "surface", "point"))
+    content = {str(k): _foam_value(v, f"{path.name}: {k}", field) for k, v in entries.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    path.unlink(missing_ok=True)
+    foam_file = FoamFile(path)
+    with foam_file:  # one write of the whole file when the block ends
+        foam_file["FoamFile"] = header
+        for key, value in content.items():
+            foam_file[key] = value
     return path
 
 

@@ -56,27 +56,60 @@ def test_format_value_refuses_what_it_cannot_write() -> None:
 
 
 def test_write_foam_dict_header_and_nesting(tmp_path: Path) -> None:
+    from foamlib import FoamFile
+
     path = foam.write_foam_dict(
         tmp_path / "system" / "fvSolution",
         {
             "solvers": {"p": {"tolerance": 1e-6}, '"(U|UFinal)"': {"relTol": 0}},
+            "div(phi,U)": "Gauss linearUpwind grad(U)",
+            "omega": "table ((0 1) (2 0))",
+            "inlet": foam.Uniform((1.0, 0.0, 0.0)),
             "flag": None,
         },
     )
-    text = path.read_text()
-    assert "class           dictionary;" in text
-    assert 'location        "system";' in text
-    assert "object          fvSolution;" in text
-    assert '"(U|UFinal)"\n    {\n        relTol          0;\n    }' in text
-    assert text.rstrip().endswith("flag;")
+    read = FoamFile.loads(path.read_text(), include_header=True)
+    assert read["FoamFile"]["class"] == "dictionary"
+    assert read["FoamFile"]["object"] == "fvSolution"
+    assert '"system"' in path.read_text()
+    assert read["solvers"]["p"]["tolerance"] == 1e-6
+    assert read['"(U|UFinal)"' if '"(U|UFinal)"' in read else "solvers"]
+    assert read["solvers"]['"(U|UFinal)"']["relTol"] == 0
+    assert read["div(phi,U)"] == ("Gauss", "linearUpwind", "grad(U)")
+    assert read["omega"] == ("table", [[0, 1], [2, 0]])
+    assert "inlet uniform (1.0 0.0 0.0);" in path.read_text()
+    assert read["flag"] is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '0.8; functions { x { type systemCall; executeCalls ("touch x"); } }',
+        "1; #include \"/etc/passwd\"",
+        "Gauss linear; } evil { a 1",
+    ],
+)
+def test_write_foam_dict_refuses_a_value_that_opens_another_entry(
+    tmp_path: Path, value: str
+) -> None:
+    # the dictionary writer (foamlib) parses every string as exactly one value
+    with pytest.raises(ValueError, match="controlDict: maxCo: not "):
+        foam.write_foam_dict(tmp_path / "controlDict", {"maxCo": value})
+    assert not (tmp_path / "controlDict").exists()
 
 
 def test_write_field_picks_the_class(tmp_path: Path) -> None:
+    from foamlib import FoamFile
+
     vector = foam.write_field(tmp_path, "U", "[0 1 -1 0 0 0 0]", (1.0, 0.0, 0.0), {})
-    scalar = foam.write_field(tmp_path, "p", "[0 2 -2 0 0 0 0]", 0.0, {})
-    assert "volVectorField" in vector.read_text()
-    assert "internalField   uniform (1 0 0);" in vector.read_text()
-    assert "volScalarField" in scalar.read_text()
+    scalar = foam.write_field(
+        tmp_path, "p", "[0 2 -2 0 0 0 0]", 0.0, {"out": {"type": "fixedValue", "value": foam.Uniform(0.0)}}
+    )
+    read = FoamFile.loads(vector.read_text(), include_header=True)
+    assert read["FoamFile"]["class"] == "volVectorField"
+    assert "internalField uniform (1.0 0.0 0.0);" in vector.read_text()
+    assert FoamFile.loads(scalar.read_text(), include_header=True)["FoamFile"]["class"] == "volScalarField"
+    assert "value uniform 0.0;" in scalar.read_text()
 
 
 @requires_openfoam
