@@ -13,7 +13,7 @@ initial head maps the mesh and the conditions (angle of attack, free-stream spee
 5. save ``result.pvd`` (ParaView, PyVista) and a residual map of the velocity
    (``residual_pretrained.png``).
 
-Physics fine-tuning (:func:`meshfield.physics.finetune`) refines a rollout frame by frame and
+Physics fine-tuning (:func:`meshfield.refine.finetune`) refines a rollout frame by frame and
 needs at least two frames, so it does not apply to steady data yet: the table has a
 "pretrained" row only (see ``examples/README.md``).
 

@@ -47,7 +47,7 @@ DEFAULT_MODEL = "cylinder_wake"
 #: Steps rolled out when neither the call nor the checkpoint says how many.
 DEFAULT_STEPS = 50
 #: Module that provides physics refinement (``apply_refiner``), when installed.
-REFINE_MODULE = "meshfield.physics.refine"
+REFINE_MODULE = "meshfield.refine.refiner"
 
 
 class ExtrapolationWarning(UserWarning):
@@ -795,7 +795,7 @@ def generate(
         (given initial frames are interpolated on the mesh instead). default: none.
     refine : bool or None, default: False
         Correct the rollout with the model's physics refiner
-        (:func:`meshfield.physics.refine.apply_refiner`; the refiner attached to the model or
+        (:func:`meshfield.refine.refiner.apply_refiner`; the refiner attached to the model or
         saved in its checkpoint by ``meshfield finetune``). ``True`` raises when there is
         none, ``None`` refines only when there is one. A refined result has no ``query_fn``
         (:meth:`~meshfield.FieldResult.at` interpolates the refined frames).

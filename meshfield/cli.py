@@ -281,7 +281,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
-    from meshfield.physics.finetune import run_finetune
+    from meshfield.refine.finetune import run_finetune
 
     return run_finetune(args)
 
@@ -733,7 +733,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_evaluate)
 
-    from meshfield.physics.finetune import add_arguments as add_finetune_arguments
+    from meshfield.refine.finetune import add_arguments as add_finetune_arguments
 
     p = sub.add_parser(
         "finetune",

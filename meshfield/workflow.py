@@ -71,7 +71,7 @@ def example_arguments(description: str, name: str) -> argparse.Namespace:
 
 def finetune_settings(quick: bool) -> Any:
     """The fine-tuning settings of the examples: tiny with ``quick``, else 600 steps."""
-    from meshfield.physics.finetune import FinetuneConfig
+    from meshfield.refine.finetune import FinetuneConfig
 
     return FinetuneConfig(
         steps=30 if quick else 600,
@@ -226,8 +226,8 @@ def run_workflow(
         mean_scores,
         trajectory_scores,
     )
-    from meshfield.physics.finetune import finetune
-    from meshfield.physics.refine import apply_refiner
+    from meshfield.refine.finetune import finetune
+    from meshfield.refine.refiner import apply_refiner
     from meshfield.runtime import tune_malloc
     from meshfield.train import train
     from meshfield.viz import error_curves, residual_map

@@ -428,7 +428,7 @@ def test_refine_without_refiner(checkpoint: Path, plane: object) -> None:
 
 
 def test_refine_with_the_checkpoint_refiner(tmp_path: Path, plane: object) -> None:
-    from meshfield.physics.refine import (
+    from meshfield.refine.refiner import (
         PhysicsRefiner,
         RefinerConfig,
         pde_to_dict,
@@ -470,7 +470,7 @@ def test_refiner_module_missing(
 ) -> None:
     path = save_checkpoint(tiny_model(), tmp_path / "ck", data_spec=SPEC)
     (path / "refiner.json").write_text("{}")
-    monkeypatch.setitem(sys.modules, "meshfield.physics.refine", types.ModuleType("empty"))
+    monkeypatch.setitem(sys.modules, "meshfield.refine.refiner", types.ModuleType("empty"))
     with pytest.raises(ImportError, match="apply_refiner is missing"):
         generate(plane, {"Re": 100}, model=path, steps=1, refine=True)
 

@@ -50,41 +50,25 @@ Phys. 378 (2019) 686-707.
 
 from __future__ import annotations
 
+from typing import Any
+
 from meshfield.physics.advection_diffusion import AdvectionDiffusion
 from meshfield.physics.autograd import divergence, gradient, hessian, laplacian, map_chunks
 from meshfield.physics.burgers import Burgers
 from meshfield.physics.heat import Heat
 from meshfield.physics.mesh_ops import MeshOperators
 from meshfield.physics.navier_stokes import NavierStokes
-from meshfield.physics.finetune import FinetuneConfig, finetune, finetune_test_time
 from meshfield.physics.pde import PDE, AutogradDerivatives, Derivatives, MeshDerivatives
-from meshfield.physics.spec import pde_from_spec
 from meshfield.physics.poisson import Poisson
-from meshfield.physics.refine import (
-    BoundaryValue,
-    PhysicsRefiner,
-    RefinerConfig,
-    apply_refiner,
-    load_refiner,
-    save_refined_checkpoint,
-)
+from meshfield.physics.registry import PDE_CLASSES, make_pde, pde_from_dict, pde_to_dict
 from meshfield.physics.sampling import MeshSampler, PointSample
+from meshfield.physics.spec import pde_from_spec
 from meshfield.physics.time import time_derivative
 from meshfield.physics.wave import Wave
 
 __all__ = [
-    "save_refined_checkpoint",
-    "load_refiner",
-    "finetune_test_time",
-    "finetune",
-    "apply_refiner",
-    "RefinerConfig",
-    "PointSample",
-    "PhysicsRefiner",
-    "MeshSampler",
-    "FinetuneConfig",
-    "BoundaryValue",
     "PDE",
+    "PDE_CLASSES",
     "AdvectionDiffusion",
     "AutogradDerivatives",
     "Burgers",
@@ -92,14 +76,49 @@ __all__ = [
     "Heat",
     "MeshDerivatives",
     "MeshOperators",
+    "MeshSampler",
     "NavierStokes",
+    "PointSample",
     "Poisson",
     "Wave",
     "divergence",
     "gradient",
     "hessian",
     "laplacian",
+    "make_pde",
     "map_chunks",
-    "time_derivative",
+    "pde_from_dict",
     "pde_from_spec",
+    "pde_to_dict",
+    "time_derivative",
 ]
+
+#: names that moved to :mod:`meshfield.refine` (the refiner and fine-tuning sit above training)
+_MOVED_TO_REFINE = (
+    "BoundaryValue",
+    "FinetuneConfig",
+    "PhysicsRefiner",
+    "RefinerConfig",
+    "apply_refiner",
+    "finetune",
+    "finetune_test_time",
+    "load_refiner",
+    "save_refined_checkpoint",
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_REFINE:
+        import warnings
+
+        import meshfield.refine  # a deprecated alias: the one import of a higher layer here
+
+        warnings.warn(
+            f"meshfield.physics.{name} moved to meshfield.refine.{name}; the old name will be "
+            "removed in a future release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(meshfield.refine, name)
+    msg = f"module 'meshfield.physics' has no attribute {name!r}"
+    raise AttributeError(msg)

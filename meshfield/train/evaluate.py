@@ -387,7 +387,7 @@ def _data_spec(data: Any, checkpoint: Path | None) -> Mapping[str, Any] | None:
 def _run_pde(option: Any, spec: Mapping[str, Any] | None, model: Any, cond: dict[str, float]) -> Any:
     """The PDE that scores one run: the one given, one by name, or the data spec's."""
     from meshfield.physics import PDE, pde_from_spec
-    from meshfield.physics.refine import make_pde
+    from meshfield.physics.registry import make_pde
 
     if option is None or option is False:
         return None
@@ -422,7 +422,7 @@ def _physics_scores(
 
 def _refiner_for(model: Any, checkpoint: Path | None, refine: bool | None) -> bool:
     """Attach the checkpoint's refiner to ``model``; whether refined rollouts are scored."""
-    from meshfield.physics.refine import REFINER_CONFIG, get_refiner, load_refiner
+    from meshfield.refine.refiner import REFINER_CONFIG, get_refiner, load_refiner
 
     if refine is False:
         return False
@@ -567,7 +567,7 @@ def evaluate(
         reference trajectory on the same mesh) and MSE-R, with the normalized MSE
         (:func:`meshfield.metrics.mse_r_on_mesh`). ``"auto"``: the PDE the data spec names
         (the dataset folder's ``spec.yaml``, else the checkpoint's), set up per run with its
-        conditions; a name of :func:`meshfield.physics.refine.make_pde` or a PDE; ``None``
+        conditions; a name of :func:`meshfield.physics.registry.make_pde` or a PDE; ``None``
         for no physics scores.
     refine : bool, optional
         Also score the rollouts corrected by the model's physics refiner (``meshfield
@@ -671,7 +671,7 @@ def evaluate(
             full = _rollout_scores(padded, graph, model, settings)
             entry["generated"] = {k: full[k] for k in _GENERATED_KEYS}
         if refined:
-            from meshfield.physics.refine import apply_refiner
+            from meshfield.refine.refiner import apply_refiner
 
             corrected = apply_refiner(model, graph.to(device), frames.to(device)).cpu()
             entry["refined"] = _scored(corrected, graph, model, std, run_pde)

@@ -15,14 +15,14 @@ import torch
 import meshfield
 from meshfield.models import HMT
 from meshfield.physics import Heat
-from meshfield.physics.finetune import (
+from meshfield.refine.finetune import (
     FinetuneConfig,
     compare_refinement,
     finetune,
     finetune_test_time,
     format_refinement_table,
 )
-from meshfield.physics.refine import BoundaryValue, apply_refiner, load_refiner
+from meshfield.refine.refiner import BoundaryValue, apply_refiner, load_refiner
 from meshfield.train.evaluate import evaluate, format_table
 
 pytest.importorskip("gmsh")

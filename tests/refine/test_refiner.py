@@ -12,18 +12,17 @@ import meshfield
 from meshfield.checkpoint import CheckpointError
 from meshfield.models import HMT
 from meshfield.physics import Heat
-from meshfield.physics.finetune import FinetuneConfig, finetune
-from meshfield.physics.refine import (
+from meshfield.refine.finetune import FinetuneConfig, finetune
+from meshfield.refine.refiner import (
     BoundaryValue,
     PhysicsRefiner,
     RefinerConfig,
     apply_refiner,
     attach_refiner,
     load_refiner,
-    pde_from_dict,
-    pde_to_dict,
     save_refined_checkpoint,
 )
+from meshfield.physics.registry import pde_from_dict, pde_to_dict
 
 pytest.importorskip("gmsh")
 

@@ -1,7 +1,7 @@
 r"""Physics-informed fine-tuning, self-supervised: fit the PDE, stay close to the pretrained field.
 
 The pretrained model is rolled out once per trajectory (the *anchor*: its own prediction,
-no reference data involved) and frozen; a :class:`~meshfield.physics.refine.PhysicsRefiner`
+no reference data involved) and frozen; a :class:`~meshfield.refine.refiner.PhysicsRefiner`
 learns to correct every predicted frame. For a frame :math:`n` drawn at random, with
 :math:`\hat u^n` the pretrained frame and :math:`\tilde u^n` the corrected one,
 
@@ -17,13 +17,13 @@ learns to correct every predicted frame. For a frame :math:`n` drawn at random, 
 
 * :math:`r_k(\tilde u; q)` is the residual of the transition :math:`\tilde u^{n-1} \to
   \tilde u^n` at query points drawn uniformly in the cells, in physical units
-  (:func:`~meshfield.physics.refine.transition_residual`), and :math:`s_k` the root mean
+  (:func:`~meshfield.refine.refiner.transition_residual`), and :math:`s_k` the root mean
   square of the *pretrained* prediction's residual, measured once before training
   (``residual_scale``), so the PDE term starts at 1 whatever the units;
 * the data term keeps the field characteristics the data taught (:math:`\sigma_c`: the
   model's field scale);
 * the boundary term holds the Dirichlet values :math:`g` (constants or conditions,
-  :class:`~meshfield.physics.refine.BoundaryValue`) at points drawn on their groups;
+  :class:`~meshfield.refine.refiner.BoundaryValue`) at points drawn on their groups;
 * the query term keeps the point-query decoder :math:`\tilde u(q)` faithful to the node field
   (:math:`\Pi`: linear interpolation in the cell). Pretraining never trains that decoder, so
   ``calibration_steps`` fit it to the anchors first; afterwards it is trained by the query
@@ -60,7 +60,7 @@ from torch import Tensor, nn
 
 from meshfield.physics.mesh_ops import MeshOperators
 from meshfield.physics.pde import PDE
-from meshfield.physics.refine import (
+from meshfield.refine.refiner import (
     BoundaryValue,
     PhysicsRefiner,
     RefinerConfig,
@@ -71,11 +71,11 @@ from meshfield.physics.refine import (
     attach_refiner,
     boundary_targets,
     draw_points,
-    pde_to_dict,
     refine_step,
     save_refined_checkpoint,
     transition_residual,
 )
+from meshfield.physics.registry import pde_to_dict
 from meshfield.physics.sampling import MeshSampler
 
 __all__ = [
@@ -738,7 +738,7 @@ def compare_refinement(
     r"""R and MSE before and after refinement, per trajectory (condition).
 
     Each trajectory is rolled out by the model from its first ``model.history`` frames
-    (before) and refined by :func:`~meshfield.physics.refine.apply_refiner` (after). Both are
+    (before) and refined by :func:`~meshfield.refine.refiner.apply_refiner` (after). Both are
     scored by :func:`meshfield.metrics.mse_r_on_mesh`: MSE of the normalized fields (the
     model's field scale) against the reference, and R, the mean squared residual by the
     discrete mesh operators in physical units, with the reference data's own residual on the
@@ -857,7 +857,7 @@ def run_finetune(args: Any) -> int:
     from meshfield.checkpoint import load_model
     from meshfield.data import load_dataset, load_spec
     from meshfield.errors import MeshfieldError
-    from meshfield.physics.refine import make_pde
+    from meshfield.physics.registry import make_pde
     from meshfield.pretrained import resolve_checkpoint
 
     try:
