@@ -10,7 +10,7 @@ Hilbert curve is a Hilbert scan of the pixels: nothing in the path below knows i
    the PDE residual of its own predictions, no reference frames);
 4. roll both models out on the held-out test runs and compare them with the exact solution:
    MSE, relative L2, the PDE residual R and MSE-R before and after fine-tuning, plus the
-   image metrics of grids (SSIM, PSNR) from :func:`meshfield.train.evaluate`;
+   image metrics of grids (SSIM, PSNR) from :func:`meshfield.evaluate.evaluate`;
 5. save the fine-tuned rollout as ``result.pvd`` (ParaView, PyVista), residual maps
    (``residual_pretrained.png``, ``residual_finetuned.png``), per-step error curves, and the
    last frame folded back into an image array (``last_frame.npy``, ``[n, n, C]``).
@@ -35,7 +35,7 @@ import yaml
 import meshfield
 from meshfield.data import load_spec
 from meshfield.physics import NavierStokes
-from meshfield.train import evaluate, format_table
+from meshfield.evaluate import evaluate, format_table
 from meshfield.workflow import example_arguments, run_workflow, train_settings
 
 SPEC = Path(__file__).resolve().parent.parent / "data_specs" / "taylor_green.yaml"

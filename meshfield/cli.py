@@ -287,7 +287,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from meshfield.train.evaluate import run_evaluate
+    from meshfield.evaluate import run_evaluate
 
     return run_evaluate(args)
 

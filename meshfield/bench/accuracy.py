@@ -5,7 +5,7 @@ nodes, 8 training Reynolds numbers, 3 test ones), generated once with OpenFOAM a
 ``--data``. Every model gets the same training recipe (``--recipe``, TrainConfig fields as
 JSON) and the same budget of seconds of optimizer steps (``time_budget_s``), then rolls out
 every test run from its first OpenFOAM frame and is scored by
-:func:`meshfield.train.evaluate.evaluate`: rel-L2 at steps 1, 10, 50 and over the horizon,
+:func:`meshfield.evaluate.evaluate`: rel-L2 at steps 1, 10, 50 and over the horizon,
 the velocity RMSE, the Strouhal number at the case's probe against OpenFOAM's and the
 fluctuation amplitude ratio. The persistence and time-mean baselines of the same runs are
 printed beside the models.
@@ -65,7 +65,7 @@ def run_model(
     the optimizer steps, windows per second and training seconds.
     """
     from meshfield.train import TrainConfig, train
-    from meshfield.train.evaluate import evaluate, write_report
+    from meshfield.evaluate import evaluate, write_report
 
     folder = out / name
     report_path = folder / "report.json"
@@ -129,7 +129,7 @@ def format_bench(reports: dict[str, dict[str, Any]]) -> str:
     first = next(iter(reports.values()))
     for name, scores in first["baselines"].items():
         rows.append(_row(name.replace("_", " "), "-", None, scores))
-    from meshfield.train.evaluate import aligned_columns
+    from meshfield.evaluate import aligned_columns
 
     return "\n".join(aligned_columns(header, rows))
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from meshfield.metrics.fields import mse, relative_l2, rmse, vrmse
 from meshfield.metrics.frequency import dominant_frequency, strouhal
+from meshfield.metrics.image import psnr, ssim
 from meshfield.metrics.report import (
     format_scores_table,
     graph_conditions,
@@ -29,6 +30,7 @@ from meshfield.metrics.residual import (
     normalized_mse,
     residual_r,
 )
+from meshfield.metrics.trajectory import rollout_metrics
 
 __all__ = [
     "MSER",
@@ -40,9 +42,12 @@ __all__ = [
     "mse_r",
     "mse_r_on_mesh",
     "normalized_mse",
+    "psnr",
     "relative_l2",
     "residual_r",
     "rmse",
+    "rollout_metrics",
+    "ssim",
     "strouhal",
     "trajectory_scores",
     "vrmse",

@@ -1,4 +1,4 @@
-"""Training and evaluation of field models.
+"""Training of field models.
 
 :func:`train` (or :class:`Trainer`) fits a model of :mod:`meshfield.models` to the trajectories
 of a dataset: windows of ``history`` frames (:class:`TrajectoryWindows`), a one-step loss with
@@ -6,12 +6,12 @@ input noise and optional pushforward steps (:class:`StepLoss`), AdamW with linea
 cosine decay (:func:`warmup_cosine`), gradient clipping, a checkpoint every epoch and an exact
 ``resume``. The same code runs data parallel under ``torchrun``
 (:mod:`meshfield.train.distributed`).
-:func:`evaluate` rolls a model out over whole trajectories and reports per-step errors
-(relative L2, MSE, RMSE; SSIM and PSNR on grids).
+Evaluation of the trained model is :mod:`meshfield.evaluate`.
 
 Example
 -------
->>> from meshfield.train import TrainConfig, train, evaluate            # doctest: +SKIP
+>>> from meshfield.train import TrainConfig, train                      # doctest: +SKIP
+>>> from meshfield.evaluate import evaluate                             # doctest: +SKIP
 >>> cfg = TrainConfig(model="hmt", width=64, epochs=50, out_dir="runs/heat")
 >>> result = train(cfg, "data_specs/heat_plate.yaml")                     # doctest: +SKIP
 >>> report = evaluate("runs/heat", "data/heat_plate", split="test")       # doctest: +SKIP
@@ -19,16 +19,12 @@ Example
 
 from __future__ import annotations
 
+from typing import Any
+
 from meshfield.train.config import TrainConfig, config_from_args, model_options
 from meshfield.train.distributed import DistributedContext
-from meshfield.train.evaluate import (
-    evaluate,
-    format_table,
-    psnr,
-    rollout_metrics,
-    ssim,
-    write_report,
-)
+from meshfield.metrics.image import psnr, ssim
+from meshfield.metrics.trajectory import rollout_metrics
 from meshfield.train.loop import (
     StepLoss,
     Trainer,
@@ -51,8 +47,6 @@ __all__ = [
     "Window",
     "collate_windows",
     "config_from_args",
-    "evaluate",
-    "format_table",
     "model_options",
     "prepare_data",
     "psnr",
@@ -61,5 +55,24 @@ __all__ = [
     "ssim",
     "train",
     "warmup_cosine",
-    "write_report",
 ]
+
+#: names that moved to :mod:`meshfield.evaluate` (evaluation sits above training and the refiner)
+_MOVED_TO_EVALUATE = ("evaluate", "format_table", "write_report")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_EVALUATE:
+        import warnings
+
+        import meshfield.evaluate  # a deprecated alias: the one import of a higher layer here
+
+        warnings.warn(
+            f"meshfield.train.{name} moved to meshfield.evaluate.{name}; the old name will be "
+            "removed in a future release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(meshfield.evaluate, name)
+    msg = f"module 'meshfield.train' has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -540,7 +540,8 @@ class Trainer:
         The runs are shared out over the processes and the result reduced over them.
         Returns ``None`` without validation data.
         """
-        from meshfield.train.evaluate import rollout_metrics, rollout_trajectory
+        from meshfield.metrics.trajectory import rollout_metrics
+        from meshfield.train.validation import rollout_trajectory
 
         if self.val_data is None or len(self.val_data) == 0:
             return None

@@ -23,7 +23,7 @@ from meshfield.refine.finetune import (
     format_refinement_table,
 )
 from meshfield.refine.refiner import BoundaryValue, apply_refiner, load_refiner
-from meshfield.train.evaluate import evaluate, format_table
+from meshfield.evaluate import evaluate, format_table
 
 pytest.importorskip("gmsh")
 

@@ -10,288 +10,34 @@ each field as an image. The report is JSON, written atomically.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from meshfield.metrics.fields import mse, relative_l2, vrmse
+from meshfield.metrics.trajectory import finite_mean, rollout_metrics
 from meshfield.pretrained import resolve_checkpoint
+from meshfield.train.validation import rollout_frames
 
 __all__ = [
+    "REPORT_FORMAT",
+    "aligned_columns",
     "evaluate",
     "format_rollout_table",
     "format_table",
-    "psnr",
-    "resolve_checkpoint",
-    "rollout_metrics",
-    "ssim",
+    "run_evaluate",
     "write_report",
 ]
 
 #: value of ``report["format"]``
 REPORT_FORMAT = "meshfield-evaluation"
-#: metrics without units: averaged over the fields into ``"all"``
-_DIMENSIONLESS = ("rel_l2", "mse_normalized", "rmse_normalized", "vrmse", "ssim", "psnr")
 
 
 # -------------------------------------------------------------------------------------------
-# image metrics
-
-
-def _gaussian(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> Tensor:
-    x = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
-    kernel = torch.exp(-(x**2) / (2 * sigma**2))
-    return kernel / kernel.sum()
-
-
-def _filter(images: Tensor, kernel: Tensor, spatial_dims: int) -> Tensor:
-    """Separable 'valid' Gaussian filter over the last ``spatial_dims`` axes of ``[B, ...]``."""
-    out = images.unsqueeze(1)  # [B, 1, *spatial]
-    conv = F.conv2d if spatial_dims == 2 else F.conv3d
-    size = kernel.numel()
-    for axis in range(spatial_dims):
-        shape = [1, 1] + [size if a == axis else 1 for a in range(spatial_dims)]
-        out = conv(out, kernel.reshape(shape))
-    return out.squeeze(1)
-
-
-def _data_range(target: Tensor, spatial_dims: int, data_range: float | Tensor | None) -> Tensor:
-    flat = target.flatten(start_dim=target.dim() - spatial_dims)
-    if data_range is None:
-        span = flat.amax(-1) - flat.amin(-1)
-        # a constant reference has no range: measure against 1 instead of dividing by 0
-        return torch.where(span > 0, span, torch.ones_like(span))
-    return torch.as_tensor(data_range, dtype=target.dtype, device=target.device).expand(
-        flat.shape[:-1]
-    )
-
-
-def ssim(
-    prediction: Tensor,
-    target: Tensor,
-    *,
-    data_range: float | Tensor | None = None,
-    spatial_dims: int = 2,
-    window_size: int = 11,
-    sigma: float = 1.5,
-    k1: float = 0.01,
-    k2: float = 0.03,
-) -> Tensor:
-    r"""Structural similarity of images (2D) or volumes (3D), Wang et al. (2004).
-
-    .. math::
-        \mathrm{SSIM}(x, y) = \operatorname{mean}\;
-        \frac{(2\mu_x\mu_y + C_1)(2\sigma_{xy} + C_2)}
-             {(\mu_x^2 + \mu_y^2 + C_1)(\sigma_x^2 + \sigma_y^2 + C_2)},
-        \qquad C_1 = (k_1 L)^2,\; C_2 = (k_2 L)^2,
-
-    with local means, variances and covariance under a normalized Gaussian window (standard
-    deviation ``sigma``, ``window_size`` taps per axis), averaged over the positions where the
-    window fits inside the image ('valid' filtering). Computed in float64.
-
-    Parameters
-    ----------
-    prediction, target : torch.Tensor
-        ``[..., H, W]`` (or ``[..., D, H, W]`` with ``spatial_dims=3``); leading axes are a
-        batch.
-    data_range : float or torch.Tensor, optional
-        :math:`L`. default: ``max - min`` of each target image (1 for a constant one).
-    spatial_dims : {2, 3}, default: 2
-        Image axes at the end.
-    window_size : int, default: 11
-        Window taps per axis; shrunk to the largest odd size that fits a small image.
-    sigma : float, default: 1.5
-        Standard deviation of the window, in pixels.
-    k1, k2 : float, default: 0.01, 0.03
-        Stabilizing constants.
-
-    Returns
-    -------
-    torch.Tensor
-        ``[...]``: 1 for identical images, lower for less similar ones (at least -1).
-
-    References
-    ----------
-    .. [1] Z. Wang, A. C. Bovik, H. R. Sheikh and E. P. Simoncelli, "Image quality assessment:
-       from error visibility to structural similarity", IEEE TIP 13(4), 2004.
-
-    Example
-    -------
-    >>> x = torch.rand(16, 16, dtype=torch.float64)
-    >>> float(ssim(x, x))
-    1.0
-    """
-    if spatial_dims not in (2, 3):
-        msg = f"'spatial_dims' must be 2 or 3 (got {spatial_dims})"
-        raise ValueError(msg)
-    if prediction.shape != target.shape or prediction.dim() < spatial_dims:
-        msg = (
-            f"Expected prediction and target of one shape [..., {'D, ' * (spatial_dims - 2)}H, W] "
-            f"(got {list(prediction.shape)} and {list(target.shape)})"
-        )
-        raise ValueError(msg)
-    spatial = prediction.shape[prediction.dim() - spatial_dims :]
-    lead = prediction.shape[: prediction.dim() - spatial_dims]
-    size = min(window_size, *spatial)
-    size = size if size % 2 == 1 else size - 1
-    x = prediction.to(torch.float64).reshape(-1, *spatial)
-    y = target.to(torch.float64).reshape(-1, *spatial)
-    span = _data_range(y, spatial_dims, data_range).to(torch.float64).reshape(-1)
-    kernel = _gaussian(size, sigma, torch.float64, x.device)
-    mu_x, mu_y = _filter(x, kernel, spatial_dims), _filter(y, kernel, spatial_dims)
-    var_x = _filter(x * x, kernel, spatial_dims) - mu_x**2
-    var_y = _filter(y * y, kernel, spatial_dims) - mu_y**2
-    cov = _filter(x * y, kernel, spatial_dims) - mu_x * mu_y
-    view = (-1,) + (1,) * spatial_dims
-    c1 = ((k1 * span) ** 2).reshape(view)
-    c2 = ((k2 * span) ** 2).reshape(view)
-    index = (
-        (2 * mu_x * mu_y + c1) * (2 * cov + c2) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    )
-    return index.flatten(start_dim=1).mean(-1).reshape(lead)
-
-
-def psnr(
-    prediction: Tensor,
-    target: Tensor,
-    *,
-    data_range: float | Tensor | None = None,
-    spatial_dims: int = 2,
-) -> Tensor:
-    r"""Peak signal-to-noise ratio in dB, :math:`10 \log_{10}(L^2 / \mathrm{MSE})`.
-
-    Parameters
-    ----------
-    prediction, target : torch.Tensor
-        ``[..., H, W]`` (or ``[..., D, H, W]`` with ``spatial_dims=3``).
-    data_range : float or torch.Tensor, optional
-        :math:`L`. default: ``max - min`` of each target image (1 for a constant one).
-    spatial_dims : int, default: 2
-        Image axes at the end.
-
-    Returns
-    -------
-    torch.Tensor
-        ``[...]``; ``inf`` for identical images.
-    """
-    if prediction.shape != target.shape:
-        msg = f"Expected prediction and target of one shape (got {list(prediction.shape)} and {list(target.shape)})"
-        raise ValueError(msg)
-    x = prediction.to(torch.float64)
-    y = target.to(torch.float64)
-    span = _data_range(y, spatial_dims, data_range).to(torch.float64)
-    mse = (x - y).square().flatten(start_dim=y.dim() - spatial_dims).mean(-1)
-    return 10 * torch.log10(span**2 / mse)
-
-
-# -------------------------------------------------------------------------------------------
-# trajectory metrics
-
-
-def _as_images(values: Tensor, grid_shape: Sequence[int]) -> Tensor:
-    """``[S, N, C]`` node values of a grid to ``[S, C, *reversed(grid_shape)]`` images."""
-    steps, _, channels = values.shape
-    # grid nodes run with the first axis fastest (meshfield.io.grid): reversed shape, C order
-    images = values.reshape(steps, *tuple(int(n) for n in grid_shape)[::-1], channels)
-    return images.movedim(-1, 1)
-
-
-def rollout_metrics(
-    prediction: Tensor,
-    target: Tensor,
-    *,
-    field_names: Sequence[str],
-    field_std: Sequence[float] | Tensor | None = None,
-    grid_shape: Sequence[int] | None = None,
-) -> dict[str, dict[str, list[float | None]]]:
-    r"""Per-step errors of a predicted trajectory, per field.
-
-    For step :math:`s` and field :math:`c` over the :math:`N` nodes:
-
-    - ``rel_l2``: :math:`\lVert \hat u - u \rVert_2 / \lVert u \rVert_2` (the denominator is
-      at least ``1e-12``);
-    - ``mse``, ``rmse``: :math:`\frac{1}{N}\sum (\hat u - u)^2` and its root, physical units;
-    - ``mse_normalized``, ``rmse_normalized``: the same of :math:`(\hat u - u)/\sigma_c`;
-    - ``vrmse``: RMSE over the standard deviation of the reference frame (The Well);
-    - ``ssim``, ``psnr`` (only with ``grid_shape``): :func:`ssim` and :func:`psnr` of the
-      field as an image, data range that of the reference frame.
-
-    Dimensionless metrics also get ``"all"``, their mean over the fields.
-
-    Parameters
-    ----------
-    prediction, target : torch.Tensor
-        ``[S, N, C]`` physical frames.
-    field_names : sequence of str
-        The ``C`` channel names.
-    field_std : sequence of float or torch.Tensor, optional
-        :math:`\sigma_c` per channel (the training statistics). default: 1.
-    grid_shape : sequence of int, optional
-        Point counts per axis of a grid graph (``data.grid_shape``).
-
-    Returns
-    -------
-    dict
-        metric -> field (or ``"all"``) -> ``S`` values (``None`` where not finite, e.g. the
-        PSNR of an exact prediction).
-
-    Shapes
-    ------
-    - **prediction**, **target**: ``[S, N, C]``
-    """
-    if prediction.shape != target.shape or prediction.dim() != 3:
-        msg = (
-            "Expected prediction and target of one shape [S, N, C] "
-            f"(got {list(prediction.shape)} and {list(target.shape)})"
-        )
-        raise ValueError(msg)
-    channels = prediction.size(-1)
-    if len(field_names) != channels:
-        msg = f"Expected {channels} field names (got {list(field_names)})"
-        raise ValueError(msg)
-    pred = prediction.detach().to(torch.float64).cpu()
-    true = target.detach().to(torch.float64).cpu()
-    std = torch.ones(channels, dtype=torch.float64)
-    if field_std is not None:
-        std = torch.as_tensor(field_std, dtype=torch.float64).reshape(channels).cpu()
-        std = torch.where(std > 0, std, torch.ones_like(std))
-    per_step: dict[str, Tensor] = {}
-    per_step["rel_l2"] = relative_l2(pred, true, per="step_field")
-    per_step["mse"] = mse(pred, true, per="step_field")
-    per_step["rmse"] = per_step["mse"].sqrt()
-    per_step["mse_normalized"] = mse(pred / std, true / std, per="step_field")
-    per_step["rmse_normalized"] = per_step["mse_normalized"].sqrt()
-    per_step["vrmse"] = vrmse(pred, true, per="step_field")
-    if grid_shape is not None:
-        dims = len(grid_shape)
-        pred_images, true_images = (
-            _as_images(pred, grid_shape),
-            _as_images(true, grid_shape),
-        )
-        per_step["ssim"] = ssim(pred_images, true_images, spatial_dims=dims)
-        per_step["psnr"] = psnr(pred_images, true_images, spatial_dims=dims)
-    report: dict[str, dict[str, list[float | None]]] = {}
-    for metric, values in per_step.items():  # values [S, C]
-        entry = {name: _plain(values[:, c]) for c, name in enumerate(field_names)}
-        if metric in _DIMENSIONLESS:
-            entry["all"] = _plain(values.mean(dim=1))
-        report[metric] = entry
-    return report
-
-
-def _plain(values: Tensor) -> list[float | None]:
-    return [float(v) if math.isfinite(v) else None for v in values.tolist()]
-
-
-def _mean(values: Sequence[float | None]) -> float | None:
-    finite = [v for v in values if v is not None]
-    return sum(finite) / len(finite) if finite else None
+# averages over runs
 
 
 def _average_runs(
@@ -304,7 +50,7 @@ def _average_runs(
         for name in fields:
             series = [run["per_step"][metric][name] for run in runs]
             length = max(len(s) for s in series)
-            out[metric][name] = [_mean([s[i] for s in series if i < len(s)]) for i in range(length)]
+            out[metric][name] = [finite_mean([s[i] for s in series if i < len(s)]) for i in range(length)]
     return out
 
 
@@ -318,7 +64,7 @@ def _summary(
     per_step: Mapping[str, Mapping[str, Sequence[float | None]]],
 ) -> dict[str, Any]:
     return {
-        metric: {name: _mean(values) for name, values in fields.items()}
+        metric: {name: finite_mean(values) for name, values in fields.items()}
         for metric, fields in per_step.items()
     }
 
@@ -339,35 +85,6 @@ def _conditions(graph: Any) -> dict[str, float]:
         return {}
     names = list(graph.get("cond_names") or [f"cond_{i}" for i in range(cond.numel())])
     return {name: float(v) for name, v in zip(names, cond.reshape(-1).tolist(), strict=False)}
-
-
-@torch.no_grad()
-def rollout_trajectory(
-    model: Any, graph: Any, *, device: str | torch.device = "cpu"
-) -> tuple[Tensor, Tensor]:
-    """Predict every frame of a trajectory after its first ``model.history`` frames.
-
-    Returns
-    -------
-    tuple of torch.Tensor
-        ``(prediction, target)``, both ``[T - history, N, C]``, physical units, on the CPU.
-    """
-    frames = _rollout(model, graph, device)
-    history = int(model.history)
-    return frames[history:], graph.fields[history:].cpu()
-
-
-@torch.no_grad()
-def _rollout(model: Any, graph: Any, device: str | torch.device) -> Tensor:
-    """``[T, N, C]``: the first ``history`` reference frames, then the model's rollout."""
-    history = int(model.history)
-    fields = graph.fields
-    steps = fields.size(0) - history
-    if steps < 1:
-        msg = f"A trajectory of {fields.size(0)} frames leaves nothing to predict after {history} input frames"
-        raise ValueError(msg)
-    graph = graph.to(device)
-    return model.rollout(graph, steps, initial=graph.fields[:history].float()).cpu()
 
 
 def _data_spec(data: Any, checkpoint: Path | None) -> Mapping[str, Any] | None:
@@ -642,7 +359,7 @@ def evaluate(
         if names != field_names:
             msg = f"trajectory {i} has fields {names}; the model predicts {field_names}"
             raise ValueError(msg)
-        frames = _rollout(model, graph, device)
+        frames = rollout_frames(model, graph, device)
         finite = torch.isfinite(frames).flatten(1).all(dim=1)
         if not bool(finite.all()):
             from meshfield.errors import NonFiniteError

@@ -14,7 +14,8 @@ import torch
 
 from meshfield.data import load_dataset
 from meshfield.io.grid import from_grid, to_grid
-from meshfield.train import evaluate, format_table, psnr, rollout_metrics, ssim
+from meshfield.evaluate import evaluate, format_table
+from meshfield.metrics import psnr, rollout_metrics, ssim
 
 
 class Oracle:
@@ -202,7 +203,7 @@ def test_evaluate_refine_without_a_refiner_is_an_error(heat_data: Path) -> None:
 
 
 def test_evaluate_reports_rollout_scores_beside_the_baselines(heat_data: Path) -> None:
-    from meshfield.train.evaluate import format_rollout_table
+    from meshfield.evaluate import format_rollout_table
 
     exact = evaluate(Oracle(("T",)), heat_data, split="test", progress=False, pde=None)
     off = evaluate(Oracle(("T",), scale=1.1), heat_data, split="test", progress=False, pde=None)
