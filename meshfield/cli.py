@@ -699,7 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="roll a trained model out over a split and report errors")
-    p.add_argument("checkpoint", help="run folder (its best/, else last/) or checkpoint folder")
+    p.add_argument("checkpoint", help="run folder (its best/, else last/), checkpoint folder or pretrained name")
     p.add_argument("data", help="dataset folder (meshfield datagen --out)")
     p.add_argument("--split", default="test", help="split to evaluate (default: test)")
     p.add_argument("--out", default=None, help="write the JSON report here")

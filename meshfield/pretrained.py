@@ -74,9 +74,12 @@ class PretrainedModel:
 #: the training settings, model included, are in ``configs/cylinder_wake_hmt.json``).
 CYLINDER_WAKE_RECIPE = """\
 meshfield datagen data_specs/cylinder_wake.yaml --out data/cylinder_wake --jobs 2
+meshfield datagen data_specs/cylinder_wake_065.yaml --out data/cylinder_wake_065 --split train --jobs 2
 meshfield train data/cylinder_wake --config configs/cylinder_wake_hmt.json --out runs/cylinder_wake
 meshfield train data/cylinder_wake --config configs/cylinder_wake_hmt_in_time.json --out runs/in_time
-meshfield finetune runs/in_time data/cylinder_wake --pde navier_stokes --w-data 10 --w-mesh 4 --steps 600 --out runs/cylinder_wake_pf
+meshfield finetune runs/in_time data/cylinder_wake --pde navier_stokes --w-data 10 --w-mesh 4 --steps 600 --out runs/in_time_pf
+meshfield train data/cylinder_wake --config configs/cylinder_wake_hmt_multires.json --out runs/multires
+meshfield finetune runs/multires data/cylinder_wake --pde navier_stokes --w-data 10 --w-mesh 4 --steps 600 --out runs/cylinder_wake_pf
 meshfield evaluate runs/cylinder_wake_pf data/cylinder_wake --split test --generate --out runs/cylinder_wake_pf/test_metrics.json
 cp runs/cylinder_wake_pf/* meshfield/assets/pretrained/cylinder_wake/
 meshfield convert "data/cylinder_wake/test/Re=150.safetensors" meshfield/assets/pretrained/cylinder_wake/mesh.vtu --mesh-only
@@ -88,7 +91,8 @@ PRETRAINED: dict[str, PretrainedModel] = {
         name="cylinder_wake",
         description=(
             "HMT for 2D laminar flow past a cylinder (U_x, U_y, p) at Reynolds numbers 60-200, "
-            "trained on the OpenFOAM runs of data_specs/cylinder_wake.yaml, with a "
+            "trained on the OpenFOAM runs of data_specs/cylinder_wake.yaml and of the same case "
+            "on a 0.65x mesh (data_specs/cylinder_wake_065.yaml), with a "
             "Navier-Stokes refiner"
         ),
         mesh="cylinder.msh",

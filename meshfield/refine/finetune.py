@@ -933,7 +933,7 @@ def run_finetune(args: Any) -> int:
 
 def add_arguments(p: Any) -> None:
     """Options of ``meshfield finetune``."""
-    p.add_argument("checkpoint", help="pretrained checkpoint (or run folder: best/, else last/)")
+    p.add_argument("checkpoint", help="checkpoint folder, run folder (best/, else last/) or pretrained name")
     p.add_argument("data", help="dataset folder (meshfield datagen --out)")
     p.add_argument("--pde", required=True, help="navier_stokes, heat, burgers, "
                    "advection_diffusion, wave or poisson")
