@@ -34,7 +34,7 @@ import yaml
 
 from meshfield.data import load_spec
 from meshfield.physics import NavierStokes
-from meshfield.refine.refiner import BoundaryValue
+from meshfield.refine import BoundaryValue
 from meshfield.workflow import example_arguments, run_workflow, train_settings
 
 SPEC = Path(__file__).resolve().parent.parent / "data_specs" / "cylinder_wake.yaml"

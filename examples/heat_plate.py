@@ -31,7 +31,7 @@ import yaml
 
 from meshfield.data import load_spec
 from meshfield.physics import Heat
-from meshfield.refine.refiner import BoundaryValue
+from meshfield.refine import BoundaryValue
 from meshfield.workflow import example_arguments, run_workflow, train_settings
 
 SPEC = Path(__file__).resolve().parent.parent / "data_specs" / "heat_plate.yaml"

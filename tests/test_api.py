@@ -428,12 +428,8 @@ def test_refine_without_refiner(checkpoint: Path, plane: object) -> None:
 
 
 def test_refine_with_the_checkpoint_refiner(tmp_path: Path, plane: object) -> None:
-    from meshfield.refine.refiner import (
-        PhysicsRefiner,
-        RefinerConfig,
-        pde_to_dict,
-        save_refined_checkpoint,
-    )
+    from meshfield.physics.registry import pde_to_dict
+    from meshfield.refine.refiner import PhysicsRefiner, RefinerConfig, save_refined_checkpoint
 
     model = tiny_model()
     config = RefinerConfig(
