@@ -47,6 +47,12 @@ class _Outcome:
     error: str | None = None
     details: str | None = None
 
+    @classmethod
+    def failed(cls, key: str, start: float, exc: BaseException, where: str = "") -> _Outcome:
+        """A run that raised ``exc`` (inside its ``except`` block: the traceback is kept)."""
+        error = f"{where}{type(exc).__name__}: {exc}"
+        return cls(key, time.perf_counter() - start, error=error, details=traceback.format_exc())
+
 
 def run_path(out_dir: str | os.PathLike[str], split: str, run_id: str) -> Path:
     """The file of one run: ``out_dir/<split>/<run_id>.safetensors``."""
@@ -145,12 +151,7 @@ def _simulate_run(
         graph = finish_graph(graph, spec, split, run_id, conditions)
         save_graph(graph, run_path(out, split, run_id))
     except Exception as exc:  # noqa: BLE001 - one failed run must not stop the others
-        return _Outcome(
-            key,
-            time.perf_counter() - start,
-            error=f"{type(exc).__name__}: {exc}",
-            details=traceback.format_exc(),
-        )
+        return _Outcome.failed(key, start, exc)
     shutil.rmtree(workdir, ignore_errors=True)
     return _Outcome(key, time.perf_counter() - start)
 
@@ -231,12 +232,7 @@ def _read_run(
         graph = finish_graph(graph, spec, split, run_id, conditions)
         save_graph(graph, run_path(out, split, run_id))
     except Exception as exc:  # noqa: BLE001 - one bad run must not stop the others
-        return _Outcome(
-            key,
-            time.perf_counter() - start,
-            error=f"{case}: {type(exc).__name__}: {exc}",
-            details=traceback.format_exc(),
-        )
+        return _Outcome.failed(key, start, exc, where=f"{case}: ")
     return _Outcome(key, time.perf_counter() - start)
 
 

@@ -109,16 +109,9 @@ _MOVED_TO_REFINE = (
 
 def __getattr__(name: str) -> Any:
     if name in _MOVED_TO_REFINE:
-        import warnings
-
         import meshfield.refine  # a deprecated alias: the one import of a higher layer here
+        from meshfield._moved import moved_name
 
-        warnings.warn(
-            f"meshfield.physics.{name} moved to meshfield.refine.{name}; the old name will be "
-            "removed in a future release",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(meshfield.refine, name)
+        return moved_name(__name__, name, meshfield.refine)
     msg = f"module 'meshfield.physics' has no attribute {name!r}"
     raise AttributeError(msg)

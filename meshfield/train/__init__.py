@@ -63,16 +63,9 @@ _MOVED_TO_EVALUATE = ("evaluate", "format_table", "write_report")
 
 def __getattr__(name: str) -> Any:
     if name in _MOVED_TO_EVALUATE:
-        import warnings
-
         import meshfield.evaluate  # a deprecated alias: the one import of a higher layer here
+        from meshfield._moved import moved_name
 
-        warnings.warn(
-            f"meshfield.train.{name} moved to meshfield.evaluate.{name}; the old name will be "
-            "removed in a future release",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(meshfield.evaluate, name)
+        return moved_name(__name__, name, meshfield.evaluate)
     msg = f"module 'meshfield.train' has no attribute {name!r}"
     raise AttributeError(msg)
