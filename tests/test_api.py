@@ -7,8 +7,9 @@ import types
 import warnings
 from pathlib import Path
 
-import pytest
 import numpy as np
+import pytest
+import pyvista as pv
 import torch
 
 import meshfield
@@ -18,8 +19,6 @@ from meshfield.models import HMT, DecoderConfig, EncoderConfig, HMTConfig
 from meshfield.nn import BackboneConfig
 from meshfield.physics import Heat, NavierStokes
 from meshfield.result import FieldResult
-
-pv = pytest.importorskip("pyvista")
 
 CYLINDER = Path(meshfield.__file__).parent / "assets" / "cylinder.msh"
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 import pytest
+import pyvista as pv
 import torch
 
 import meshfield
@@ -15,8 +16,6 @@ from meshfield.cli import build_parser, main
 from meshfield.models import HMT, DecoderConfig, EncoderConfig, HMTConfig
 from meshfield.nn import BackboneConfig
 from meshfield.result import FieldResult
-
-pv = pytest.importorskip("pyvista")
 
 CYLINDER = Path(meshfield.__file__).parent / "assets" / "cylinder.msh"
 

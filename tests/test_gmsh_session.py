@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
+import gmsh
 
 from meshfield._gmsh import gmsh_session
-
-gmsh = pytest.importorskip("gmsh")
 
 
 def _unit_square_nodes() -> int:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import meshio
 import numpy as np
 import pytest
 import yaml
@@ -64,7 +65,6 @@ def test_check_spec_names_what_is_wrong() -> None:
 def test_missing_openfoam_says_how_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("gmsh")
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(MissingDependencyError, match="apt-get install -y openfoam"):
         cylinder_wake.check_requirements()
@@ -85,8 +85,6 @@ def test_strouhal_number_of_known_signals() -> None:
 
 
 def test_mesh_is_deterministic(tmp_path: Path) -> None:
-    meshio = pytest.importorskip("meshio")
-    pytest.importorskip("gmsh")
     params = {"size_cylinder": 0.3, "size_wake": 0.8, "size_far": 2.0}
     first = meshio.read(cylinder_wake.make_mesh(tmp_path / "a.msh", **params))
     second = meshio.read(cylinder_wake.make_mesh(tmp_path / "b.msh", **params))

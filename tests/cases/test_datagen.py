@@ -18,8 +18,6 @@ from meshfield.data import load_dataset, load_spec
 from meshfield.data.store import load_graph
 from meshfield.errors import MeshValidationError, SpecError
 
-pytest.importorskip("gmsh")  # the heat plate is meshed with gmsh
-
 SIMULATE = heat_plate.simulate  # the real one, before any test replaces it
 
 RUN_IDS = {

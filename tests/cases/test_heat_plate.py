@@ -16,8 +16,6 @@ from meshfield.cases.heat_plate import assemble_p1, plate_mesh, solve_heat
 from meshfield.data import load_spec, validate
 from meshfield.errors import SpecError
 
-pytest.importorskip("gmsh")  # the plate is meshed with gmsh
-
 
 def series_solution(x: np.ndarray, t: float, alpha: float, length: float) -> np.ndarray:
     """T(x, t) on [0, L]: T(0) = 1, insulated at L, T = 0 at t = 0 (Fourier series)."""

@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import gmsh
 import numpy as np
 import pytest
-
-gmsh = pytest.importorskip("gmsh")
+from pyvista import examples
 
 from meshfield._gmsh import gmsh_session
 
@@ -259,7 +259,6 @@ def openfoam_case(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def pyvista_examples() -> Callable[[str], Path]:
     """Path of a sample file shipped inside the PyVista package (no download)."""
-    examples = pytest.importorskip("pyvista.examples")
 
     def path(name: str) -> Path:
         found = Path(examples.__file__).parent / name

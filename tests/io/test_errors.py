@@ -8,6 +8,7 @@ from pathlib import Path
 import meshio
 import numpy as np
 import pytest
+import pyvista as pv
 
 from meshfield.data import validate
 from meshfield.errors import (
@@ -137,7 +138,6 @@ def test_unsupported_object() -> None:
 
 
 def test_multiblock_ambiguous_or_unknown_block() -> None:
-    pv = pytest.importorskip("pyvista")
     blocks = pv.MultiBlock({"fluid": pv.Sphere(), "solid": pv.Cube()})
     with pytest.raises(MeshFormatError, match=r"(?s)block=.*'fluid'.*'solid'"):
         load_mesh(blocks)

@@ -11,8 +11,6 @@ import torch
 from meshfield.errors import MeshFormatError
 from meshfield.io import load_mesh, read_openfoam
 
-pytest.importorskip("pyvista")
-
 
 def test_mesh_and_patches(openfoam_case: Path) -> None:
     data = load_mesh(openfoam_case)

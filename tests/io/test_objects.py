@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import meshio
 import numpy as np
-import pytest
 import torch
+import trimesh
 
 from meshfield.io import load_mesh
 
@@ -45,7 +45,6 @@ def test_blocks_of_one_type_are_merged_in_order() -> None:
 
 
 def test_trimesh() -> None:
-    trimesh = pytest.importorskip("trimesh")
     box = trimesh.creation.box(extents=(1, 2, 3))
     data = load_mesh(box)
     assert data.pos.shape == (8, 3)
@@ -57,7 +56,6 @@ def test_trimesh() -> None:
 
 
 def test_trimesh_loaded_from_pyvista_sample(pyvista_examples) -> None:
-    trimesh = pytest.importorskip("trimesh")
     mesh = trimesh.load(pyvista_examples("ant.ply"), process=False)
     data = load_mesh(mesh)
     from_file = load_mesh(pyvista_examples("ant.ply"))

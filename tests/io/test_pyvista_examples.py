@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import pyvista as pv
 import torch
 
 from meshfield.io import load_mesh
-
-pv = pytest.importorskip("pyvista")
 
 FILES = [
     "airplane.ply",

@@ -6,12 +6,10 @@ from pathlib import Path
 
 import meshio
 import numpy as np
-import pytest
+import pyvista as pv
 import torch
 
 from meshfield.io import load_mesh
-
-pv = pytest.importorskip("pyvista")
 
 POINTS = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0.5, 0.5, 1]], dtype=float)
 CELLS = [("pyramid", np.array([[0, 1, 2, 3, 4]]))]

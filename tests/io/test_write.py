@@ -8,14 +8,13 @@ from pathlib import Path
 import meshio
 import numpy as np
 import pytest
+import pyvista as pv
 import torch
 
 from meshfield.data import mesh_graph
 from meshfield.errors import MeshFileNotFoundError, MeshFormatError
 from meshfield.io import load_mesh, save, to_meshio, to_pyvista
 from meshfield.testing.roundtrip import assert_roundtrip
-
-pv = pytest.importorskip("pyvista")
 
 FORMATS = [".vtu", ".vtk", ".xdmf", ".pvd"]
 

@@ -10,7 +10,6 @@ import torch
 
 from meshfield.physics import MeshOperators
 
-gmsh = pytest.importorskip("gmsh")
 from physics_meshes import rectangle
 
 SIZES = (0.1, 0.05, 0.025, 0.0125)

@@ -9,7 +9,6 @@ import torch
 
 from meshfield.physics import Heat, MeshOperators, NavierStokes, Poisson, Wave, analytic
 
-gmsh = pytest.importorskip("gmsh")
 from physics_meshes import rectangle
 
 SIZES = (0.6, 0.3, 0.15, 0.075)  # on [0, 2 pi]^2: about 130 to 8000 nodes

@@ -10,8 +10,6 @@ import torch
 from meshfield.data import mesh_graph
 from meshfield.physics.sampling import MeshSampler, sample_boundary, sample_domain
 
-gmsh = pytest.importorskip("gmsh")
-
 
 @pytest.fixture(scope="module")
 def plate():

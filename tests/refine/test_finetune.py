@@ -25,8 +25,6 @@ from meshfield.refine.finetune import (
 from meshfield.refine.refiner import BoundaryValue, apply_refiner, load_refiner
 from meshfield.evaluate import evaluate, format_table
 
-pytest.importorskip("gmsh")
-
 SPEC = {
     "case": "heat_plate",
     "description": "tiny heat plate",

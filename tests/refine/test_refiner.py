@@ -24,8 +24,6 @@ from meshfield.refine.refiner import (
 )
 from meshfield.physics.registry import pde_from_dict, pde_to_dict
 
-pytest.importorskip("gmsh")
-
 SPEC = {
     "case": "heat_plate",
     "description": "tiny heat plate",

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from pyvista import examples
 
 from meshfield.serialize import (
     CURVES,
@@ -66,7 +67,6 @@ def test_measure_errors() -> None:
 
 
 def test_hilbert_beats_z_on_a_2d_triangle_mesh() -> None:
-    pytest.importorskip("gmsh")
     from sfc_meshes import plate_with_hole
 
     pos, edges = plate_with_hole()
@@ -75,7 +75,6 @@ def test_hilbert_beats_z_on_a_2d_triangle_mesh() -> None:
 
 
 def test_hilbert_beats_z_on_a_3d_tetrahedral_mesh() -> None:
-    pytest.importorskip("gmsh")
     from sfc_meshes import box_with_cavity
 
     pos, edges = box_with_cavity()
@@ -86,7 +85,6 @@ def test_hilbert_beats_z_on_a_3d_tetrahedral_mesh() -> None:
 def test_curves_beat_random_on_a_surface_mesh() -> None:
     # On this small surface mesh (1335 nodes) Hilbert and Z-order are on par: each wins at
     # some windows. Both keep far more edges local than a random order.
-    examples = pytest.importorskip("pyvista.examples")
     from sfc_meshes import unique_edges
 
     mesh = examples.load_airplane()

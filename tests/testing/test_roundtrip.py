@@ -12,8 +12,6 @@ import meshfield.io
 from meshfield.data import mesh_graph
 from meshfield.testing import assert_roundtrip
 
-pytest.importorskip("pyvista")
-
 
 def _graph():
     pos = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]) / 3
