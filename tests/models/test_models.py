@@ -17,6 +17,7 @@ from meshfield.models import (
     TransformerConfig,
     build_model,
 )
+from meshfield.nn import AdaLNZero, FiLM
 from meshfield.testing import assert_permutation_equivariant
 
 NAMES = (
@@ -102,12 +103,50 @@ def test_rollout_matches_manual_steps(model: FieldModel, mesh) -> None:
     torch.testing.assert_close(trajectory[2], second.fields)
 
 
+#: heads a rollout does not use, so they get no gradient from it: the initial head decodes the
+#: first frame from the mesh alone (``model.initial``) and the query head decodes at arbitrary
+#: points (``model.query``)
+NOT_IN_ROLLOUT = ("initial_decoder.", "query_decoder.")
+
+
+def _open_zero_gates(model: FieldModel) -> None:
+    """Give the zero-initialized AdaLN-Zero and FiLM projections small random weights.
+
+    At initialization these projections are zero, so every conditioned block adds nothing to
+    the residual stream and the block weights (and the condition embedding that feeds the
+    gates) get an exactly zero gradient. A trained model has open gates; opening them here lets
+    the gradient show whether every part of the step takes part.
+    """
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (AdaLNZero, FiLM)):
+                torch.nn.init.normal_(module.linear.weight, std=0.1)
+                torch.nn.init.normal_(module.linear.bias, std=0.1)
+
+
 def test_rollout_with_grad(model: FieldModel, mesh) -> None:
+    _open_zero_gates(model)
     model.train()
     trajectory = model.rollout(mesh, steps=2, initial=mesh.fields[:2], grad=True)
     trajectory[-1].square().mean().backward()
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
-    assert grads and any(g.abs().sum() > 0 for g in grads)
+    params = dict(model.named_parameters())
+    used = {
+        name: p
+        for name, p in params.items()
+        if p.requires_grad and not name.startswith(NOT_IN_ROLLOUT)
+    }
+    assert len(used) > 10, sorted(used)
+    none = [name for name, p in used.items() if p.grad is None]
+    not_finite = [
+        name for name, p in used.items() if p.grad is not None and not p.grad.isfinite().all()
+    ]
+    zero = [name for name, p in used.items() if p.grad is not None and not p.grad.any()]
+    assert not none, f"parameters without a gradient: {none}"
+    assert not not_finite, f"parameters with a non-finite gradient: {not_finite}"
+    assert not zero, f"parameters with an all-zero gradient: {zero}"
+    # the excluded heads really are outside the step (the exclusion hides nothing it uses)
+    outside = [name for name in params if name.startswith(NOT_IN_ROLLOUT)]
+    assert all(params[name].grad is None for name in outside), outside
 
 
 def test_permutation_equivariance(model: FieldModel, mesh) -> None:
