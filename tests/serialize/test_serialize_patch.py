@@ -108,11 +108,22 @@ def test_shift_moves_borders() -> None:
 
 
 def test_gradients_flow_through_pack_and_unpack() -> None:
-    batch = graph_ids([5, 4])
-    p = patch(batch, 3, 1)
+    sizes = [5, 4]
+    p = patch(graph_ids(sizes), 3, 1)
+    assert not bool(p.mask.all())  # padded slots (copies of real tokens) take part too
     x = torch.randn(9, 2, requires_grad=True)
-    (p.unpack(p.pack(x) * 2.0).sum() + p.unpool(p.pool(x)).sum()).backward()
-    assert x.grad is not None and torch.isfinite(x.grad).all()
+    w = torch.randn(9, 2)
+    # unpack(pack(x)) is x itself, so the gradient of sum(w * x) is w, exactly: the padded
+    # slots, which repeat a real token, must add nothing to that token's gradient
+    (grad,) = torch.autograd.grad((w * p.unpack(p.pack(x))).sum(), x)
+    assert torch.equal(grad, w)
+    # unpool(pool(x)) puts the patch mean on every token, so token i's gradient is the mean of
+    # w over the tokens of its patch (built here from the reference patches)
+    expected = torch.empty_like(w)
+    for tokens in reference_patches(sizes, 3, 1):
+        expected[tokens] = w[tokens].mean(dim=0)
+    (grad,) = torch.autograd.grad((w * p.unpool(p.pool(x))).sum(), x)
+    torch.testing.assert_close(grad, expected)
 
 
 def test_empty_and_errors() -> None:
