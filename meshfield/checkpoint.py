@@ -18,18 +18,16 @@ file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from meshfield._files import atomic_folder, sha256
 from meshfield.errors import MeshfieldError
 
 if TYPE_CHECKING:
@@ -47,14 +45,6 @@ CONFIG_FILE = "config.json"
 
 class CheckpointError(MeshfieldError, ValueError):
     """A checkpoint that cannot be loaded: corrupt, truncated, modified or inconsistent."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _plain_json(value: Any, what: str) -> Any:
@@ -76,19 +66,6 @@ def _cond_ranges(model: FieldModel) -> dict[str, list[float | None]]:
         name: [None if math.isinf(a) else a, None if math.isinf(b) else b]
         for name, a, b in zip(model.cond_names, low, high, strict=True)
     }
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def save_checkpoint(
@@ -133,11 +110,6 @@ def save_checkpoint(
     ...     meshfield.load_model(path).config == model.config
     True
     """
-    from safetensors.torch import save_file
-
-    from meshfield._files import usual_permissions
-    from meshfield.models.config import config_to_dict
-
     path = Path(path)
     if path.exists():
         if not overwrite:
@@ -149,6 +121,27 @@ def save_checkpoint(
             msg = f"{path} exists and is not a meshfield checkpoint; refusing to replace it"
             raise FileExistsError(msg)
     path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(path) as folder:
+        write_checkpoint_files(model, folder, data_spec=data_spec, metadata=metadata)
+    return path
+
+
+def write_checkpoint_files(
+    model: FieldModel,
+    folder: Path,
+    *,
+    data_spec: Any = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> None:
+    """Write ``model.safetensors`` and ``config.json`` into an existing (staging) folder.
+
+    Not atomic by itself: :func:`save_checkpoint` and the writers of folders that hold a
+    checkpoint and more (training state, refiner) call it inside
+    :func:`meshfield._files.atomic_folder`. The arguments are those of :func:`save_checkpoint`.
+    """
+    from safetensors.torch import save_file
+
+    from meshfield.models.config import config_to_dict
 
     tensors = {
         name: value.detach().to("cpu").contiguous().clone()
@@ -172,44 +165,16 @@ def save_checkpoint(
         "data_spec": _plain_json(data_spec, "data_spec"),
         "metadata": _plain_json(dict(metadata) if metadata else {}, "metadata"),
     }
-
-    tmp = Path(
-        tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    )
-    try:
-        weights = tmp / WEIGHTS_FILE
-        save_file(tensors, str(weights), metadata={"format": "pt", "kind": model.kind})
-        info["weights"] = {
-            "file": WEIGHTS_FILE,
-            "bytes": weights.stat().st_size,
-            "sha256": _sha256(weights),
-        }
-        with (tmp / CONFIG_FILE).open("w", encoding="utf-8") as f:
-            json.dump(info, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        with weights.open("rb+") as f:
-            os.fsync(f.fileno())
-        _fsync_dir(tmp)
-        usual_permissions(tmp, recursive=True)
-        old = None
-        if path.exists():
-            old = Path(
-                tempfile.mkdtemp(
-                    prefix=f".{path.name}.", suffix=".old", dir=path.parent
-                )
-            )
-            old.rmdir()
-            path.rename(old)
-        tmp.rename(path)
-        _fsync_dir(path.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+    weights = folder / WEIGHTS_FILE
+    save_file(tensors, str(weights), metadata={"format": "pt", "kind": model.kind})
+    info["weights"] = {
+        "file": WEIGHTS_FILE,
+        "bytes": weights.stat().st_size,
+        "sha256": sha256(weights),
+    }
+    with (folder / CONFIG_FILE).open("w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2)
+        f.write("\n")
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -362,7 +327,7 @@ def load_model(
             f"{weights_info['bytes']}"
         )
         raise CheckpointError(msg)
-    if "sha256" in weights_info and _sha256(weights) != weights_info["sha256"]:
+    if "sha256" in weights_info and sha256(weights) != weights_info["sha256"]:
         msg = (
             f"{weights} was modified: its SHA-256 differs from the one in {config_path}"
         )

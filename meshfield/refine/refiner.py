@@ -37,12 +37,9 @@ Physics-informed Fine-tuning" (HMT-PF), arXiv:2505.11578, 2025.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
-import shutil
-import tempfile
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +49,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from meshfield._files import atomic_folder, sha256
 from meshfield.physics.pde import PDE, AutogradDerivatives
 from meshfield.physics.registry import pde_from_dict
 from meshfield.physics.sampling import MeshSampler, PointSample
@@ -628,18 +626,8 @@ def get_refiner(model: nn.Module) -> PhysicsRefiner | None:
     return _ATTACHED.get(model)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _write_refiner(refiner: PhysicsRefiner, folder: Path, extra: Mapping[str, Any]) -> None:
     from safetensors.torch import save_file
-
-    from meshfield._files import usual_permissions
 
     weights = folder / REFINER_WEIGHTS
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in refiner.state_dict().items()}
@@ -651,16 +639,13 @@ def _write_refiner(refiner: PhysicsRefiner, folder: Path, extra: Mapping[str, An
         "weights": {
             "file": REFINER_WEIGHTS,
             "bytes": weights.stat().st_size,
-            "sha256": _sha256(weights),
+            "sha256": sha256(weights),
         },
         **json.loads(json.dumps(dict(extra))),
     }
     with (folder / REFINER_CONFIG).open("w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)
         f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    usual_permissions(weights)
 
 
 def save_refined_checkpoint(
@@ -697,28 +682,17 @@ def save_refined_checkpoint(
     pathlib.Path
         ``path``.
     """
-    from meshfield.checkpoint import CONFIG_FILE, save_checkpoint
+    from meshfield.checkpoint import CONFIG_FILE, write_checkpoint_files
 
     path = Path(path)
     if path.exists() and not (path / CONFIG_FILE).is_file() and any(path.iterdir()):
         msg = f"{path} exists and is not a meshfield checkpoint; refusing to replace it"
         raise FileExistsError(msg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        inner = staging / "checkpoint"
+    with atomic_folder(path) as folder:
         info = {**dict(metadata or {}), "refiner": REFINER_CONFIG}
-        save_checkpoint(model, inner, metadata=info)
-        _write_refiner(refiner, inner, refiner_info or {})
-        old = None
-        if path.exists():
-            old = staging / "old"
-            path.rename(old)
-        inner.rename(path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(staging, ignore_errors=True)
+        write_checkpoint_files(model, folder, metadata=info)
+        _write_refiner(refiner, folder, refiner_info or {})
     return path
 
 
@@ -778,7 +752,7 @@ def load_refiner(
         msg = f"{weights} is missing (the refiner {config_path} names it)"
         raise FileNotFoundError(msg)
     recorded = info.get("weights", {})
-    if weights.stat().st_size != recorded.get("bytes") or _sha256(weights) != recorded.get(
+    if weights.stat().st_size != recorded.get("bytes") or sha256(weights) != recorded.get(
         "sha256"
     ):
         msg = f"{weights} is truncated or was modified (size or SHA-256 differ from {config_path})"

@@ -22,7 +22,6 @@ import logging
 import math
 import os
 import random
-import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from torch_geometric.utils import scatter
 
-from meshfield._files import write_atomic
+from meshfield._files import atomic_folder, write_atomic
 from meshfield.train.config import TrainConfig, model_options
 from meshfield.train.distributed import (
     DistributedContext,
@@ -306,11 +305,6 @@ def _load_rng_state(info: Mapping[str, Any], tensors: Mapping[str, Tensor]) -> N
     cuda = sorted(k for k in tensors if k.startswith("rng/cuda/"))
     if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all([tensors[f"rng/cuda/{i}"] for i in range(len(cuda))])
-
-
-def _fsync_file(path: Path) -> None:
-    with path.open("rb+") as f:
-        os.fsync(f.fileno())
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -711,19 +705,19 @@ class Trainer:
         """Checkpoint and training state into ``last/`` in one atomic rename."""
         from safetensors.torch import save_file
 
+        from meshfield.checkpoint import write_checkpoint_files
+
         root = self.checkpoint_root
         final, staging, old = root / "last", root / ".last.staging", root / ".last.old"
-        shutil.rmtree(staging, ignore_errors=True)
-        self._save_checkpoint(staging, metadata)
-        info, tensors = self.state()
-        save_file(tensors, str(staging / STATE_TENSORS), metadata={"format": STATE_FORMAT})
-        _fsync_file(staging / STATE_TENSORS)
-        _write_json(staging / STATE_JSON, info)
-        shutil.rmtree(old, ignore_errors=True)
-        if final.exists():
-            final.rename(old)
-        staging.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
+        # fixed names: a killed save's staging folder is cleared by the next one, and a kill
+        # between the two renames leaves the previous state in .last.old for load_state
+        with atomic_folder(final, staging=staging, old=old) as folder:
+            write_checkpoint_files(
+                self.model, folder, data_spec=self.data_spec, metadata=self._metadata(metadata)
+            )
+            info, tensors = self.state()
+            save_file(tensors, str(folder / STATE_TENSORS), metadata={"format": STATE_FORMAT})
+            _write_json(folder / STATE_JSON, info)
         return final
 
     def load_state(self, path: Path) -> None:
