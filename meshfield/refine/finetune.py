@@ -49,6 +49,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time as _time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -58,6 +59,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from meshfield._files import atomic_folder
 from meshfield.physics.mesh_ops import MeshOperators
 from meshfield.physics.pde import PDE
 from meshfield.refine.refiner import (
@@ -367,6 +369,10 @@ def _state_paths(out: Path | None) -> tuple[Path, Path] | None:
     return folder / "state.safetensors", folder / "state.json"
 
 
+def _state_backup(folder: Path) -> Path:
+    return folder.with_name(folder.name + ".old")
+
+
 def _save_state(
     paths: tuple[Path, Path],
     step: int,
@@ -384,13 +390,15 @@ def _save_state(
         for key, value in state.items():
             tensors[f"optimizer.{i}.{key}"] = torch.as_tensor(value).detach().cpu().clone()
     weights, meta = paths
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    tmp_w = weights.with_name(weights.name + ".tmp")
-    tmp_m = meta.with_name(meta.name + ".tmp")
-    save_file(tensors, str(tmp_w))
-    tmp_m.write_text(json.dumps({**dict(info), "step": step}, indent=2), encoding="utf-8")
-    os.replace(tmp_w, weights)
-    os.replace(tmp_m, meta)
+    folder = weights.parent
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # the two files are swapped in together; a kill between the two renames of the swap
+    # leaves the previous pair whole in the backup folder, which _load_state falls back to
+    with atomic_folder(folder, old=_state_backup(folder)) as staging:
+        save_file(tensors, str(staging / weights.name))
+        (staging / meta.name).write_text(
+            json.dumps({**dict(info), "step": step}, indent=2), encoding="utf-8"
+        )
 
 
 def _load_state(
@@ -403,7 +411,10 @@ def _load_state(
 
     weights, meta = paths
     if not (weights.is_file() and meta.is_file()):
-        return 0
+        backup = _state_backup(weights.parent)
+        weights, meta = backup / weights.name, backup / meta.name
+        if not (weights.is_file() and meta.is_file()):
+            return 0
     stored = json.loads(meta.read_text(encoding="utf-8"))
     if stored.get("config") != info.get("config"):
         msg = f"{meta} was written by a different fine-tuning configuration; cannot resume"
@@ -582,6 +593,7 @@ def _train(
                 path.unlink(missing_ok=True)
             if paths[0].parent.is_dir() and not any(paths[0].parent.iterdir()):
                 paths[0].parent.rmdir()
+            shutil.rmtree(_state_backup(paths[0].parent), ignore_errors=True)
     return result
 
 
