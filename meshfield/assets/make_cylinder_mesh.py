@@ -43,6 +43,7 @@ def make_cylinder_mesh(
     Path
         The written file.
     """
+    from meshfield._files import atomic_path
     from meshfield._gmsh import gmsh_session
 
     path = Path(path)
@@ -91,9 +92,8 @@ def make_cylinder_mesh(
         gmsh.option.setNumber("Mesh.MshFileVersion", 4.1)
         gmsh.option.setNumber("Mesh.Binary", 0)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part.msh")
-        gmsh.write(str(tmp))
-        tmp.replace(path)
+        with atomic_path(path, suffix=".msh") as tmp:  # gmsh picks the format by the suffix
+            gmsh.write(str(tmp))
     return path
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -13,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from meshfield._files import usual_permissions
+from meshfield._files import atomic_files, atomic_path
 from meshfield.errors import MeshFormatError
 from meshfield.io._export import export_arrays, num_steps
 
@@ -23,25 +21,14 @@ __all__ = ["WRITE_SUFFIXES", "save"]
 WRITE_SUFFIXES = (".vtu", ".vtk", ".xdmf", ".pvd")
 
 
-def _temp_path(path: Path) -> Path:
-    # same folder as the target, so os.replace is an atomic rename
-    handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    usual_permissions(name)  # mkstemp makes it private; writers keep the mode they find
-    return Path(name)
-
-
 def _write_vtk(data: Any, path: Path, step: int | None) -> None:
     from meshfield.io._pyvista import to_pyvista
 
     grid = to_pyvista(data, step=step)
-    tmp = _temp_path(path)
-    try:
+    # the temporary keeps the suffix: VTK picks the writer by it
+    with atomic_path(path, suffix=path.suffix) as tmp:
         # legacy .vtk in binary: the ASCII writer rounds floats
         grid.save(tmp, binary=True)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 #: Components an XDMF attribute may have (scalar, vector, symmetric and full tensor).
@@ -76,10 +63,7 @@ def _write_xdmf(data: Any, path: Path, step: int | None) -> None:
     mesh.cell_data = _xdmf_attributes(mesh.cell_data)
     # the .xdmf names its .h5 file, so both are written under their final names in a private
     # folder beside the target and then moved into place, the .xdmf last
-    folder = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent))
-    try:
-        xdmf = folder / path.name
-        h5 = xdmf.with_suffix(".h5")
+    with atomic_files(path.with_suffix(".h5"), path) as (h5, xdmf):
         meshio.xdmf.write(str(xdmf), mesh, data_format="HDF", compression=None)
         write_xdmf_metadata(
             h5,
@@ -90,10 +74,6 @@ def _write_xdmf(data: Any, path: Path, step: int | None) -> None:
                 "time": arrays.time,
             },
         )
-        os.replace(h5, path.with_suffix(".h5"))
-        os.replace(xdmf, path)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _write_pvd(data: Any, path: Path) -> None:
@@ -118,12 +98,8 @@ def _write_pvd(data: Any, path: Path) -> None:
     for index in range(total):
         step_path = folder / f"{prefix}_{index:0{width}d}.vtu"
         grid = to_pyvista(data, step=index)
-        tmp = _temp_path(step_path)
-        try:
+        with atomic_path(step_path, suffix=step_path.suffix) as tmp:
             grid.save(tmp)
-            os.replace(tmp, step_path)
-        finally:
-            tmp.unlink(missing_ok=True)
         ET.SubElement(
             collection,
             "DataSet",
@@ -134,12 +110,8 @@ def _write_pvd(data: Any, path: Path) -> None:
             file=step_path.relative_to(path.parent).as_posix(),
         )
     ET.indent(collection_root)
-    tmp = _temp_path(path)
-    try:
+    with atomic_path(path, suffix=path.suffix) as tmp:
         ET.ElementTree(collection_root).write(tmp, encoding="utf-8", xml_declaration=True)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     stale = re.compile(rf"{re.escape(other)}_\d+\.vtu|{re.escape(prefix)}_\d+\.vtu")
     keep = {f"{prefix}_{index:0{width}d}.vtu" for index in range(total)}
     for old_step in folder.iterdir():
