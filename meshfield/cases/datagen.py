@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meshfield._files import write_atomic
 from meshfield.errors import MeshfieldError, MeshValidationError, SpecError
 
 __all__ = ["DatagenError", "datagen", "finish_graph", "main", "run_path"]
@@ -243,12 +244,6 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _write_text(path: Path, text: str) -> None:
-    from meshfield._files import write_atomic
-
-    write_atomic(path, text)
-
-
 def _same_spec(a: Any, b: Any) -> bool:
     # the description is prose; everything else changes what the runs contain
     return dataclasses.replace(a, description="") == dataclasses.replace(b, description="")
@@ -271,7 +266,7 @@ def _prepare_folder(out: Path, spec: Any) -> None:
                 "two datasets. Use another --out, or delete the folder to start over"
             )
             raise SpecError(msg)
-    _write_text(existing, spec.to_yaml())
+    write_atomic(existing, spec.to_yaml())
 
 
 def _units_of(names: Sequence[str], spec: Any) -> list[str]:
@@ -329,7 +324,7 @@ def _write_index(out: Path, spec: Any, failed: dict[str, str]) -> None:
         "times": spec.time.snapshot_times().tolist(),
         "runs": runs,
     }
-    _write_text(out / INDEX, json.dumps(index, indent=2) + "\n")
+    write_atomic(out / INDEX, json.dumps(index, indent=2) + "\n")
 
 
 def datagen(

@@ -113,10 +113,6 @@ def _verified(tensors: Mapping[str, Tensor], meta: Mapping[str, Any]) -> bool:
     return _checksum(tensors, covered) == meta.get("checksum")
 
 
-def _atomic_write(path: Path, payload: bytes) -> None:
-    write_atomic(path, payload)
-
-
 def save_graph(data: Any, path: str | os.PathLike[str]) -> Path:
     """Write a graph to one safetensors file, atomically.
 
@@ -156,7 +152,7 @@ def save_graph(data: Any, path: str | os.PathLike[str]) -> Path:
     tensors, meta = _flatten(data)
     payload = save(tensors, metadata={_META_KEY: json.dumps(meta)})
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, payload)
+    write_atomic(path, payload)
     return path
 
 
