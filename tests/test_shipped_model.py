@@ -1,10 +1,12 @@
 """The pretrained cylinder_wake model shipped in the package: what a new user runs first.
 
-The reference data (18 OpenFOAM runs) is not in the repository, so these tests check what
+The reference data (18 OpenFOAM runs) is not in the repository, so these tests compute what
 holds without it: the checkpoint is small and loads without unpickling, it knows its training
 range, and a rollout from the conditions alone is a wake: finite, no-slip on the cylinder,
-free stream far upstream, and vortex shedding behind the cylinder. The held-out errors against
-OpenFOAM are in the README (measured with ``meshfield evaluate``).
+free stream far upstream, and vortex shedding behind the cylinder at the frequency of the
+laminar Strouhal-Reynolds relation, periodic from one shedding cycle to the next. The held-out
+errors against OpenFOAM are in the README (measured with ``meshfield evaluate``); no test reads
+them back from the shipped report.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import meshfield
+from meshfield.cases import cylinder_wake
 from meshfield.checkpoint import read_checkpoint
 from meshfield.pretrained import PRETRAINED_ROOT, pretrained_mesh
 
@@ -40,24 +44,62 @@ def test_shipped_checkpoint_is_small_and_complete() -> None:
     assert info["field_names"] == ["U_x", "U_y", "p"] and info["cond_names"] == ["Re"]
     assert info["data_spec"]["case"] == "cylinder_wake"
     assert pretrained_mesh("cylinder_wake") == SHIPPED / "mesh.vtu"
-    # its held-out report (meshfield evaluate): the three test Reynolds numbers, refined too
-    report = json.loads((SHIPPED / "test_metrics.json").read_text(encoding="utf-8"))
-    assert sorted(run["conditions"]["Re"] for run in report["runs"]) == [85.0, 150.0, 195.0]
-    assert report["refined"]["physics"]["r"] < report["physics"]["r"]
-    # what the model is judged by, per test run: far below the trivial baselines, the wake at
-    # OpenFOAM's frequency from the first frame and from Re alone, and the boundary names
     assert info["metadata"]["boundary_names"] == ["interior", "inlet", "outlet", "walls", "cylinder"]
-    for run in report["runs"]:
-        scores, baselines = run["scores"], run["baselines"]
-        assert scores["rel_l2"]["mean"] < 0.12
-        assert scores["rel_l2"]["mean"] < 0.5 * baselines["time_mean"]["rel_l2"]["mean"]
-        assert scores["rel_l2"]["mean"] < 0.5 * baselines["persistence"]["rel_l2"]["mean"]
-        for st in (scores["strouhal"], run["generated"]["strouhal"]):
-            assert abs(st - scores["strouhal_ref"]) < 0.05 * scores["strouhal_ref"]
-        assert abs(scores["amplitude_ratio"] - 1) < 0.15
+    # the shipped held-out report (meshfield evaluate) covers the spec's test split; its figures
+    # are not checked here (they were measured once): the rollout tests compute the wake
+    report = json.loads((SHIPPED / "test_metrics.json").read_text(encoding="utf-8"))
+    test_re = info["data_spec"]["conditions"]["Re"]["test"]
+    assert sorted(run["conditions"]["Re"] for run in report["runs"]) == sorted(test_re)
     # nothing in the folder is a pickle
     for path in SHIPPED.iterdir():
         assert not path.read_bytes()[:2] == b"\x80\x04", path
+
+
+#: snapshot interval of the shipped model's data (time units of D / U)
+INTERVAL = 0.2
+
+
+@pytest.fixture(scope="module")
+def short_wake() -> meshfield.FieldResult:
+    """60 steps (12 time units, about two shedding periods) at Re = 150, without the residual."""
+    torch.manual_seed(0)
+    return meshfield.generate(
+        None, {"Re": 150}, model="cylinder_wake", steps=60, residual=False, progress=False
+    )
+
+
+def _rel_l2(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+def test_a_short_rollout_sheds_at_the_laminar_strouhal_number(
+    short_wake: meshfield.FieldResult,
+) -> None:
+    fields, times, mesh = short_wake.fields, short_wake.times, short_wake.mesh
+    assert fields.shape == (61, mesh.pos.size(0), 3)
+    assert bool(torch.isfinite(fields).all())
+    np.testing.assert_allclose(np.diff(times.numpy()), INTERVAL, rtol=1e-4)
+    figures = _wake_figures(short_wake)
+    assert figures["no_slip_first"] < 0.05 and figures["no_slip"] < 0.1
+    assert figures["inlet"] < 0.05  # free stream U = (1, 0)
+    names = list(mesh.boundary_names)
+    assert float(fields[:, mesh.boundary == names.index("inlet"), 1].abs().max()) < 0.2
+    # shedding: the cross-flow velocity 3.5 D behind the cylinder swings both ways
+    probe = int((mesh.pos - torch.tensor([4.0, 0.0])).norm(dim=1).argmin())
+    signal = fields[:, probe, 1].numpy()
+    assert signal.max() > 0.2 and signal.min() < -0.2
+    # at the frequency of 2D laminar shedding: St = 0.2175 - 5.1064 / Re (Williamson 1998,
+    # parallel shedding, 49 < Re < 178), 0.1835 at Re = 150
+    strouhal = cylinder_wake.strouhal_number(times.numpy(), signal)
+    assert strouhal == pytest.approx(0.2175 - 5.1064 / 150, rel=0.05)
+    # a periodic wake, not a drifting one: one period later the whole field comes back (its
+    # rel-L2 to itself a period earlier is small), while half a period later it differs (the
+    # vortex street is mirrored about the axis)
+    period = round(1 / (strouhal * INTERVAL))  # in steps
+    assert 20 <= period <= 35
+    one_period = _rel_l2(fields[period:], fields[:-period])
+    half_period = _rel_l2(fields[period // 2 :], fields[: -(period // 2)])
+    assert one_period < 0.1 and one_period < 0.4 * half_period, (one_period, half_period)
 
 
 def _wake_figures(result: meshfield.FieldResult) -> dict[str, float]:
@@ -69,13 +111,15 @@ def _wake_figures(result: meshfield.FieldResult) -> dict[str, float]:
     speed = fields[..., :2].norm(dim=-1)  # [T, N]
     probe = int((mesh.pos - torch.tensor([4.0, 0.0])).norm(dim=1).argmin())  # 3.5 D behind
     signal = fields[:, probe, 1]
-    return {
+    figures = {
         "no_slip_first": float(speed[0, on_cylinder].mean()),
         "no_slip": float(speed[:, on_cylinder].mean()),
         "inlet": float((fields[:, at_inlet, 0] - 1).abs().mean()),
         "amplitude": float(signal.max() - signal.min()),
-        "R": float(result.residual.double().square().mean()),
     }
+    if result.residual is not None:
+        figures["R"] = float(result.residual.double().square().mean())
+    return figures
 
 
 @pytest.mark.slow
