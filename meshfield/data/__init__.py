@@ -6,7 +6,9 @@ data; :func:`validate` checks one.
 
 Datasets: :func:`load_spec` reads a data spec (:mod:`meshfield.data.spec`), :func:`save_graph` /
 :func:`load_graph` store one run per safetensors file, :func:`load_dataset` opens a generated
-dataset as a PyG dataset and :func:`compute_stats` gives the normalization statistics.
+dataset as a PyG dataset and :func:`compute_stats` gives the normalization statistics (the
+algorithm and the floor of a constant channel's standard deviation, shared with
+:class:`meshfield.models.Normalizer`, are in :mod:`meshfield.data.stats`).
 """
 
 from __future__ import annotations

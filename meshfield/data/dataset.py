@@ -22,6 +22,7 @@ from torch import Tensor
 from torch_geometric.data import Dataset
 
 from meshfield.data.graph import MeshGraph
+from meshfield.data.stats import Moments, safe_std
 from meshfield.data.store import load_graph
 from meshfield.errors import MeshFileNotFoundError, MeshFormatError, SpecError
 
@@ -230,12 +231,16 @@ class FieldStats:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
     def _scale(self, values: Sequence[float], like: Tensor) -> Tensor:
-        # a constant channel has std 0: leave its spread unscaled instead of dividing by 0
-        scale = torch.tensor([s if s > 0 else 1.0 for s in values], dtype=like.dtype)
-        return scale.to(like.device)
+        # the divisor of meshfield.data.stats: a constant channel (std 0) is centred, not scaled
+        return safe_std(torch.tensor(values, dtype=like.dtype, device=like.device))
 
     def normalize(self, fields: Tensor) -> Tensor:
-        """``(fields - mean) / std`` per channel (last axis, ``C``)."""
+        """``(fields - mean) / std`` per channel (last axis, ``C``).
+
+        A standard deviation at or below :data:`~meshfield.data.stats.STD_FLOOR` (a constant
+        channel) divides as 1 (:func:`~meshfield.data.stats.safe_std`), as in
+        :class:`meshfield.models.Normalizer`.
+        """
         mean = torch.tensor(self.mean, dtype=fields.dtype, device=fields.device)
         return (fields - mean) / self._scale(self.std, fields)
 
@@ -250,23 +255,14 @@ class FieldStats:
         return (cond - mean) / self._scale(self.cond_std, cond)
 
 
-def _merge(
-    count: int, mean: Tensor, m2: Tensor, n: int, batch_mean: Tensor, batch_m2: Tensor
-) -> tuple[int, Tensor, Tensor]:
-    """Combine two (count, mean, sum of squared deviations) summaries (Chan et al.)."""
-    total = count + n
-    delta = batch_mean - mean
-    mean = mean + delta * (n / total)
-    m2 = m2 + batch_m2 + delta**2 * (count * n / total)
-    return total, mean, m2
-
-
 def compute_stats(dataset: Iterable[Any]) -> FieldStats:
     r"""Per-channel mean and standard deviation of the fields of a dataset.
 
     Computed over every node and time step of every graph, in float64 with a pairwise
-    (Chan et al.) merge of per-run summaries, so large offsets do not cancel. Pass the
-    training split.
+    (Chan et al.) merge of per-run summaries, so large offsets do not cancel; a constant
+    channel gets ``std`` exactly 0. This is the algorithm of
+    :meth:`meshfield.models.Normalizer.fit` (:class:`meshfield.data.stats.Moments`): both give
+    the same mean and standard deviation from the same graphs. Pass the training split.
 
     Parameters
     ----------
@@ -276,7 +272,8 @@ def compute_stats(dataset: Iterable[Any]) -> FieldStats:
     Returns
     -------
     FieldStats
-        ``std`` is the population standard deviation.
+        ``std`` is the population standard deviation, as computed (not floored; see
+        :func:`meshfield.data.stats.safe_std` for the divisor).
 
     Raises
     ------
@@ -290,17 +287,15 @@ def compute_stats(dataset: Iterable[Any]) -> FieldStats:
     from meshfield.errors import MeshValidationError
 
     names: list[str] | None = None
-    count, mean, m2 = 0, torch.zeros(0, dtype=torch.float64), torch.zeros(0, dtype=torch.float64)
-    conds: list[Tensor] = []
+    fields = Moments(0)
+    conds: Moments | None = None
     cond_names: list[str] = []
-    num_graphs = 0
+    num_graphs = with_cond = 0
     for graph in dataset:
         num_graphs += 1
-        fields = graph.fields.to(torch.float64).reshape(-1, graph.fields.shape[-1])
         if names is None:
             names = list(graph.field_names)
-            mean = torch.zeros(len(names), dtype=torch.float64)
-            m2 = torch.zeros(len(names), dtype=torch.float64)
+            fields = Moments(graph.fields.shape[-1])
             cond_names = list(graph.get("cond_names") or [])
         elif list(graph.field_names) != names:
             msg = (
@@ -308,27 +303,26 @@ def compute_stats(dataset: Iterable[Any]) -> FieldStats:
                 f"(got {list(graph.field_names)})"
             )
             raise MeshValidationError(msg)
-        batch_mean = fields.mean(dim=0)
-        batch_m2 = ((fields - batch_mean) ** 2).sum(dim=0)
-        count, mean, m2 = _merge(count, mean, m2, fields.shape[0], batch_mean, batch_m2)
+        fields.add(graph.fields)
         if graph.get("cond") is not None:
-            conds.append(graph.cond.to(torch.float64).reshape(-1))
+            cond = torch.as_tensor(graph.cond).reshape(1, -1)  # one sample per run
+            conds = conds if conds is not None else Moments(cond.size(-1))
+            conds.add(cond)
+            with_cond += 1
     if names is None:
         msg = "dataset: expected at least one graph to compute statistics from (got none)"
         raise MeshValidationError(msg)
-    std = (m2 / count).sqrt()
     cond_mean: tuple[float, ...] = ()
     cond_std: tuple[float, ...] = ()
-    if conds and len(conds) == num_graphs:  # conditions of every run, or none
-        stacked = torch.stack(conds)
-        cond_mean = tuple(stacked.mean(dim=0).tolist())
-        cond_std = tuple(stacked.std(dim=0, correction=0).tolist())
+    if conds is not None and with_cond == num_graphs:  # conditions of every run, or none
+        cond_mean = tuple(conds.mean.tolist())
+        cond_std = tuple(conds.std.tolist())
     return FieldStats(
         field_names=tuple(names),
-        mean=tuple(float(v) for v in mean),
-        std=tuple(float(v) if math.isfinite(v) else 0.0 for v in std.tolist()),
+        mean=tuple(fields.mean.tolist()),
+        std=tuple(v if math.isfinite(v) else 0.0 for v in fields.std.tolist()),
         cond_names=tuple(cond_names) if cond_mean else (),
         cond_mean=cond_mean,
         cond_std=cond_std,
-        count=count,
+        count=fields.count,
     )
