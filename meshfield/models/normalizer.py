@@ -8,11 +8,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from meshfield.data import stats as _stats
+from meshfield.data.stats import Moments, safe_std
+
 __all__ = ["Normalizer"]
 
 #: a standard deviation (or position scale) at or below this is taken as 1: a constant channel
-#: is centred but not scaled, as in :class:`meshfield.data.FieldStats`
-STD_FLOOR = 1e-12
+#: is centred but not scaled, as in :class:`meshfield.data.FieldStats` (the one floor rule,
+#: :func:`meshfield.data.stats.safe_std`)
+STD_FLOOR = _stats.STD_FLOOR
 
 _STATS = (
     "field_mean",
@@ -116,8 +120,9 @@ class Normalizer(nn.Module):
     def set_stats(self, **stats: Any) -> Normalizer:
         """Set some statistics by name (``field_mean=[...]``, ``pos_scale=2.0``, ...).
 
-        Standard deviations and the position scale of 0 (a constant channel) become 1.
-        Returns ``self``.
+        Standard deviations and the position scale at or below ``STD_FLOOR`` (a constant
+        channel) become 1 (:func:`meshfield.data.stats.safe_std`); any other value is stored as
+        given. Returns ``self``.
         """
         unknown = sorted(set(stats) - set(_STATS))
         if unknown:
@@ -136,13 +141,17 @@ class Normalizer(nn.Module):
                 msg = f"Expected finite values for '{name}' (got {value.tolist()})"
                 raise ValueError(msg)
             if name.endswith("_std") or name == "pos_scale":
-                value = torch.where(value > STD_FLOOR, value, torch.ones_like(value))
+                value = safe_std(value)
             buffer.copy_(value.reshape(buffer.shape))
         return self
 
     @torch.no_grad()
     def fit(self, graphs: Iterable[Any]) -> Normalizer:
-        """Compute every statistic from training graphs (one pass, float64 sums).
+        """Compute every statistic from training graphs (one pass, float64).
+
+        Means and standard deviations are those of :func:`meshfield.data.compute_stats` (the
+        same streaming algorithm, :class:`meshfield.data.stats.Moments`): per graph, fields
+        over every node and time step, increments between consecutive steps, conditions.
 
         Parameters
         ----------
@@ -157,21 +166,12 @@ class Normalizer(nn.Module):
             (midpoint of the bounding box of all nodes) and scale (half its longest side).
         """
         f64 = torch.float64
-        sums = {k: torch.zeros(n, dtype=f64) for k, n in self._sizes().items()}
-        squares = {k: torch.zeros(n, dtype=f64) for k, n in self._sizes().items()}
-        counts = dict.fromkeys(sums, 0)
+        moments = {key: Moments(size) for key, size in self._sizes().items()}
         cond_min = torch.full((self.num_cond,), float("inf"), dtype=f64)
         cond_max = torch.full((self.num_cond,), float("-inf"), dtype=f64)
         low = torch.full((self.dim,), float("inf"), dtype=f64)
         high = torch.full((self.dim,), float("-inf"), dtype=f64)
         seen = 0
-
-        def add(key: str, values: Tensor) -> None:
-            values = values.detach().to(f64).reshape(-1, sums[key].numel())
-            sums[key] += values.sum(0)
-            squares[key] += values.square().sum(0)
-            counts[key] += values.size(0)
-
         for graph in graphs:
             seen += 1
             fields = graph.fields
@@ -181,12 +181,12 @@ class Normalizer(nn.Module):
                     f"(got {list(fields.shape)})"
                 )
                 raise ValueError(msg)
-            add("field", fields)
+            moments["field"].add(fields)
             if fields.size(0) > 1:
-                add("delta", fields[1:] - fields[:-1])
+                moments["delta"].add(fields[1:] - fields[:-1])
             if self.num_cond:
                 cond = torch.as_tensor(graph.cond).reshape(-1, self.num_cond).to(f64)
-                add("cond", cond)
+                moments["cond"].add(cond)
                 cond_min = torch.minimum(cond_min, cond.amin(0))
                 cond_max = torch.maximum(cond_max, cond.amax(0))
             pos = graph.pos.detach().to(f64)
@@ -196,13 +196,11 @@ class Normalizer(nn.Module):
             msg = "Normalizer.fit needs at least one graph"
             raise ValueError(msg)
         stats: dict[str, Tensor] = {}
-        for key, total in sums.items():
-            if counts[key] == 0:
+        for key, summary in moments.items():
+            if summary.count == 0:
                 continue
-            mean = total / counts[key]
-            var = (squares[key] / counts[key] - mean.square()).clamp(min=0)
-            stats[f"{key}_mean"] = mean
-            stats[f"{key}_std"] = var.sqrt()
+            stats[f"{key}_mean"] = summary.mean
+            stats[f"{key}_std"] = summary.std
         if self.num_cond:
             stats["cond_min"], stats["cond_max"] = cond_min, cond_max
         stats["pos_center"] = (low + high) / 2
