@@ -27,7 +27,8 @@ from torch import Tensor
 from meshfield.physics.spec import pde_from_spec
 
 if TYPE_CHECKING:
-    from meshfield.models.base import FieldModel, StepOutput
+    from meshfield.models.base import FieldModel
+    from meshfield.models.trajectory import Trajectory
     from meshfield.physics import PDE
     from meshfield.result import FieldResult
 
@@ -619,78 +620,6 @@ def _refine(
 # the rollout
 
 
-class _Rollout:
-    """The frames of a rollout, and what recomputes any step's decoder output for queries."""
-
-    def __init__(self, model: FieldModel, graph: Any, cond: Mapping[str, float] | None) -> None:
-        self.model = model
-        self.graph = graph
-        self.cond = dict(cond) if cond else None
-        self.context = model.prepare(graph)
-        self.frames: list[Tensor] = []
-        #: step -> temporal state the step started from (produced steps only)
-        self.state_in: dict[int, Tensor | None] = {}
-        self.num_input = 0
-        self._cached: tuple[int, StepOutput] | None = None
-
-    def step_output(self, step: int) -> StepOutput:
-        """The model's output that produced frame ``step`` (recomputed unless cached)."""
-        if self._cached is not None and self._cached[0] == step:
-            return self._cached[1]
-        model, history = self.model, self.model.history
-        if step == 0 and self.num_input == 0:
-            out = model.initial(self.graph, self.cond, context=self.context)
-        else:
-            frames = torch.stack(self.frames[max(step - history, 0) : step])
-            out = model(self.graph, frames, self.cond, self.state_in[step], context=self.context)
-        self._cached = (step, out)
-        return out
-
-    def run(
-        self, initial: Tensor | None, steps: int, progress: bool, points: Tensor | None
-    ) -> list[Tensor]:
-        """Roll out; returns the decoder's values ``[Q, C]`` at ``points`` per produced step."""
-        model = self.model
-        queried: list[Tensor] = []
-        q = None
-        if points is not None:
-            q = points.to(device=self.context.pos.device, dtype=self.context.pos.dtype)
-        if initial is None:
-            out = model.initial(self.graph, self.cond, context=self.context)
-            self.frames = [out.fields]
-            self.state_in[0] = None
-            self._cached = (0, out)
-            state = out.state
-            if q is not None:
-                queried.append(model.query(q, out, self.context.pos).cpu())
-        else:
-            self.frames = list(initial.to(self.context.pos.device).unbind(0))
-            self.num_input = len(self.frames)
-            state = None
-        start = len(self.frames)
-        bar = None
-        if progress:
-            from meshfield._progress import progress_bar
-
-            bar = progress_bar(
-                total=steps, desc="generate", unit="step", enabled=True, leave=False
-            )
-        for step in range(start, start + steps):
-            history = torch.stack(self.frames[-model.history :])
-            self.state_in[step] = state
-            out = model(self.graph, history, self.cond, state, context=self.context)
-            self.frames.append(out.fields)
-            self._cached = (step, out)
-            state = out.state
-            if q is not None:
-                queried.append(model.query(q, out, self.context.pos).cpu())
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
-        return queried
-
-
 def _query_points(points: Any, dim: int) -> Tensor:
     value = points.detach() if isinstance(points, Tensor) else np.asarray(points)
     points = torch.as_tensor(value, dtype=torch.float32)
@@ -703,7 +632,7 @@ def _query_points(points: Any, dim: int) -> Tensor:
     return points
 
 
-def _make_query_fn(rollout: _Rollout, fields: Tensor, names: list[str], mesh: Any) -> Any:
+def _make_query_fn(rollout: Trajectory, fields: Tensor, names: list[str], mesh: Any) -> Any:
     from meshfield.result import FieldResult
 
     model = rollout.model
@@ -885,9 +814,15 @@ def generate(
         pde_from_spec(_spec(resolved.info), cond, net.field_names, dim=net.config.dim)
     try:
         with torch.no_grad():
-            rollout = _Rollout(net, device_graph, cond)
-            queried = rollout.run(frames0, int(steps), progress, points)
-            fields = torch.stack(rollout.frames).detach().cpu()
+            rollout = net.trajectory(
+                device_graph,
+                int(steps),
+                None if frames0 is None else frames0.to(device_graph.pos.device),
+                cond=dict(cond) if cond else None,
+                query=points,
+                progress=progress,
+            )
+            fields = rollout.frames.detach().cpu()
         _check_finite(fields, names, cond, rollout.num_input)
         times = _times(resolved.info, fields.shape[0])
         if refined:
@@ -904,7 +839,7 @@ def generate(
                 [result.at(points, step=k).to(torch.float32) for k in range(result.num_steps)]
             )
         else:
-            result.query_values = _query_values(rollout, points, fields, graph, queried)
+            result.query_values = _query_values(rollout, points, fields, graph)
     return result
 
 
@@ -1031,13 +966,14 @@ def _result(
     if values is not None:
         result.residual = values
         result.residual_names = components
-        result.metrics.update(_residual_metrics(values, components))
+        from meshfield.metrics.residual import interior_nodes, residual_scores
+
+        interior = interior_nodes(graph)
+        result.metrics.update(residual_scores(values, components, interior=interior))
     return result
 
 
-def _query_values(
-    rollout: _Rollout, points: Tensor, fields: Tensor, graph: Any, queried: list[Tensor]
-) -> Tensor:
+def _query_values(rollout: Trajectory, points: Tensor, fields: Tensor, graph: Any) -> Tensor:
     """``[T, Q, C]``: given initial frames interpolated on the mesh, then the decoder's values."""
     from meshfield.result import FieldResult
 
@@ -1046,12 +982,5 @@ def _query_values(
         FieldResult(fields[step : step + 1], names, None, graph).at(points, step=0)
         for step in range(rollout.num_input)
     ]
+    queried = [] if rollout.queries is None else list(rollout.queries.unbind(0))
     return torch.stack([v.to(torch.float32) for v in [*values, *queried]])
-
-
-def _residual_metrics(residual: Tensor, names: Sequence[str]) -> dict[str, float]:
-    squared = residual.to(torch.float64) ** 2
-    per = squared.mean(dim=(0, 1))
-    metrics = {"R": float(per.mean())}
-    metrics.update({f"R_{name}": float(value) for name, value in zip(names, per.tolist())})
-    return metrics

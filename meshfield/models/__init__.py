@@ -24,6 +24,8 @@ _LAZY: dict[str, str] = {
     "FieldModel": "meshfield.models.base",
     "StepOutput": "meshfield.models.base",
     "MeshContext": "meshfield.models.base",
+    "Trajectory": "meshfield.models.trajectory",
+    "RolloutStep": "meshfield.models.trajectory",
     "Normalizer": "meshfield.models.normalizer",
     "EncoderConfig": "meshfield.models.config",
     "DecoderConfig": "meshfield.models.config",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, NamedTuple
 
 import torch
@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from meshfield.models.normalizer import Normalizer
+from meshfield.models.trajectory import RolloutStep, Trajectory
 from meshfield.nn.decoder import NodeDecoder, PointQueryDecoder
 from meshfield.nn.encoder import edge_geometry
 
@@ -505,6 +506,166 @@ class FieldModel(nn.Module):
             node_features=tokens,
         )
 
+    def rollout_steps(
+        self,
+        data: Data,
+        steps: int,
+        initial: Tensor | None = None,
+        *,
+        cond: Tensor | Mapping[str, float] | None = None,
+        state: Tensor | None = None,
+        teacher: Tensor | None = None,
+        context: MeshContext | None = None,
+        detach: bool = False,
+    ) -> Iterator[RolloutStep]:
+        """The rollout loop: every step it takes, as it takes it.
+
+        The one loop that chains model steps; :meth:`rollout`, :meth:`trajectory`,
+        ``meshfield.generate``, fine-tuning, the refiner and evaluation all run it. It leaves
+        the gradient mode to the caller (a generator cannot hold ``torch.no_grad`` across its
+        yields).
+
+        Parameters
+        ----------
+        data, steps, initial, cond, state
+            As in :meth:`rollout`.
+        teacher : torch.Tensor, optional
+            Physical frames ``[T, N, C]`` to read the history from instead of the rollout's
+            own predictions (teacher forcing; the temporal state is still carried from step to
+            step). ``initial`` defaults to its first ``history`` frames and ``steps`` may reach
+            ``T - len(initial)``. Default: none (the model reads its own predictions).
+        context : MeshContext, optional
+            :meth:`prepare` of ``data``. Default: computed once here.
+        detach : bool, default: False
+            Feed the next step detached copies of the predicted frame and state (the
+            pushforward trick without backpropagation through the unroll).
+
+        Yields
+        ------
+        RolloutStep
+            ``(index, state_in, output)`` for every produced frame, the generated first frame
+            (index 0) included.
+        """
+        if steps < 0:
+            msg = f"'steps' must be >= 0 (got {steps})"
+            raise ValueError(msg)
+        context = context if context is not None else self.prepare(data)
+        if teacher is not None:
+            teacher = teacher.unsqueeze(0) if teacher.dim() == 2 else teacher
+            if initial is None:
+                initial = teacher[: self.history]
+            if initial.dim() == 3 and initial.size(0) + steps > teacher.size(0):
+                msg = (
+                    f"{steps} steps after {initial.size(0)} initial frames need "
+                    f"{initial.size(0) + steps} teacher frames (got {teacher.size(0)})"
+                )
+                raise ValueError(msg)
+        if initial is None:
+            out = self.initial(data, cond, context=context)
+            yield RolloutStep(0, None, out, out.fields[:0].unsqueeze(0))
+            frames, state = [out.fields], out.state
+        else:
+            initial = initial.unsqueeze(0) if initial.dim() == 2 else initial
+            frames = list(initial.unbind(0))
+        for _ in range(steps):
+            index = len(frames)
+            first = max(index - self.history, 0)
+            history = (
+                torch.stack(frames[first:index]) if teacher is None else teacher[first:index]
+            )
+            out = self(data, history, cond, state, context=context)
+            yield RolloutStep(index, state, out, history)
+            following, state = out.fields, out.state
+            if detach:
+                following = following.detach()
+                state = None if state is None else state.detach()
+            frames.append(following)
+
+    def trajectory(
+        self,
+        data: Data,
+        steps: int,
+        initial: Tensor | None = None,
+        *,
+        cond: Tensor | Mapping[str, float] | None = None,
+        state: Tensor | None = None,
+        grad: bool = False,
+        teacher: Tensor | None = None,
+        keep_outputs: bool = False,
+        query: Tensor | None = None,
+        progress: bool = False,
+    ) -> Trajectory:
+        """Roll out and keep what later work on the rollout needs.
+
+        Parameters
+        ----------
+        data, steps, initial, cond, state, grad
+            As in :meth:`rollout`.
+        teacher : torch.Tensor, optional
+            Teacher forcing, see :meth:`rollout_steps`.
+        keep_outputs : bool, default: False
+            Keep every step's :class:`StepOutput` (node tokens included); otherwise only the
+            last one, and :meth:`Trajectory.step_output` recomputes the others from the
+            state their step started from.
+        query : torch.Tensor, optional
+            Physical points ``[Q, d]``: the decoder's values there at every produced frame
+            are kept in ``queries`` (on the CPU).
+        progress : bool, default: False
+            Show a progress bar over the steps.
+
+        Returns
+        -------
+        Trajectory
+        """
+        from meshfield._progress import progress_bar
+
+        if steps < 0:
+            msg = f"'steps' must be >= 0 (got {steps})"
+            raise ValueError(msg)
+        guard = contextlib.nullcontext() if grad else torch.no_grad()
+        with guard:
+            context = self.prepare(data)
+            if teacher is not None and initial is None:
+                teacher = teacher.unsqueeze(0) if teacher.dim() == 2 else teacher
+                initial = teacher[: self.history]
+            given = [] if initial is None else list(
+                (initial.unsqueeze(0) if initial.dim() == 2 else initial).unbind(0)
+            )
+            points = None
+            if query is not None:
+                points = query.to(device=context.pos.device, dtype=context.pos.dtype)
+            frames, states_in, outputs, queried = list(given), {}, {}, []
+            bar = progress_bar(
+                total=steps, desc="generate", unit="step", enabled=progress, leave=False
+            )
+            try:
+                for step in self.rollout_steps(
+                    data, steps, initial, cond=cond, state=state, teacher=teacher, context=context
+                ):
+                    frames.append(step.output.fields)
+                    states_in[step.index] = step.state_in
+                    if not keep_outputs:
+                        outputs.clear()  # the last one stays: a query at the end reuses it
+                    outputs[step.index] = step.output
+                    if points is not None:
+                        queried.append(self.query(points, step.output, context.pos).cpu())
+                    if step.index > 0:
+                        bar.update(1)
+            finally:
+                bar.close()
+            return Trajectory(
+                frames=torch.stack(frames),
+                num_input=len(given),
+                states_in=states_in,
+                outputs=outputs,
+                queries=torch.stack(queried) if queried else None,
+                model=self,
+                data=data,
+                cond=cond,
+                context=context,
+                teacher=teacher,
+            )
+
     def rollout(
         self,
         data: Data,
@@ -515,7 +676,7 @@ class FieldModel(nn.Module):
         state: Tensor | None = None,
         grad: bool = False,
     ) -> Tensor:
-        """Roll the model out for ``steps`` steps.
+        """Roll the model out for ``steps`` steps: the frames of :meth:`trajectory`.
 
         Parameters
         ----------
@@ -540,24 +701,9 @@ class FieldModel(nn.Module):
             The trajectory ``[h0 + steps, N, C]`` (``h0 = 1`` for a generated first frame),
             initial frames first, physical units.
         """
-        if steps < 0:
-            msg = f"'steps' must be >= 0 (got {steps})"
-            raise ValueError(msg)
-        guard = contextlib.nullcontext() if grad else torch.no_grad()
-        with guard:
-            context = self.prepare(data)
-            if initial is None:
-                out = self.initial(data, cond, context=context)
-                frames, state = [out.fields], out.state
-            else:
-                initial = initial.unsqueeze(0) if initial.dim() == 2 else initial
-                frames = list(initial.unbind(0))
-            for _ in range(steps):
-                history = torch.stack(frames[-self.history :])
-                out = self(data, history, cond, state, context=context)
-                frames.append(out.fields)
-                state = out.state
-            return torch.stack(frames)
+        return self.trajectory(
+            data, steps, initial, cond=cond, state=state, grad=grad
+        ).frames
 
     def query(
         self,

@@ -258,33 +258,24 @@ class _Anchor:
         self.context = model.prepare(graph)
         self.sampler = MeshSampler(graph)
         self.operators = MeshOperators.from_data(graph)
-        with torch.no_grad():
-            frames = model.rollout(graph, steps, initial=initial, cond=self.model_cond)
+        # one rollout keeps the frames, the state each step started from and (with a frozen
+        # model) the step outputs
+        self.trajectory = model.trajectory(
+            graph, steps, initial, cond=self.model_cond, keep_outputs=cache
+        )
+        frames = self.trajectory.frames
         self.frames = frames.detach()
-        self.start = 1 if initial is None else (initial.size(0) if initial.dim() == 3 else 1)
+        self.start = self.trajectory.start
         self.times = _frame_times(graph, times, frames.size(0), dt)
-        # incoming temporal states and (with a frozen model) the step outputs
-        self.states: list[Tensor | None] = []
-        self.outputs: list[Any] = []
-        with torch.no_grad():
-            state = None
-            if initial is None:
-                state = model.initial(graph, self.model_cond, context=self.context).state
-            for n in range(self.start, frames.size(0)):
-                self.states.append(state)
-                out = self._step(model, n, state)
-                self.outputs.append(out if cache else None)
-                state = out.state
-
-    def _step(self, model: nn.Module, n: int, state: Tensor | None) -> Any:
-        history = self.frames[max(0, n - model.history) : n]
-        return model(self.graph, history, self.model_cond, state, context=self.context)
 
     def output(self, model: nn.Module, n: int) -> Any:
-        cached = self.outputs[n - self.start]
-        if cached is not None:
-            return cached
-        return self._step(model, n, self.states[n - self.start])
+        """The output of the step that produced frame ``n`` (kept, else recomputed by ``model``)."""
+        kept = self.trajectory.outputs.get(n)
+        if kept is not None:
+            return kept
+        history = self.frames[max(0, n - model.history) : n]
+        state = self.trajectory.states_in[n]
+        return model(self.graph, history, self.model_cond, state, context=self.context)
 
     def dt(self, n: int) -> float:
         return float(self.times[n] - self.times[n - 1])

@@ -908,15 +908,15 @@ def apply_refiner(
     model_cond = _model_cond(model, conditions)
     generator = torch.Generator().manual_seed(seed)
     out = [fields[i] for i in range(min(start, fields.size(0)))]
-    state = None
-    for n in range(start, fields.size(0)):
-        history = fields[max(0, n - model.history) : n]
-        step = model(data, history, model_cond, state, context=context)
-        state = step.state
+    steps = max(fields.size(0) - start, 0)
+    for step in model.rollout_steps(
+        data, steps, fields[:start], cond=model_cond, teacher=fields, context=context
+    ):
+        n = step.index
         refined = refine_step(
             model,
             refiner,
-            step,
+            step.output,
             fields[n - 1],
             context.pos,
             sampler,

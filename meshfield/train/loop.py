@@ -164,16 +164,17 @@ class StepLoss(nn.Module):
             state = model.warm_state(
                 batch, warmup, batch.warmup_steps, context=context
             )
-        for j in range(self.horizon):
-            out = model(batch, frames, state=state, context=context)
-            target = norm.normalize_delta(frames[-1], fields[h + j])
-            losses.append(_per_graph_mse(out.delta, target, index, num_graphs))
-            if j + 1 < self.horizon:
-                following, state = out.fields, out.state
-                if not self.pushforward_grad:
-                    following = following.detach()
-                    state = state.detach() if state is not None else None
-                frames = torch.cat([frames[1:], following.unsqueeze(0)], dim=0)
+        unroll = model.rollout_steps(
+            batch,
+            self.horizon,
+            frames,
+            state=state,
+            context=context,
+            detach=not self.pushforward_grad,
+        )
+        for step in unroll:
+            target = norm.normalize_delta(step.history[-1], fields[step.index])
+            losses.append(_per_graph_mse(step.output.delta, target, index, num_graphs))
         step_loss = torch.stack(losses).mean()
         total = step_loss
         initial_loss = step_loss.new_zeros(())
