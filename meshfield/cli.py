@@ -342,8 +342,6 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     import time
     import warnings
 
-    import torch
-
     from meshfield.api import generate
 
     def fail(text: object) -> int:
@@ -400,9 +398,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     )
     print(f"time       {elapsed:.2f} s (loading, {steps} step(s), residual)")
     if result.residual is not None:
-        rms = result.residual.to(torch.float64).pow(2).mean(dim=(0, 1)).sqrt()
-        parts = ", ".join(f"{n} {v:.3g}" for n, v in zip(result.residual_names, rms.tolist()))
-        print(f"residual   RMS over nodes and steps: {parts}")
+        parts = ", ".join(f"{n} {result.metrics[f'R_{n}']:.3g}" for n in result.residual_names)
+        print(
+            f"residual   R {result.metrics['R']:.3g} (mean square over interior nodes and "
+            f"steps; {parts})"
+        )
     else:
         print("residual   not computed")
     try:

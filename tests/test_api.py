@@ -93,6 +93,12 @@ def test_bundled_cylinder_mesh(checkpoint: Path) -> None:
     assert torch.isfinite(result.fields).all() and torch.isfinite(result.residual).all()
     assert result.metrics["R"] > 0 and set(result.metrics) >= {"R_continuity", "R_momentum_y"}
     assert list(result.mesh.boundary_names) == ["interior", "inlet", "outlet", "walls", "cylinder"]
+    # R is one number everywhere: the mean square over interior nodes, steps and components
+    interior = result.mesh.boundary == 0
+    squared = result.residual.double()[:, interior] ** 2
+    assert 0 < int(interior.sum()) < interior.numel()
+    assert result.metrics["R"] == pytest.approx(float(squared.mean()), rel=1e-9)
+    assert result.metrics["R_momentum_x"] == pytest.approx(float(squared[..., 1].mean()), rel=1e-9)
 
 
 def test_pyvista_mesh_and_default_steps(checkpoint: Path) -> None:

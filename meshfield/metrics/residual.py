@@ -41,7 +41,15 @@ from torch import Tensor
 
 from meshfield.metrics.fields import Per, _check, _node_sum, _reduce_mean
 
-__all__ = ["MSER", "mse_r", "mse_r_on_mesh", "normalized_mse", "residual_r"]
+__all__ = [
+    "MSER",
+    "interior_nodes",
+    "mse_r",
+    "mse_r_on_mesh",
+    "normalized_mse",
+    "residual_r",
+    "residual_scores",
+]
 
 
 def residual_r(residual: Tensor, *, per: Per = "total", weight: Tensor | None = None) -> Tensor:
@@ -74,6 +82,54 @@ def residual_r(residual: Tensor, *, per: Per = "total", weight: Tensor | None = 
     weight = _check(residual, residual, per, weight)
     total, norm = _node_sum(residual**2, weight)
     return _reduce_mean(total / norm, per)
+
+
+def interior_nodes(mesh: Any) -> Tensor | None:
+    """``[N]`` mask of the nodes where R is averaged: boundary tag 0, or ``None`` (all nodes).
+
+    The boundary holds boundary conditions, not the PDE, so every score of R leaves it out;
+    the same rule as :class:`~meshfield.physics.MeshOperators` (``interior``).
+    """
+    boundary = getattr(mesh, "boundary", None)
+    if boundary is None:
+        return None
+    boundary = torch.as_tensor(boundary)
+    return ~boundary if boundary.dtype == torch.bool else boundary == 0
+
+
+def residual_scores(
+    residual: Tensor, components: Sequence[str], *, interior: Tensor | None = None
+) -> dict[str, float]:
+    r"""The residual as every report gives it: ``R`` and ``R_<component>``.
+
+    ``R`` is :func:`residual_r` over the interior nodes and all steps, the mean over
+    components; ``R_<component>`` the same per component. ``meshfield.generate``
+    (``result.metrics``), the command line and :func:`mse_r_on_mesh` (``interior_only=True``,
+    as ``meshfield evaluate`` calls it) report this one number.
+
+    Parameters
+    ----------
+    residual : Tensor
+        ``[..., N, K]`` residual in physical units.
+    components : sequence of str
+        The ``K`` component names.
+    interior : Tensor, optional
+        ``[N]`` boolean mask (:func:`interior_nodes`). default: all nodes.
+
+    Examples
+    --------
+    >>> r = torch.tensor([[[1.0, 0.0], [3.0, 2.0]]])  # 1 step, 2 nodes, 2 components
+    >>> residual_scores(r, ["a", "b"], interior=torch.tensor([False, True]))
+    {'R': 6.5, 'R_a': 9.0, 'R_b': 4.0}
+    """
+    if residual.shape[-1] != len(components):
+        msg = f"Expected {residual.shape[-1]} component names (got {list(components)})"
+        raise ValueError(msg)
+    weight = None if interior is None else interior.to(residual.device, torch.float64)
+    per = residual_r(residual.to(torch.float64), per="field", weight=weight)
+    scores = {"R": float(per.mean())}
+    scores.update({f"R_{name}": float(v) for name, v in zip(components, per.tolist())})
+    return scores
 
 
 def normalized_mse(
