@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from meshfield.nn.ssm.mamba import Mamba
 from meshfield.nn.ssm.norm import RMSNormGated
+from meshfield.nn.ssm.recompute import bidirectional_recompute
 
 __all__ = ["BiMamba"]
 
@@ -158,8 +159,20 @@ class BiMamba(nn.Module):
         return out.squeeze(0) if flat else out
 
     def _mix(self, x: Tensor, seq_idx: Tensor | None) -> Tensor:
-        forward_out = self.mixer_forward(x, seq_idx)
         backward_mixer = self.mixer_forward if self.mixer_backward is None else self.mixer_backward
+        block = self.mixer_forward.checkpoint
+        if (
+            self.proj is None
+            and block
+            and x.shape[1] > block
+            and torch.is_grad_enabled()
+            and self.mixer_forward._resolve_backend(x) == "torch"
+        ):
+            # both directions in one Function that keeps only x (meshfield.nn.ssm.recompute)
+            return bidirectional_recompute(
+                x, seq_idx, (self.mixer_forward, backward_mixer), (False, True), block
+            )
+        forward_out = self.mixer_forward(x, seq_idx)
         backward_out = backward_mixer(x, seq_idx, reverse=True)
         if self.proj is None:
             return forward_out + backward_out
