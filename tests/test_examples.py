@@ -7,6 +7,8 @@ too.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 import subprocess
@@ -21,13 +23,15 @@ EXAMPLES = ROOT / "examples"
 #: pictures of the cases with a before/after fine-tuning comparison
 FINETUNED = ("residual_pretrained.png", "residual_finetuned.png", "errors.png")
 
-#: script -> (files it writes under --out, solvers it needs, Python modules it needs)
+#: script -> (files it writes under --out, solvers it needs, optional Python modules it needs).
+#: Only optional extras belong in the last slot: a required dependency (gmsh, pyvista, ...) that
+#: is missing is a broken install, and the example must fail on it rather than be skipped.
 CASES = {
-    "heat_plate": (FINETUNED, (), ("gmsh",)),
+    "heat_plate": (FINETUNED, (), ()),
     "taylor_green_grid": (FINETUNED, (), ()),
     "custom_mesh": (("residual.png",), (), ()),
-    "cylinder_wake": (FINETUNED, ("pimpleFoam", "gmshToFoam"), ("gmsh",)),
-    "lid_driven_cavity": (FINETUNED, ("icoFoam", "gmshToFoam"), ("gmsh",)),
+    "cylinder_wake": (FINETUNED, ("pimpleFoam", "gmshToFoam"), ()),
+    "lid_driven_cavity": (FINETUNED, ("icoFoam", "gmshToFoam"), ()),
     "airfoil": (("residual_pretrained.png",), ("simpleFoam",), ()),
 }
 
@@ -68,6 +72,31 @@ def check_outputs(name: str, out: Path, result: subprocess.CompletedProcess) -> 
     assert header, f"{name}: no results table in its output:\n{result.stdout[-2000:]}"
     row = lines[header[0] + 1].split()
     assert len(row) == 6 and all(_is_number(cell) for cell in row[1:]), row
+    if "residual_finetuned.png" in files:
+        check_finetuning_lowers_r(name, out, lines[header[0] + 1 : header[0] + 3])
+
+
+class ResidualNotLowered(AssertionError):
+    """Fine-tuning left the PDE residual R of the test rollouts as high or higher."""
+
+
+def check_finetuning_lowers_r(name: str, out: Path, rows: list[str]) -> None:
+    """Physics fine-tuning lowered the mean squared PDE residual R of the test rollouts.
+
+    The example writes its scores to ``metrics.json`` (``pretrained`` and ``fine-tuned``, as
+    in the table it prints); the printed table must show the same R.
+    """
+    scores = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    before, after = scores["pretrained"]["R"], scores["fine-tuned"]["R"]
+    assert math.isfinite(before) and math.isfinite(after), (before, after)
+    printed = {cells[0]: float(cells[3]) for cells in (row.split() for row in rows)}
+    assert set(printed) == {"pretrained", "fine-tuned"}, rows
+    assert printed["pretrained"] == pytest.approx(before, rel=1e-3), rows
+    assert printed["fine-tuned"] == pytest.approx(after, rel=1e-3), rows
+    if not after < before:
+        raise ResidualNotLowered(
+            f"{name}: fine-tuning did not lower R ({before:.4g} -> {after:.4g})"
+        )
 
 
 def _is_number(text: str) -> bool:
@@ -79,8 +108,8 @@ def _is_number(text: str) -> bool:
 
 
 def _requirements(name: str) -> None:
-    _, solvers, modules = CASES[name]
-    for module in modules:
+    _, solvers, optional_modules = CASES[name]
+    for module in optional_modules:
         pytest.importorskip(module)
     missing = [s for s in solvers if shutil.which(s) is None]
     if missing:
@@ -88,7 +117,24 @@ def _requirements(name: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["heat_plate", "taylor_green_grid", "custom_mesh"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        # A known failure, kept visible: in quick mode the heat plate's fine-tuning raises R
+        # on the test runs (1.307 -> 1.393 here, deterministic). Only that failure is
+        # expected (raises=); strict, so the mark must go once fine-tuning lowers R.
+        pytest.param(
+            "heat_plate",
+            marks=pytest.mark.xfail(
+                raises=ResidualNotLowered,
+                strict=True,
+                reason="quick heat_plate: fine-tuning raises R on the test runs",
+            ),
+        ),
+        "taylor_green_grid",
+        "custom_mesh",
+    ],
+)
 def test_example(name: str, tmp_path: Path) -> None:
     _requirements(name)
     check_outputs(name, tmp_path, run_example(name, tmp_path))
