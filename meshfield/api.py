@@ -27,6 +27,7 @@ from torch import Tensor
 from meshfield.physics.spec import pde_from_spec
 
 if TYPE_CHECKING:
+    from meshfield.checkpoint import CheckpointInfo
     from meshfield.models.base import FieldModel
     from meshfield.models.trajectory import Trajectory
     from meshfield.physics import PDE
@@ -69,6 +70,13 @@ class ResolvedModel(NamedTuple):
     name: str | None
     #: the default mesh (pretrained models), else ``None``
     mesh: Path | None
+
+    @property
+    def details(self) -> CheckpointInfo:
+        """:attr:`info` parsed: names, condition ranges, data spec, time window, units."""
+        from meshfield.checkpoint import CheckpointInfo
+
+        return CheckpointInfo.from_dict(self.info)
 
     @property
     def label(self) -> str:
@@ -183,7 +191,7 @@ def _check_conditions(
     resolved: ResolvedModel,
 ) -> dict[str, float]:
     expected = list(resolved.model.cond_names)
-    ranges = resolved.info.get("cond_ranges") or {}
+    ranges = resolved.details.cond_ranges
     if conditions is None:
         conditions = {}
     if not isinstance(conditions, Mapping):
@@ -281,7 +289,7 @@ def _mesh_graph(
             "more boundary tags"
         )
         raise ValueError(msg)
-    trained = (resolved.info.get("metadata") or {}).get("boundary_names")
+    trained = resolved.details.metadata.get("boundary_names")
     given = getattr(graph, "boundary_names", None)
     if trained and given is not None and list(trained) != list(given):
         graph = _match_boundary_names(graph, list(given), list(trained), resolved.label)
@@ -410,42 +418,17 @@ def _initial_frames(initial: Any, graph: Any, resolved: ResolvedModel) -> Tensor
 # what the checkpoint says: steps, times, units, PDE
 
 
-def _spec(info: Mapping[str, Any]) -> Mapping[str, Any]:
-    spec = info.get("data_spec")
-    return spec if isinstance(spec, Mapping) else {}
-
-
-def _time_spec(info: Mapping[str, Any]) -> Any:
-    from meshfield.data.spec import TimeSpec
-
-    time = _spec(info).get("time")
-    if not isinstance(time, Mapping):
-        return None
-    try:
-        if time.get("steady"):
-            return TimeSpec(steady=True)
-        interval = time.get("interval")
-        end = time.get("end")
-        return TimeSpec(
-            spin_up=float(time.get("spin_up", 0.0) or 0.0),
-            end=None if end is None else float(end),
-            interval=None if interval is None else float(interval),
-        )
-    except (TypeError, ValueError):
-        return None
-
-
 #: the most steps a checkpoint may ask for by default (a larger default is a broken or crafted
 #: checkpoint; pass ``steps`` explicitly for longer rollouts)
 MAX_DEFAULT_STEPS = 100_000
 
 
-def _default_steps(info: Mapping[str, Any], num_initial: int) -> int:
-    meta = info.get("metadata") or {}
+def _default_steps(info: CheckpointInfo, num_initial: int) -> int:
+    meta = info.metadata
     if isinstance(meta.get("rollout_steps"), int):
         steps, where = max(int(meta["rollout_steps"]), 0), "metadata.rollout_steps"
     else:
-        time = _time_spec(info)
+        time = info.time
         if time is None:
             return DEFAULT_STEPS
         steps, where = max(time.num_snapshots - num_initial, 0), "the data spec's time window"
@@ -461,25 +444,11 @@ def _default_steps(info: Mapping[str, Any], num_initial: int) -> int:
 def _rollout_steps(steps: Any, resolved: ResolvedModel, num_initial: int) -> int:
     """``steps`` checked, or the checkpoint's default."""
     if steps is None:
-        steps = _default_steps(resolved.info, num_initial)
+        steps = _default_steps(resolved.details, num_initial)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         msg = f"'steps' must be a non-negative integer (got {steps!r})"
         raise ValueError(msg)
     return int(steps)
-
-
-def _times(info: Mapping[str, Any], total: int) -> Tensor:
-    time = _time_spec(info)
-    if time is None or time.steady or not time.interval:
-        return torch.arange(total, dtype=torch.float64)
-    return time.spin_up + time.interval * torch.arange(total, dtype=torch.float64)
-
-
-def _units(info: Mapping[str, Any]) -> dict[str, str]:
-    fields = _spec(info).get("fields")
-    if not isinstance(fields, Mapping):
-        return {}
-    return {str(k): str(v) for k, v in fields.items() if v is not None}
 
 
 def _residual(
@@ -498,7 +467,7 @@ def _residual(
     if isinstance(option, PDE):
         pde = option
     elif option is True:
-        spec = _spec(resolved.info)
+        spec = resolved.details.spec
         pde = pde_from_spec(spec, cond, model.field_names, dim=model.config.dim)
         if pde is None:
             named = (spec.get("pde") or {}).get("name") if spec else None
@@ -570,7 +539,7 @@ def _has_refiner(resolved: ResolvedModel) -> bool:
     if resolved.path is None:
         return False
     name = getattr(module, "REFINER_CONFIG", "refiner.json")
-    metadata = resolved.info.get("metadata") or {}
+    metadata = resolved.details.metadata
     return (resolved.path / name).is_file() or bool(metadata.get("refiner"))
 
 
@@ -811,7 +780,7 @@ def generate(
     device_graph = graph.clone().to(device) if torch.device(device).type != "cpu" else graph
     if residual is True:
         # conditions the PDE cannot take (Re = 0) fail here, not after the whole rollout
-        pde_from_spec(_spec(resolved.info), cond, net.field_names, dim=net.config.dim)
+        pde_from_spec(resolved.details.spec, cond, net.field_names, dim=net.config.dim)
     try:
         with torch.no_grad():
             rollout = net.trajectory(
@@ -824,7 +793,7 @@ def generate(
             )
             fields = rollout.frames.detach().cpu()
         _check_finite(fields, names, cond, rollout.num_input)
-        times = _times(resolved.info, fields.shape[0])
+        times = resolved.details.times(fields.shape[0])
         if refined:
             fields = _refine(resolved, device_graph, fields, times, cond, rollout.num_input or 1)
     finally:
@@ -912,7 +881,7 @@ def generate_many(
     refined = refine is True or (refine is None and _has_refiner(resolved))
     if residual is True:
         for cond in conds:
-            pde_from_spec(_spec(resolved.info), cond, net.field_names, dim=net.config.dim)
+            pde_from_spec(resolved.details.spec, cond, net.field_names, dim=net.config.dim)
     names = list(net.field_names)
     count = len(conds)
     num_nodes = int(graph.pos.shape[0])
@@ -930,7 +899,7 @@ def generate_many(
         trajectory = net.rollout(batch, int(steps), start, cond=cond_tensor).cpu()
     finally:
         net.train(was_training)
-    times = _times(resolved.info, trajectory.shape[0])
+    times = resolved.details.times(trajectory.shape[0])
     results = []
     for i, cond in enumerate(conds):
         fields = trajectory[:, i * num_nodes : (i + 1) * num_nodes].contiguous()
@@ -958,7 +927,7 @@ def _result(
         field_names=list(resolved.model.field_names),
         times=times.to(torch.float32),
         mesh=graph,
-        units=_units(resolved.info),
+        units=resolved.details.units,
         cond=cond,
         query_fn=query_fn,
     )

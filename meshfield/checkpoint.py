@@ -22,6 +22,7 @@ import json
 import math
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,13 @@ from meshfield.errors import MeshfieldError
 if TYPE_CHECKING:
     from meshfield.models.base import FieldModel
 
-__all__ = ["CheckpointError", "load_model", "read_checkpoint", "save_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "CheckpointInfo",
+    "load_model",
+    "read_checkpoint",
+    "save_checkpoint",
+]
 
 #: value of ``config.json["format"]``
 FORMAT = "meshfield-checkpoint"
@@ -219,6 +226,105 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         msg = f"{config_path} lacks {missing}"
         raise CheckpointError(msg)
     return info
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint says beyond its weights, parsed once: names, ranges, spec, time, units.
+
+    Built from the contents of ``config.json`` (:func:`read_checkpoint`) or from what a model
+    object knows; ``generate``, ``evaluate``, ``meshfield info`` and the benchmarks read the
+    checkpoint's data spec, time window, units and condition ranges through it, never from the
+    raw dictionary.
+
+    Example
+    -------
+    >>> from meshfield.pretrained import resolve_checkpoint
+    >>> info = CheckpointInfo.read(resolve_checkpoint("cylinder_wake"))
+    >>> info.field_names, info.units["U"], info.time.interval
+    (('U_x', 'U_y', 'p'), 'm/s', 0.2)
+    """
+
+    #: model family (registry name)
+    kind: str
+    field_names: tuple[str, ...]
+    cond_names: tuple[str, ...]
+    #: ``{name: (low, high)}`` of the training conditions (``None``: unbounded)
+    cond_ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    #: the data spec the model was trained on, as plain data (``None``: unknown)
+    data_spec: Mapping[str, Any] | None = None
+    #: free-form metadata (``rollout_steps``, ``boundary_names``, ...)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, info: Mapping[str, Any]) -> CheckpointInfo:
+        """Parse the contents of ``config.json`` (entries of the wrong kind count as absent)."""
+        ranges: dict[str, tuple[float | None, float | None]] = {}
+        raw_ranges = info.get("cond_ranges")
+        if isinstance(raw_ranges, Mapping):
+            for name, pair in raw_ranges.items():
+                numbers = isinstance(pair, list | tuple) and len(pair) == 2 and all(
+                    v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+                    for v in pair
+                )
+                if numbers:
+                    low, high = (None if v is None else float(v) for v in pair)
+                    ranges[str(name)] = (low, high)
+        spec = info.get("data_spec")
+        metadata = info.get("metadata")
+        return cls(
+            kind=str(info.get("kind", "")),
+            field_names=tuple(str(n) for n in info.get("field_names") or ()),
+            cond_names=tuple(str(n) for n in info.get("cond_names") or ()),
+            cond_ranges=ranges,
+            data_spec=spec if isinstance(spec, Mapping) else None,
+            metadata=metadata if isinstance(metadata, Mapping) else {},
+        )
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> CheckpointInfo:
+        """:func:`read_checkpoint`, parsed."""
+        return cls.from_dict(read_checkpoint(path))
+
+    @property
+    def spec(self) -> Mapping[str, Any]:
+        """The data spec, or an empty mapping."""
+        return self.data_spec if self.data_spec is not None else {}
+
+    @property
+    def time(self) -> Any:
+        """The spec's time window as a :class:`~meshfield.data.spec.TimeSpec`, or ``None``."""
+        from meshfield.data.spec import TimeSpec
+
+        time = self.spec.get("time")
+        if not isinstance(time, Mapping):
+            return None
+        try:
+            if time.get("steady"):
+                return TimeSpec(steady=True)
+            interval, end = time.get("interval"), time.get("end")
+            return TimeSpec(
+                spin_up=float(time.get("spin_up", 0.0) or 0.0),
+                end=None if end is None else float(end),
+                interval=None if interval is None else float(interval),
+            )
+        except (TypeError, ValueError):
+            return None
+
+    def times(self, total: int) -> torch.Tensor:
+        """``[total]`` times of a rollout's frames: the spec's snapshots, else 0, 1, 2, ..."""
+        time = self.time
+        if time is None or time.steady or not time.interval:
+            return torch.arange(total, dtype=torch.float64)
+        return time.spin_up + time.interval * torch.arange(total, dtype=torch.float64)
+
+    @property
+    def units(self) -> dict[str, str]:
+        """``{field or vector name: unit}`` from the spec's ``fields``."""
+        fields = self.spec.get("fields")
+        if not isinstance(fields, Mapping):
+            return {}
+        return {str(k): str(v) for k, v in fields.items() if v is not None}
 
 
 def _inconsistent(config_path: Path, what: str) -> CheckpointError:

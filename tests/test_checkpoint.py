@@ -11,6 +11,7 @@ import torch
 
 import meshfield
 from meshfield.checkpoint import (
+    CheckpointInfo,
     CheckpointError,
     load_model,
     read_checkpoint,
@@ -260,3 +261,41 @@ def test_saving_a_loaded_model_again_keeps_its_data_spec(tmp_path: Path) -> None
     other = {"case": "other"}
     third = save_checkpoint(model, tmp_path / "c", data_spec=other)
     assert json.loads((third / "config.json").read_text())["data_spec"] == other
+
+
+def test_checkpoint_info_parses_what_generate_reads(tmp_path: Path) -> None:
+    from meshfield.pretrained import resolve_checkpoint
+
+    info = CheckpointInfo.read(resolve_checkpoint("cylinder_wake"))
+    assert info.kind == "hmt" and info.field_names == ("U_x", "U_y", "p")
+    assert info.cond_names == ("Re",) and info.cond_ranges == {"Re": (60.0, 200.0)}
+    assert info.units == {"U": "m/s", "p": "m^2/s^2"}
+    time = info.time
+    assert (time.spin_up, time.interval) == (25.0, 0.2)
+    torch.testing.assert_close(
+        info.times(3), torch.tensor([25.0, 25.2, 25.4], dtype=torch.float64)
+    )
+    # generate's frames carry exactly these times and units
+    result = meshfield.generate(None, {"Re": 150.0}, steps=2, residual=False)
+    torch.testing.assert_close(result.times.double(), info.times(3).to(result.times.dtype).double())
+    assert result.units == info.units
+
+
+def test_checkpoint_info_ignores_entries_of_the_wrong_kind() -> None:
+    info = CheckpointInfo.from_dict(
+        {
+            "kind": "hmt",
+            "field_names": ["u"],
+            "cond_names": ["Re", "Ma"],
+            "cond_ranges": {"Re": [1, None], "Ma": ["low", 2], "x": [1, 2, 3], "y": [True, 2]},
+            "data_spec": ["not", "a", "mapping"],
+            "metadata": "text",
+        }
+    )
+    assert info.cond_ranges == {"Re": (1.0, None)}
+    assert info.data_spec is None and info.spec == {} and info.metadata == {}
+    assert info.time is None and info.units == {}
+    assert info.times(3).tolist() == [0.0, 1.0, 2.0]
+    # a time window of the wrong kind is no time window
+    broken = CheckpointInfo.from_dict({"data_spec": {"time": {"interval": "soon"}}})
+    assert broken.time is None

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     cond = {"Re": args.re}
     graph = _mesh_graph(None, resolved)  # the bundled mesh
     pde = pde_from_spec(
-        resolved.info["data_spec"], cond, model.field_names, dim=model.config.dim
+        resolved.details.spec, cond, model.field_names, dim=model.config.dim
     )
     num_nodes = graph.pos.size(0)
     print(
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{torch.get_num_threads()} torch threads; {malloc_setting()}"
     )
 
-    spec = load_spec(resolved.info["data_spec"])
+    spec = load_spec(resolved.details.spec)
     steps = round(SPAN / spec.time.interval)
     solver_s = state = None
     if args.no_openfoam or not openfoam_available(("pimpleFoam", "foamDictionary")):

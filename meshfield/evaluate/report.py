@@ -94,10 +94,9 @@ def _data_spec(data: Any, checkpoint: Path | None) -> Mapping[str, Any] | None:
 
         return load_spec(Path(data) / "spec.yaml").to_dict()
     if checkpoint is not None:
-        from meshfield.checkpoint import read_checkpoint
+        from meshfield.checkpoint import CheckpointInfo
 
-        spec = read_checkpoint(checkpoint).get("data_spec")
-        return spec if isinstance(spec, Mapping) else None
+        return CheckpointInfo.read(checkpoint).data_spec
     return None
 
 
