@@ -118,6 +118,81 @@ def test_generate_help_names_the_options(capsys: pytest.CaptureFixture[str]) -> 
         assert option in text
 
 
+def test_commands_are_listed_in_order(capsys: pytest.CaptureFixture[str]) -> None:
+    from meshfield.cli import COMMANDS
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    names = [module.__name__.rsplit(".", 1)[1] for module in COMMANDS]
+    assert sorted(names) == _subcommands()
+    assert [text.index(f"\n    {name}") for name in names] == sorted(
+        text.index(f"\n    {name}") for name in names
+    )
+
+
+def _train_options() -> dict[str, argparse.Action]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {a.dest: a for a in sub.choices["train"]._actions}
+
+
+def test_train_options_are_the_config_fields() -> None:
+    import dataclasses
+
+    from meshfield.cli.train import _NOT_OPTIONS
+    from meshfield.train.config import _CLI_FIELDS, TrainConfig, config_from_args
+
+    options = _train_options()
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    generated = fields - _NOT_OPTIONS
+    # every field but the few set otherwise is an option of its name, read by config_from_args
+    assert generated <= set(options)
+    assert generated == {*_CLI_FIELDS, "model_options"}
+    assert all(options[name].default is None for name in generated)
+    assert options["batch_size"].option_strings == ["--batch-size"]
+    assert options["batch_size"].type is int and options["lr"].type is float
+    assert options["pushforward_grad"].nargs == 0 and options["extra_data"].metavar == "FOLDER"
+    # the help is the field's docstring entry
+    assert options["epochs"].help == "passes over the training windows (default: 20)"
+    assert "default: 1e-3" in options["lr"].help
+    assert "0 for none" in options["grad_clip"].help
+    assert "'all'" in options["state_warmup"].help
+    assert options["device"].help.startswith("auto, cpu, cuda or cuda:N: ")
+
+    parser = build_parser()
+    args = parser.parse_args(
+        ["train", "data", "--out", "run", "--batch-size", "8", "--grad-clip", "0",
+         "--state-warmup", "all", "--extra-data", "a", "--extra-data", "b", "--compile",
+         "--model-options", '{"num_layers": 2}']
+    )
+    config = config_from_args(args)
+    assert (config.batch_size, config.grad_clip, config.state_warmup) == (8, None, None)
+    assert config.extra_data == ("a", "b") and config.compile is True
+    assert dict(config.model_options) == {"num_layers": 2} and config.out_dir == "run"
+    assert config_from_args(parser.parse_args(["train", "data", "--out", "run"])).lr == 1e-3
+
+
+def test_train_options_without_docstrings() -> None:
+    import dataclasses
+
+    from meshfield.cli.train import _config_options, _parameter_docs
+
+    @dataclasses.dataclass
+    class Plain:
+        steps: int = 3
+        rate: float | None = None
+        names: tuple[str, ...] = ()
+        fast: bool = False
+
+    Plain.__doc__ = None  # as under python -OO
+    assert _parameter_docs(Plain) == {}
+    assert [(name, kind) for name, kind, _ in _config_options(Plain)] == [
+        ("steps", int), ("rate", float), ("names", tuple), ("fast", bool)
+    ]
+    assert _config_options(Plain)[0][2] == "the steps field of the training configuration"
+
+
 # ------------------------------------------------------------------------------------------
 # generate
 
