@@ -21,12 +21,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
+from torch import Tensor
 
 from meshfield._files import atomic_folder, sha256
 from meshfield.errors import MeshfieldError
@@ -38,7 +41,11 @@ __all__ = [
     "CheckpointError",
     "CheckpointInfo",
     "load_model",
+    "load_optimizer_state",
+    "load_rng_state",
+    "optimizer_state",
     "read_checkpoint",
+    "rng_state",
     "save_checkpoint",
 ]
 
@@ -484,3 +491,96 @@ def load_model(
     model.data_spec = info.get("data_spec")
     model.boundary_names = (info.get("metadata") or {}).get("boundary_names")
     return model.to(device).eval()
+
+
+# -------------------------------------------------------------------------------------------
+# optimizer and random states of a resumable run, without pickle
+
+
+def optimizer_state(
+    optimizer: torch.optim.Optimizer,
+) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """An optimizer's state as JSON values and tensors (``optimizer/<param>/<name>``).
+
+    The one format of optimizer state in meshfield (training and fine-tuning): tensors go to
+    safetensors, everything else (parameter groups, scalar entries) to JSON, so resuming never
+    unpickles. :func:`load_optimizer_state` is the inverse.
+    """
+    state = optimizer.state_dict()
+    tensors: dict[str, Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, entry in state["state"].items():
+        for name, value in entry.items():
+            if isinstance(value, Tensor):
+                tensors[f"optimizer/{index}/{name}"] = value.detach().cpu().contiguous().clone()
+            else:
+                scalars.setdefault(str(index), {})[name] = value
+    groups = [dict(group) for group in state["param_groups"]]
+    return {"param_groups": groups, "scalars": scalars}, tensors
+
+
+def load_optimizer_state(
+    optimizer: torch.optim.Optimizer,
+    info: Mapping[str, Any],
+    tensors: Mapping[str, Tensor],
+) -> None:
+    """Restore what :func:`optimizer_state` saved (other keys in ``tensors`` are ignored)."""
+    entries: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer/"):
+            _, index, name = key.split("/", 2)
+            entries.setdefault(int(index), {})[name] = value
+    for index, values in info["scalars"].items():
+        entries.setdefault(int(index), {}).update(values)
+    groups = []
+    for group in info["param_groups"]:
+        group = dict(group)
+        if isinstance(group.get("betas"), list):
+            group["betas"] = tuple(group["betas"])
+        groups.append(group)
+    optimizer.load_state_dict({"state": entries, "param_groups": groups})
+
+
+def rng_state() -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """Python's, NumPy's, torch's (and CUDA's) random states as JSON values and tensors."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    info = {
+        "python": {"version": version, "state": list(internal), "gauss_next": gauss},
+        "numpy": {
+            "kind": kind,
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "cuda_devices": torch.cuda.device_count() if torch.cuda.is_available() else 0,
+    }
+    tensors = {
+        "rng/torch": torch.get_rng_state(),
+        "rng/numpy_keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+    }
+    if info["cuda_devices"]:
+        for i, value in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng/cuda/{i}"] = value
+    return info, tensors
+
+
+def load_rng_state(info: Mapping[str, Any], tensors: Mapping[str, Tensor]) -> None:
+    """Restore what :func:`rng_state` saved."""
+    python = info["python"]
+    random.setstate((python["version"], tuple(python["state"]), python["gauss_next"]))
+    numpy_info = info["numpy"]
+    keys = tensors["rng/numpy_keys"].numpy().astype(np.uint32)
+    np.random.set_state(
+        (
+            numpy_info["kind"],
+            keys,
+            numpy_info["pos"],
+            numpy_info["has_gauss"],
+            numpy_info["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(tensors["rng/torch"])
+    cuda = sorted(k for k in tensors if k.startswith("rng/cuda/"))
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([tensors[f"rng/cuda/{i}"] for i in range(len(cuda))])

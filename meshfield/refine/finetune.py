@@ -373,13 +373,14 @@ def _save_state(
 ) -> None:
     from safetensors.torch import save_file
 
+    from meshfield.checkpoint import optimizer_state
+
     tensors = {}
     for prefix, module in modules.items():
         for key, value in module.state_dict().items():
             tensors[f"{prefix}.{key}"] = value.detach().cpu().contiguous().clone()
-    for i, state in enumerate(optimizer.state_dict()["state"].values()):
-        for key, value in state.items():
-            tensors[f"optimizer.{i}.{key}"] = torch.as_tensor(value).detach().cpu().clone()
+    optimizer_info, optimizer_tensors = optimizer_state(optimizer)
+    tensors.update(optimizer_tensors)
     weights, meta = paths
     folder = weights.parent
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -388,7 +389,8 @@ def _save_state(
     with atomic_folder(folder, old=_state_backup(folder)) as staging:
         save_file(tensors, str(staging / weights.name))
         (staging / meta.name).write_text(
-            json.dumps({**dict(info), "step": step}, indent=2), encoding="utf-8"
+            json.dumps({**dict(info), "step": step, "optimizer": optimizer_info}, indent=2),
+            encoding="utf-8",
         )
 
 
@@ -399,6 +401,8 @@ def _load_state(
     info: Mapping[str, Any],
 ) -> int:
     from safetensors.torch import load_file
+
+    from meshfield.checkpoint import load_optimizer_state
 
     weights, meta = paths
     if not (weights.is_file() and meta.is_file()):
@@ -414,13 +418,10 @@ def _load_state(
     for prefix, module in modules.items():
         own = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
         module.load_state_dict({**module.state_dict(), **own})
-    state = optimizer.state_dict()
-    params = state["param_groups"][0]["params"]
-    for i, pid in enumerate(params):
-        keys = [k for k in tensors if k.startswith(f"optimizer.{i}.")]
-        if keys:
-            state["state"][pid] = {k.split(".", 2)[2]: tensors[k] for k in keys}
-    optimizer.load_state_dict(state)
+    if "optimizer" not in stored:
+        msg = f"{meta} holds no optimizer state in this meshfield's format; cannot resume"
+        raise ValueError(msg)
+    load_optimizer_state(optimizer, stored["optimizer"], tensors)
     return int(stored["step"])
 
 

@@ -35,6 +35,12 @@ from torch.utils.data import DataLoader
 from torch_geometric.utils import scatter
 
 from meshfield._files import atomic_folder, write_atomic
+from meshfield.checkpoint import (
+    load_optimizer_state,
+    load_rng_state,
+    optimizer_state,
+    rng_state,
+)
 from meshfield.train.config import TrainConfig, model_options
 from meshfield.train.distributed import (
     DistributedContext,
@@ -226,86 +232,6 @@ class TrainResult:
 
 # -------------------------------------------------------------------------------------------
 # state without pickle
-
-
-def _optimizer_state(
-    optimizer: torch.optim.Optimizer,
-) -> tuple[dict[str, Any], dict[str, Tensor]]:
-    state = optimizer.state_dict()
-    tensors: dict[str, Tensor] = {}
-    scalars: dict[str, dict[str, Any]] = {}
-    for index, entry in state["state"].items():
-        for name, value in entry.items():
-            if isinstance(value, Tensor):
-                tensors[f"optimizer/{index}/{name}"] = value.detach().cpu().contiguous().clone()
-            else:
-                scalars.setdefault(str(index), {})[name] = value
-    groups = [dict(group) for group in state["param_groups"]]
-    return {"param_groups": groups, "scalars": scalars}, tensors
-
-
-def _load_optimizer_state(
-    optimizer: torch.optim.Optimizer,
-    info: Mapping[str, Any],
-    tensors: Mapping[str, Tensor],
-) -> None:
-    entries: dict[int, dict[str, Any]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optimizer/"):
-            _, index, name = key.split("/", 2)
-            entries.setdefault(int(index), {})[name] = value
-    for index, values in info["scalars"].items():
-        entries.setdefault(int(index), {}).update(values)
-    groups = []
-    for group in info["param_groups"]:
-        group = dict(group)
-        if isinstance(group.get("betas"), list):
-            group["betas"] = tuple(group["betas"])
-        groups.append(group)
-    optimizer.load_state_dict({"state": entries, "param_groups": groups})
-
-
-def _rng_state() -> tuple[dict[str, Any], dict[str, Tensor]]:
-    version, internal, gauss = random.getstate()
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    info = {
-        "python": {"version": version, "state": list(internal), "gauss_next": gauss},
-        "numpy": {
-            "kind": kind,
-            "pos": int(pos),
-            "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached),
-        },
-        "cuda_devices": torch.cuda.device_count() if torch.cuda.is_available() else 0,
-    }
-    tensors = {
-        "rng/torch": torch.get_rng_state(),
-        "rng/numpy_keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-    }
-    if info["cuda_devices"]:
-        for i, value in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"rng/cuda/{i}"] = value
-    return info, tensors
-
-
-def _load_rng_state(info: Mapping[str, Any], tensors: Mapping[str, Tensor]) -> None:
-    python = info["python"]
-    random.setstate((python["version"], tuple(python["state"]), python["gauss_next"]))
-    numpy_info = info["numpy"]
-    keys = tensors["rng/numpy_keys"].numpy().astype(np.uint32)
-    np.random.set_state(
-        (
-            numpy_info["kind"],
-            keys,
-            numpy_info["pos"],
-            numpy_info["has_gauss"],
-            numpy_info["cached_gaussian"],
-        )
-    )
-    torch.set_rng_state(tensors["rng/torch"])
-    cuda = sorted(k for k in tensors if k.startswith("rng/cuda/"))
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all([tensors[f"rng/cuda/{i}"] for i in range(len(cuda))])
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -681,8 +607,8 @@ class Trainer:
 
     def state(self) -> tuple[dict[str, Any], dict[str, Tensor]]:
         """The training state: JSON values and tensors (no model weights)."""
-        optimizer_info, optimizer_tensors = _optimizer_state(self.optimizer)
-        rng_info, rng_tensors = _rng_state()
+        optimizer_info, optimizer_tensors = optimizer_state(self.optimizer)
+        rng_info, rng_tensors = rng_state()
         info = {
             "format": STATE_FORMAT,
             "version": 1,
@@ -754,7 +680,7 @@ class Trainer:
             raise ValueError(msg)
         self.model.load_state_dict(saved.state_dict())
         tensors = load_file(str(path / STATE_TENSORS))
-        _load_optimizer_state(self.optimizer, info["optimizer"], tensors)
+        load_optimizer_state(self.optimizer, info["optimizer"], tensors)
         self.scheduler.load_state_dict(info["scheduler"])
         self.epoch = int(info["epoch"])
         self.global_step = int(info["global_step"])
@@ -765,7 +691,7 @@ class Trainer:
         self.stopped_early = bool(info["stopped_early"])
         self.train_time_s = float(info.get("train_time_s", 0.0))
         self.budget_spent = bool(info.get("budget_spent", False))
-        _load_rng_state(info["rng"], tensors)
+        load_rng_state(info["rng"], tensors)
         if self.context.is_main and self.log_path.is_file():
             # drop log lines of epochs after the saved state (written before a crash)
             lines = self.log_path.read_text(encoding="utf-8").splitlines()
