@@ -10,13 +10,11 @@ file (or of the resumed run) for it.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import inspect
 import re
-import typing
-from collections.abc import Mapping
-from types import UnionType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import dataclasses
 
 #: TrainConfig fields without an option of their name: ``--out`` sets ``out_dir`` and
 #: ``--quiet`` ``progress``; the others are set in a ``--config`` file only
@@ -99,6 +97,9 @@ def _config_options(config: type) -> list[tuple[str, type, str]]:
     ``kind`` is ``bool`` (a flag), ``tuple`` (repeated, one ``str`` each), or the type of the
     value: ``int``, ``float`` or ``str`` (a mapping is given as JSON text).
     """
+    import dataclasses
+    import typing
+
     docs = _parameter_docs(config)
     try:
         hints = typing.get_type_hints(config)
@@ -119,6 +120,11 @@ def _config_options(config: type) -> list[tuple[str, type, str]]:
 
 def _kind(annotation: Any, f: dataclasses.Field) -> type:
     """``bool``, ``tuple``, ``int``, ``float`` or ``str`` for a field's option."""
+    import dataclasses
+    import typing
+    from collections.abc import Mapping
+    from types import UnionType
+
     if annotation is not None:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if typing.get_origin(annotation) in (typing.Union, UnionType) and len(args) == 1:
@@ -201,6 +207,8 @@ def _parameter_docs(config: type) -> dict[str, tuple[str, str]]:
     An entry may name several fields (``log_dir, checkpoint_dir : str``); ``{}`` when the
     class has no such section (or no docstring, as under ``python -OO``).
     """
+
+    import inspect
 
     def underlined(i: int) -> bool:  # a section title: the next line is all dashes
         return i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}
