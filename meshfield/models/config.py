@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from meshfield._config import Config, plain
 from meshfield.nn.backbone import BackboneConfig
 
 __all__ = [
@@ -69,7 +70,7 @@ def _check_common(config: Any) -> None:
 
 
 @dataclass(frozen=True)
-class EncoderConfig:
+class EncoderConfig(Config):
     """Options of :class:`meshfield.nn.NodeEncoder`.
 
     Parameters
@@ -104,7 +105,7 @@ class EncoderConfig:
 
 
 @dataclass(frozen=True)
-class DecoderConfig:
+class DecoderConfig(Config):
     """Options of the node and point-query decoders.
 
     Parameters
@@ -137,7 +138,7 @@ class DecoderConfig:
 
 
 @dataclass(frozen=True)
-class HMTConfig:
+class HMTConfig(Config):
     """Everything that defines an :class:`~meshfield.models.HMT`.
 
     Parameters
@@ -190,7 +191,7 @@ class HMTConfig:
 
 
 @dataclass(frozen=True)
-class MeshGraphNetConfig:
+class MeshGraphNetConfig(Config):
     """Everything that defines a :class:`~meshfield.models.MeshGraphNet`.
 
     Parameters
@@ -248,7 +249,7 @@ class MeshGraphNetConfig:
 
 
 @dataclass(frozen=True)
-class TransformerConfig:
+class TransformerConfig(Config):
     """Everything that defines a :class:`~meshfield.models.Transformer`.
 
     Parameters
@@ -305,31 +306,16 @@ class TransformerConfig:
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
-    """Plain JSON values of a configuration (tuples become lists, nested ones dictionaries)."""
+    """Plain JSON values of a configuration (:meth:`meshfield._config.Config.to_dict`)."""
     if not dataclasses.is_dataclass(config) or isinstance(config, type):
         msg = f"Expected a configuration dataclass (got {type(config).__name__})"
         raise TypeError(msg)
-
-    def plain(value: Any) -> Any:
-        if dataclasses.is_dataclass(value):
-            return {
-                f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)
-            }
-        if isinstance(value, tuple | list):
-            return [plain(v) for v in value]
-        return value
-
-    return plain(config)
+    return config.to_dict() if isinstance(config, Config) else plain(config)
 
 
 def config_from_dict(cls: type, values: Mapping[str, Any]) -> Any:
     """Build ``cls`` from :func:`config_to_dict` output; unknown keys are an error."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        msg = f"{cls.__name__} has no fields {unknown} (known: {sorted(known)})"
-        raise ValueError(msg)
-    values = dict(values)
-    if cls is BackboneConfig and isinstance(values.get("curves"), list):
-        values["curves"] = tuple(values["curves"])
-    return cls(**values)
+    if isinstance(cls, type) and issubclass(cls, Config):
+        return cls.from_dict(values)
+    msg = f"Expected a configuration class (got {cls!r})"
+    raise TypeError(msg)

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from meshfield._config import Config
 from meshfield.nn.attention import FullAttention, LinearAttention, PatchAttention
 from meshfield.nn.conditioning import AdaLNZero, Modulation
 
@@ -32,7 +33,7 @@ MLP_INFERENCE_BLOCK = 8192
 
 
 @dataclass(frozen=True)
-class MambaConfig:
+class MambaConfig(Config):
     """Options of the bidirectional Mamba mixers (see :class:`meshfield.nn.BiMamba`).
 
     Parameters
@@ -67,7 +68,7 @@ class MambaConfig:
 
 
 @dataclass(frozen=True)
-class BackboneConfig:
+class BackboneConfig(Config):
     """Everything that defines a :class:`HybridBackbone`; stored on the model as ``config``.
 
     Parameters
@@ -154,17 +155,6 @@ class BackboneConfig:
         if not 0.0 <= self.dropout < 1.0:
             msg = f"'dropout' must be in [0, 1) (got {self.dropout})"
             raise ValueError(msg)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-serializable dictionary of the configuration."""
-        out = asdict(self)
-        out["curves"] = list(self.curves)
-        return out
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> BackboneConfig:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**values)
 
     def curve_of(self, layer: int) -> str:
         """The curve block ``layer`` reads the nodes along."""

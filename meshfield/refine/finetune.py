@@ -59,9 +59,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from meshfield._config import Config
 from meshfield._files import atomic_folder
 from meshfield.physics.mesh_ops import MeshOperators
 from meshfield.physics.pde import PDE
+from meshfield.physics.registry import pde_to_dict
+from meshfield.physics.sampling import MeshSampler
 from meshfield.refine.refiner import (
     BoundaryValue,
     PhysicsRefiner,
@@ -77,8 +80,6 @@ from meshfield.refine.refiner import (
     save_refined_checkpoint,
     transition_residual,
 )
-from meshfield.physics.registry import pde_to_dict
-from meshfield.physics.sampling import MeshSampler
 
 __all__ = [
     "FinetuneConfig",
@@ -95,7 +96,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class FinetuneConfig:
+class FinetuneConfig(Config):
     """Settings of a fine-tuning run (weights of the loss in the module notes).
 
     Parameters

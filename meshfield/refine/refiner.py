@@ -36,7 +36,6 @@ Physics-informed Fine-tuning" (HMT-PF), arXiv:2505.11578, 2025.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -49,6 +48,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from meshfield._config import Config
 from meshfield._files import atomic_folder, sha256
 from meshfield.physics.pde import PDE, AutogradDerivatives
 from meshfield.physics.registry import pde_from_dict
@@ -118,7 +118,7 @@ class BoundaryValue:
 
 
 @dataclass(frozen=True)
-class RefinerConfig:
+class RefinerConfig(Config):
     """Configuration of a :class:`PhysicsRefiner` (stored in ``refiner.json``).
 
     Parameters
@@ -172,26 +172,6 @@ class RefinerConfig:
                 msg = f"Boundary value on {bc.group!r} names the unknown field {bc.field!r}"
                 raise ValueError(msg)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data."""
-        out = dataclasses.asdict(self)
-        out["field_names"] = list(self.field_names)
-        out["pde"] = json.loads(json.dumps(dict(self.pde)))
-        out["boundary"] = [dataclasses.asdict(bc) for bc in self.boundary]
-        return out
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> RefinerConfig:
-        """Inverse of :meth:`to_dict`."""
-        values = dict(values)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            msg = f"Unknown refiner configuration keys {unknown}"
-            raise ValueError(msg)
-        values["field_names"] = tuple(values.get("field_names", ()))
-        values["boundary"] = tuple(BoundaryValue(**bc) for bc in values.get("boundary", ()))
-        return cls(**values)
 
 
 # -------------------------------------------------------------------------------------------

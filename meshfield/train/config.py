@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from meshfield._config import Config
 
 __all__ = ["TrainConfig", "config_from_args", "model_options"]
 
@@ -30,7 +31,7 @@ def _frozen_mapping(value: Any, key: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Config):
     r"""Everything that defines a training run of :func:`meshfield.train.train`.
 
     Parameters
@@ -282,27 +283,6 @@ class TrainConfig:
     def checkpoint_root(self) -> str:
         """The folder holding ``last/`` and ``best/``."""
         return self.checkpoint_dir or self.out_dir
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values."""
-        values = dataclasses.asdict(self)
-        values["model_options"] = dict(self.model_options)
-        values["extra_data"] = list(self.extra_data)
-        return values
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            msg = f"TrainConfig has no fields {unknown} (known: {sorted(known)})"
-            raise ValueError(msg)
-        return cls(**dict(values))
-
-    def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
 
 
 def _join(folder: str, name: str) -> str:
