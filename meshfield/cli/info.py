@@ -85,6 +85,7 @@ def _numbers(values: Any) -> str:
 def _describe_checkpoint(resolved: Any) -> list[str]:
     """What a checkpoint holds: model, fields, conditions, normalization, spec, metadata."""
     info, model = resolved.info, resolved.model
+    details = resolved.details  # the parsed names, ranges, spec, units and metadata
     lines = []
     parameters = sum(p.numel() for p in model.parameters())
     config = info.get("config") or {}
@@ -96,23 +97,23 @@ def _describe_checkpoint(resolved: Any) -> list[str]:
         f"model        {type(model).__name__} ({info.get('kind')}), {parameters:,} parameters"
     )
     lines.append(f"             {', '.join(shape)}")
-    spec = info.get("data_spec") if isinstance(info.get("data_spec"), dict) else {}
-    units = spec.get("fields") if isinstance(spec.get("fields"), dict) else {}
-    fields = ", ".join(info.get("field_names") or [])
+    spec = details.spec
+    units = details.units
+    fields = ", ".join(details.field_names)
     if units:
         fields += "  (" + ", ".join(f"{k}: {v}" for k, v in units.items()) + ")"
     lines.append(f"fields       {fields}")
-    ranges = info.get("cond_ranges") or {}
-    if info.get("cond_names"):
+    ranges = details.cond_ranges
+    if details.cond_names:
         conds = ", ".join(
             f"{name} in [{_numbers(ranges.get(name) or [None, None])}]"
-            for name in info["cond_names"]
+            for name in details.cond_names
         )
         lines.append(f"conditions   {conds} (training range)")
     else:
         lines.append("conditions   none")
     norm = info.get("normalization") or {}
-    names = list(info.get("field_names") or [])
+    names = list(details.field_names)
     if norm.get("field_mean") is not None:
         pairs = ", ".join(
             f"{n} {m:.4g}+-{s:.4g}"
@@ -124,7 +125,7 @@ def _describe_checkpoint(resolved: Any) -> list[str]:
     if norm.get("cond_mean"):
         pairs = ", ".join(
             f"{n} {m:.4g}+-{s:.4g}"
-            for n, m, s in zip(info.get("cond_names") or [], norm["cond_mean"], norm["cond_std"])
+            for n, m, s in zip(details.cond_names, norm["cond_mean"], norm["cond_std"])
         )
         lines.append(f"             conditions (mean+-std): {pairs}")
     if norm.get("pos_center") is not None:
@@ -138,17 +139,16 @@ def _describe_checkpoint(resolved: Any) -> list[str]:
         if pde.get("name"):
             constants = ", ".join(f"{k}={v}" for k, v in (pde.get("constants") or {}).items())
             parts.append(f"pde {pde['name']}" + (f" ({constants})" if constants else ""))
-        time = spec.get("time") if isinstance(spec.get("time"), dict) else {}
-        if time.get("steady"):
+        time = details.time
+        if time is not None and time.steady:
             parts.append("steady")
-        elif time:
-            parts.append(
-                f"time {time.get('spin_up', 0)}..{time.get('end')} every {time.get('interval')}"
-            )
+        elif time is not None:
+            end, every = (("?" if v is None else f"{v:g}") for v in (time.end, time.interval))
+            parts.append(f"time {time.spin_up:g}..{end} every {every}")
         lines.append(f"spec         {', '.join(parts)}")
     else:
         lines.append("spec         none (no residual without a PDE)")
-    metadata = info.get("metadata") or {}
+    metadata = details.metadata
     shown = {k: v for k, v in metadata.items() if not isinstance(v, (dict, list))}
     if shown:
         lines.append("metadata     " + ", ".join(f"{k}={v}" for k, v in shown.items()))
