@@ -316,7 +316,7 @@ def evaluate(
     Example
     -------
     >>> report = evaluate("runs/cylinder_wake", "data/cylinder_wake")  # doctest: +SKIP
-    >>> report["runs"][0]["physics"]["r"], report["runs"][0]["refined"]["physics"]["r"]  # doctest: +SKIP
+    >>> report["runs"][0]["physics"]["R"], report["runs"][0]["refined"]["physics"]["R"]  # doctest: +SKIP
     """
     from meshfield._progress import progress_bar
 
@@ -484,7 +484,7 @@ def format_table(report: Mapping[str, Any]) -> str:
             number(last[-1] if last else None),
         ]
         if physics:
-            cells += [number(scores[k]) if scores else "-" for k in ("mse", "r", "r_ratio", "mse_r")]
+            cells += [number(scores[k]) if scores else "-" for k in ("mse", "R", "R_ratio", "mse_r")]
         return cells
 
     rows = []

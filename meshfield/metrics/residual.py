@@ -214,15 +214,15 @@ class MSER:
         )
 
     def as_dict(self) -> dict[str, float | str]:
-        """Every number, for logs and tables."""
+        """Every number, under the keys of every report (``mse``, ``R``, ``R_ref``, ``mse_r``)."""
         return {
             "mse": self.mse,
-            "r": self.r,
-            "r_ref": self.r_ref,
-            "r_ratio": self.r_ratio,
+            "R": self.r,
+            "R_ref": self.r_ref,
+            "R_ratio": self.r_ratio,
             "mse_r": self.score,
             "lambda": self.lam,
-            "r_ref_source": self.r_ref_source,
+            "R_ref_source": self.r_ref_source,
         }
 
 

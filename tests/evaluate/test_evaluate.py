@@ -184,11 +184,11 @@ def test_evaluate_scores_the_physics_of_the_data_spec(heat_data: Path) -> None:
     """The heat equation of the spec: the reference scores R = R_ref, a scaled one more."""
     exact = evaluate(Oracle(("T",)), heat_data, split="test", progress=False)
     physics = exact["runs"][0]["physics"]
-    assert physics["r"] > 0 and physics["r"] == pytest.approx(physics["r_ref"], rel=1e-12)
+    assert physics["R"] > 0 and physics["R"] == pytest.approx(physics["R_ref"], rel=1e-12)
     assert physics["mse"] == 0.0 and physics["mse_r"] == pytest.approx(1.0)
-    assert exact["physics"]["r"] == pytest.approx(physics["r"])
+    assert exact["physics"]["R"] == pytest.approx(physics["R"])
     noisy = evaluate(NoisyOracle(("T",)), heat_data, split="test", progress=False)
-    assert noisy["runs"][0]["physics"]["r"] > 2 * physics["r"]
+    assert noisy["runs"][0]["physics"]["R"] > 2 * physics["R"]
     assert noisy["runs"][0]["physics"]["mse"] > 0
     table = format_table(noisy)
     assert "R/R_ref" in table and "MSE-R" in table

@@ -47,7 +47,7 @@ def test_mse_r_by_hand() -> None:
     text = str(result)
     for part in ("MSE-R 4.25", "MSE 0.25", "R 1", "R_ref 0.25 [reference]", "R/R_ref 4"):
         assert part in text, text
-    assert set(result.as_dict()) >= {"mse", "r", "r_ref", "mse_r"}
+    assert set(result.as_dict()) >= {"mse", "R", "R_ref", "mse_r"}
 
 
 def test_mse_r_needs_exactly_one_scale() -> None:

@@ -119,7 +119,7 @@ def test_finetune_reduces_the_residual_and_keeps_the_fields(data, tmp_path) -> N
     report = evaluate(result.checkpoint, runs, pde=Heat(), progress=False)
     for row, run in zip(rows, report["runs"], strict=True):
         for when, entry in (("before", run), ("after", run["refined"])):
-            assert entry["physics"]["r"] == pytest.approx(row[when].r, rel=1e-5)
+            assert entry["physics"]["R"] == pytest.approx(row[when].r, rel=1e-5)
             assert entry["physics"]["mse"] == pytest.approx(row[when].mse, rel=1e-5)
     assert "refined" in format_table(report)
     # the written checkpoint gives the same refined fields
