@@ -604,9 +604,9 @@ class FieldModel(nn.Module):
         teacher : torch.Tensor, optional
             Teacher forcing, see :meth:`rollout_steps`.
         keep_outputs : bool, default: False
-            Keep every step's :class:`StepOutput` (node tokens included); otherwise only the
-            last one, and :meth:`Trajectory.step_output` recomputes the others from the
-            state their step started from.
+            Keep every step's :class:`StepOutput` (node tokens included); otherwise
+            :meth:`Trajectory.step_output` recomputes one from the state its step started
+            from, with the model's weights at that time (fine-tuning relies on this).
         query : torch.Tensor, optional
             Physical points ``[Q, d]``: the decoder's values there at every produced frame
             are kept in ``queries`` (on the CPU).
@@ -644,9 +644,8 @@ class FieldModel(nn.Module):
                 ):
                     frames.append(step.output.fields)
                     states_in[step.index] = step.state_in
-                    if not keep_outputs:
-                        outputs.clear()  # the last one stays: a query at the end reuses it
-                    outputs[step.index] = step.output
+                    if keep_outputs:
+                        outputs[step.index] = step.output
                     if points is not None:
                         queried.append(self.query(points, step.output, context.pos).cpu())
                     if step.index > 0:

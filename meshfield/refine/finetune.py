@@ -256,7 +256,6 @@ class _Anchor:
         self.graph = graph
         self.cond = dict(cond)
         self.model_cond = _model_cond(model, self.cond)
-        self.context = model.prepare(graph)
         self.sampler = MeshSampler(graph)
         self.operators = MeshOperators.from_data(graph)
         # one rollout keeps the frames, the state each step started from and (with a frozen
@@ -264,19 +263,15 @@ class _Anchor:
         self.trajectory = model.trajectory(
             graph, steps, initial, cond=self.model_cond, keep_outputs=cache
         )
+        self.context = self.trajectory.context  # the mesh work of the rollout, reused
         frames = self.trajectory.frames
         self.frames = frames.detach()
         self.start = self.trajectory.start
         self.times = _frame_times(graph, times, frames.size(0), dt)
 
-    def output(self, model: nn.Module, n: int) -> Any:
-        """The output of the step that produced frame ``n`` (kept, else recomputed by ``model``)."""
-        kept = self.trajectory.outputs.get(n)
-        if kept is not None:
-            return kept
-        history = self.frames[max(0, n - model.history) : n]
-        state = self.trajectory.states_in[n]
-        return model(self.graph, history, self.model_cond, state, context=self.context)
+    def output(self, n: int) -> Any:
+        """The output of the step that produced frame ``n`` (kept, else recomputed)."""
+        return self.trajectory.step_output(n)
 
     def dt(self, n: int) -> float:
         return float(self.times[n] - self.times[n - 1])
@@ -323,7 +318,7 @@ def _residual_scale(
             residual, _ = transition_residual(
                 model,
                 pde,
-                anchor.output(model, n),
+                anchor.output(n),
                 anchor.frames[n - 1],
                 anchor.context.pos,
                 sample,
@@ -477,7 +472,7 @@ def _train(
             generator = torch.Generator().manual_seed(config.seed + step)
             anchor, n = _pick(anchors, generator)
             pos = anchor.context.pos
-            output = anchor.output(model, n)
+            output = anchor.output(n)
             losses: dict[str, Tensor] = {}
             if step < config.calibration_steps:
                 domain, boundary_sample = draw_points(refiner, anchor.sampler, generator)
@@ -499,7 +494,7 @@ def _train(
                 previous = anchor.frames[n - 1]
                 corrections = [corrected.normalized - output.normalized]
                 if n - 1 >= anchor.start:
-                    earlier = anchor.output(model, n - 1)
+                    earlier = anchor.output(n - 1)
                     prev_corrected = refine_step(
                         model, refiner, earlier, anchor.frames[n - 2], pos, anchor.sampler,
                         dt=anchor.dt(n - 1), time=float(anchor.times[n - 1]),
