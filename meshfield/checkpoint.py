@@ -153,8 +153,6 @@ def write_checkpoint_files(
     checkpoint and more (training state, refiner) call it inside
     :func:`meshfield._files.atomic_folder`. The arguments are those of :func:`save_checkpoint`.
     """
-    from safetensors.torch import save_file
-
     from meshfield.models.config import config_to_dict
 
     tensors = {
@@ -179,14 +177,35 @@ def write_checkpoint_files(
         "data_spec": _plain_json(data_spec, "data_spec"),
         "metadata": _plain_json(dict(metadata) if metadata else {}, "metadata"),
     }
-    weights = folder / WEIGHTS_FILE
-    save_file(tensors, str(weights), metadata={"format": "pt", "kind": model.kind})
+    write_weights_and_info(
+        folder, WEIGHTS_FILE, tensors, CONFIG_FILE, info, {"format": "pt", "kind": model.kind}
+    )
+
+
+def write_weights_and_info(
+    folder: Path,
+    weights_name: str,
+    tensors: Mapping[str, torch.Tensor],
+    info_name: str,
+    info: dict[str, Any],
+    weights_metadata: Mapping[str, str],
+) -> None:
+    """Write ``tensors`` (safetensors) and ``info`` (JSON) into an existing (staging) folder.
+
+    ``info["weights"]`` records the weights file's name, size and SHA-256, which loading
+    checks; both checkpoints and refiners are written this way, inside
+    :func:`meshfield._files.atomic_folder`.
+    """
+    from safetensors.torch import save_file
+
+    weights = folder / weights_name
+    save_file(dict(tensors), str(weights), metadata=dict(weights_metadata))
     info["weights"] = {
-        "file": WEIGHTS_FILE,
+        "file": weights_name,
         "bytes": weights.stat().st_size,
         "sha256": sha256(weights),
     }
-    with (folder / CONFIG_FILE).open("w", encoding="utf-8") as f:
+    with (folder / info_name).open("w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)
         f.write("\n")
 

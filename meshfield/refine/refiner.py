@@ -607,25 +607,18 @@ def get_refiner(model: nn.Module) -> PhysicsRefiner | None:
 
 
 def _write_refiner(refiner: PhysicsRefiner, folder: Path, extra: Mapping[str, Any]) -> None:
-    from safetensors.torch import save_file
+    from meshfield.checkpoint import write_weights_and_info
 
-    weights = folder / REFINER_WEIGHTS
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in refiner.state_dict().items()}
-    save_file(tensors, str(weights), metadata={"format": REFINER_FORMAT})
     info = {
         "format": REFINER_FORMAT,
         "version": REFINER_VERSION,
         "config": refiner.config.to_dict(),
-        "weights": {
-            "file": REFINER_WEIGHTS,
-            "bytes": weights.stat().st_size,
-            "sha256": sha256(weights),
-        },
         **json.loads(json.dumps(dict(extra))),
     }
-    with (folder / REFINER_CONFIG).open("w", encoding="utf-8") as f:
-        json.dump(info, f, indent=2)
-        f.write("\n")
+    write_weights_and_info(
+        folder, REFINER_WEIGHTS, tensors, REFINER_CONFIG, info, {"format": REFINER_FORMAT}
+    )
 
 
 def save_refined_checkpoint(
