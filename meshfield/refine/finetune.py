@@ -130,6 +130,12 @@ class FinetuneConfig(Config):
         Steps between saved states (for ``resume``). default: 100.
     progress : bool, optional
         Show a progress bar (tqdm). default: ``True``.
+    projection : float, optional
+        The refiner also projects every refined trajectory onto the PDE with this weight
+        (:class:`~meshfield.refine.refiner.RefinerConfig`); with ``steps=0`` it only projects
+        (no learned correction). default: none.
+    projection_iterations : int, optional
+        L-BFGS iterations of the projection. default: 20.
     """
 
     steps: int = 500
@@ -151,6 +157,8 @@ class FinetuneConfig(Config):
     log_every: int = 10
     checkpoint_every: int = 100
     progress: bool = True
+    projection: float | None = None
+    projection_iterations: int = 20
 
     def __post_init__(self) -> None:
         for name in ("steps", "calibration_steps", "unfreeze_last"):
@@ -163,6 +171,12 @@ class FinetuneConfig(Config):
                 raise ValueError(msg)
         if self.lr <= 0:
             msg = f"Expected a positive 'lr' (got {self.lr})"
+            raise ValueError(msg)
+        if self.projection is not None and not 0 < float(self.projection) < math.inf:
+            msg = f"Expected a positive, finite 'projection' weight or none (got {self.projection})"
+            raise ValueError(msg)
+        if int(self.projection_iterations) < 1:
+            msg = f"Expected 'projection_iterations' >= 1 (got {self.projection_iterations})"
             raise ValueError(msg)
 
 
@@ -445,6 +459,9 @@ def _train(
         boundary_points=config.boundary_points,
         pooling=config.pooling,
         boundary=tuple(boundary),
+        learned=config.steps > 0,
+        projection=config.projection,
+        projection_iterations=config.projection_iterations,
     )
     device = next(iter(model.parameters())).device
     torch.manual_seed(config.seed)
@@ -873,7 +890,8 @@ def run_finetune(args: Any) -> int:
             "steps": args.steps, "calibration_steps": args.calibration_steps, "lr": args.lr,
             "w_pde": args.w_pde, "w_data": args.w_data, "w_bc": args.w_bc,
             "w_mesh": args.w_mesh, "unfreeze_last": args.unfreeze_last, "seed": args.seed,
-            "domain_points": args.domain_points,
+            "domain_points": args.domain_points, "projection": args.projection,
+            "projection_iterations": args.projection_iterations,
         }.items() if v is not None}
         config = FinetuneConfig(progress=not args.quiet, **options)
         evaluation = list(load_dataset(data_dir, split=args.eval_split))
@@ -960,6 +978,9 @@ def add_arguments(p: Any) -> None:
         ("--w-mesh", float, "weight of the residual at the nodes (default: 1)"),
         ("--unfreeze-last", int, "also train the last k backbone blocks (default: 0)"),
         ("--domain-points", int, "query points per frame (default: 256)"),
+        ("--projection", float, ("also project refined rollouts onto the PDE with this "
+                                 "weight (default: no projection; with --steps 0 only project)")),
+        ("--projection-iterations", int, "L-BFGS iterations of the projection (default: 20)"),
         ("--seed", int, "random seed (default: 0)"),
         ("--max-runs", int, "fine-tune on the first N runs only"),
         ("--max-eval-runs", int, "compare on the first N runs only"),

@@ -142,6 +142,15 @@ class RefinerConfig(Config):
         ``"mean"``: every node reads only the mean latent of its graph. default: attention.
     boundary : tuple of BoundaryValue, optional
         Dirichlet values the refiner sees (and fine-tuning enforces). default: none.
+    learned : bool, optional
+        Apply the learned correction (``False`` for a refiner fine-tuned with no steps, which
+        only projects). default: ``True``.
+    projection : float, optional
+        Then project the trajectory onto the PDE with this weight
+        (:func:`meshfield.physics.projection.project_residual`: the least change, in units
+        of the model's field std, that lowers the residual on the mesh). default: none.
+    projection_iterations : int, optional
+        L-BFGS iterations of the projection. default: 20.
     """
 
     field_names: tuple[str, ...]
@@ -153,8 +162,17 @@ class RefinerConfig(Config):
     boundary_points: int = 64
     pooling: str = "attention"
     boundary: tuple[BoundaryValue, ...] = field(default_factory=tuple)
+    learned: bool = True
+    projection: float | None = None
+    projection_iterations: int = 20
 
     def __post_init__(self) -> None:
+        if self.projection is not None and not 0 < float(self.projection) < math.inf:
+            msg = f"Expected a positive, finite 'projection' weight or none (got {self.projection})"
+            raise ValueError(msg)
+        if int(self.projection_iterations) < 1:
+            msg = f"Expected 'projection_iterations' >= 1 (got {self.projection_iterations})"
+            raise ValueError(msg)
         if self.pooling not in ("attention", "mean"):
             msg = f"Expected 'pooling' 'attention' or 'mean' (got {self.pooling!r})"
             raise ValueError(msg)
@@ -813,8 +831,11 @@ def apply_refiner(
     for a trajectory that came from ``model.rollout`` from its first ``start`` frames this
     reproduces it), then corrected by :func:`refine_step` from the residuals of that step
     at query points. Frames are corrected independently, each from the unrefined trajectory,
-    exactly as during fine-tuning. The first ``start`` frames (the given initial state) are
-    returned unchanged.
+    exactly as during fine-tuning (skipped when the refiner's config says ``learned=False``).
+    Then, when the config sets ``projection``, the trajectory is projected onto the PDE: the
+    least change (in units of the model's field std) that lowers its residual on the mesh
+    (:func:`meshfield.physics.projection.project_residual`; trajectories of three frames or
+    more). The first ``start`` frames (the given initial state) are returned unchanged.
 
     Parameters
     ----------
@@ -874,6 +895,42 @@ def apply_refiner(
         raise ValueError(msg)
     conditions = _cond_dict(model, data, cond)
     frame_times = _frame_times(data, times, fields.size(0), dt)
+    refined = fields
+    if refiner.config.learned:
+        refined = _learned_corrections(
+            model, refiner, data, fields, conditions, frame_times, start=start, seed=seed
+        )
+    if refiner.config.projection is not None and fields.size(0) >= max(start + 1, 3):
+        from meshfield.physics import MeshOperators
+        from meshfield.physics.projection import project_residual
+
+        refined = project_residual(
+            refined,
+            refiner.pde,
+            MeshOperators.from_data(data),
+            scale=model.normalizer.field_std,
+            weight=float(refiner.config.projection),
+            iterations=int(refiner.config.projection_iterations),
+            keep=start,
+            times=frame_times,
+            cond=conditions,
+            field_names=list(model.field_names),
+        ).fields
+    return refined
+
+
+def _learned_corrections(
+    model: nn.Module,
+    refiner: PhysicsRefiner,
+    data: Any,
+    fields: Tensor,
+    conditions: Mapping[str, float],
+    frame_times: Tensor,
+    *,
+    start: int,
+    seed: int,
+) -> Tensor:
+    """Every frame from ``start`` on predicted again (teacher-forced) and corrected."""
     was_training = refiner.training
     refiner.eval()
     context = model.prepare(data)
