@@ -140,16 +140,23 @@ def _train_options() -> dict[str, argparse.Action]:
 def test_train_options_are_the_config_fields() -> None:
     import dataclasses
 
-    from meshfield.cli.train import _NOT_OPTIONS
-    from meshfield.train.config import _CLI_FIELDS, TrainConfig, config_from_args
+    from meshfield.train.config import NOT_OPTIONS, TrainConfig, config_from_args
 
     options = _train_options()
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    generated = fields - _NOT_OPTIONS
+    generated = fields - NOT_OPTIONS
     # every field but the few set otherwise is an option of its name, read by config_from_args
     assert generated <= set(options)
-    assert generated == {*_CLI_FIELDS, "model_options"}
+    assert not NOT_OPTIONS & set(options)
     assert all(options[name].default is None for name in generated)
+    given = {"model": "meshgraphnet", "width": 12, "epochs": 3, "batch_size": 2, "lr": 0.5, "seed": 7,
+             "noise_std": 0.25, "device": "cpu", "init_from": "somewhere", "patience": 4}
+    assert set(given) <= generated
+    parsed = build_parser().parse_args(
+        ["train", "data", "--out", "run", *(x for k, v in given.items()
+                                            for x in ("--" + k.replace("_", "-"), str(v)))]
+    )
+    assert {k: getattr(config_from_args(parsed), k) for k in given} == given
     assert options["batch_size"].option_strings == ["--batch-size"]
     assert options["batch_size"].type is int and options["lr"].type is float
     assert options["pushforward_grad"].nargs == 0 and options["extra_data"].metavar == "FOLDER"
@@ -176,7 +183,8 @@ def test_train_options_are_the_config_fields() -> None:
 def test_train_options_without_docstrings() -> None:
     import dataclasses
 
-    from meshfield.cli.train import _config_options, _parameter_docs
+    from meshfield.cli._options import config_options as _config_options
+    from meshfield.cli._options import parameter_docs as _parameter_docs
 
     @dataclasses.dataclass
     class Plain:
@@ -190,7 +198,60 @@ def test_train_options_without_docstrings() -> None:
     assert [(name, kind) for name, kind, _ in _config_options(Plain)] == [
         ("steps", int), ("rate", float), ("names", tuple), ("fast", bool)
     ]
-    assert _config_options(Plain)[0][2] == "the steps field of the training configuration"
+    assert _config_options(Plain)[0][2] == "the steps field of Plain"
+
+
+def test_finetune_options_are_the_config_fields() -> None:
+    import dataclasses
+
+    from meshfield.cli.finetune import _NOT_OPTIONS, _config_fields
+    from meshfield.refine.finetune import FinetuneConfig
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    options = {a.dest: a for a in sub.choices["finetune"]._actions}
+    fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
+    assert set(_config_fields()) == fields - _NOT_OPTIONS <= set(options)
+    assert options["w_data"].help == "weight of the distance to the pretrained field (default: 10)"
+    assert options["projection"].type is float and options["steps"].type is int
+    # a field whose default is True can be turned off
+    args = parser.parse_args(["finetune", "ck", "data", "--pde", "heat", "--out", "o",
+                              "--no-train-query-decoder", "--grad-clip", "0", "--w-bc", "2"])
+    assert (args.train_query_decoder, args.grad_clip, args.w_bc, args.steps) == (False, 0.0, 2.0, None)
+
+
+@pytest.mark.slow
+def test_finetune_projection_only_end_to_end(
+    heat_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from meshfield.data import load_dataset
+
+    train = list(load_dataset(heat_data, split="train"))
+    model = HMT(HMTConfig(
+        field_names=("T",), cond_names=tuple(train[0].cond_names),
+        encoder=EncoderConfig(fourier_features=2, num_boundary_tags=8, message_passing=1),
+        backbone=BackboneConfig(d_model=16, pattern="MA", patch_size=16, num_heads=2,
+                                mamba={"d_state": 8, "headdim": 8, "chunk_size": 16,
+                                       "backend": "torch"}),
+        d_latent=8, decoder=DecoderConfig(query_neighbors=4, query_hidden=16),
+    ))
+    model.normalizer.fit(train)
+    checkpoint = save_checkpoint(model, tmp_path / "ck")
+    out = tmp_path / "refined"
+    code = main(["finetune", str(checkpoint), str(heat_data), "--pde", "heat", "--out", str(out),
+                 "--steps", "0", "--calibration-steps", "0", "--projection", "1", "--quiet",
+                 "--report", str(tmp_path / "report.json")])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    stored = json.loads((out / "refiner.json").read_text())["config"]
+    assert (stored["learned"], stored["projection"], stored["projection_iterations"]) == (
+        False, 1.0, 20)
+    # the before/after table of the test run, printed and written: R lower after projecting
+    (row,) = json.loads((tmp_path / "report.json").read_text())
+    assert row["after"]["R"] < row["before"]["R"] / 2 and row["r_factor"] > 2, row
+    assert f"{row['r_factor']:.2f}x" in text
 
 
 # ------------------------------------------------------------------------------------------

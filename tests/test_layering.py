@@ -40,6 +40,7 @@ KNOWN_UPWARD: set[tuple[str, str]] = set()
 DEPRECATED_ALIASES = {
     ("physics/__init__.py", "meshfield.refine"),
     ("train/__init__.py", "meshfield.evaluate"),
+    ("refine/finetune.py", "meshfield.cli.finetune"),
 }
 
 
@@ -120,3 +121,11 @@ def test_moved_names_warn_and_still_work() -> None:
 
     with pytest.warns(DeprecationWarning, match="moved to meshfield.evaluate.evaluate"):
         assert meshfield.train.evaluate is meshfield.evaluate.evaluate
+    import importlib
+
+    import meshfield.cli.finetune
+
+    old_module = importlib.import_module("meshfield.refine.finetune")  # the package's
+    # attribute of that name is the function
+    with pytest.warns(DeprecationWarning, match="moved to meshfield.cli.finetune.run_finetune"):
+        assert old_module.run_finetune is meshfield.cli.finetune.run_finetune

@@ -84,13 +84,11 @@ from meshfield.refine.refiner import (
 __all__ = [
     "FinetuneConfig",
     "FinetuneResult",
-    "add_arguments",
     "compare_refinement",
     "default_boundary_values",
     "finetune",
     "finetune_test_time",
     "format_refinement_table",
-    "run_finetune",
     "trainable_parameters",
 ]
 
@@ -106,21 +104,32 @@ class FinetuneConfig(Config):
     calibration_steps : int, optional
         Steps fitting the point-query decoder to the anchors first (0 to skip). default: 100.
     lr : float, optional
-        Adam learning rate. default: 1e-3.
-    w_pde, w_data, w_bc, w_query, w_mesh : float, optional
-        Loss weights. default: 1, 10, 1, 1, 1.
+        Learning rate (Adam). default: 1e-3.
+    w_pde : float, optional
+        Weight of the residual at the query points. default: 1.
+    w_data : float, optional
+        Weight of the distance to the pretrained field. default: 10.
+    w_bc : float, optional
+        Weight of the boundary values. default: 1.
+    w_query : float, optional
+        Weight of the point-query decoder's faithfulness to the node field. default: 1.
+    w_mesh : float, optional
+        Weight of the residual at the nodes (mesh operators). default: 1.
     unfreeze_last : int, optional
-        Also train the last ``k`` blocks of the backbone. default: 0 (backbone frozen).
+        Also train the last ``k`` blocks of the backbone (0: the backbone stays frozen).
+        default: 0.
     train_query_decoder : bool, optional
         Train the point-query decoder (by the query term only). default: ``True``.
     hidden : int, optional
         Width of the refiner. default: 32.
-    domain_points, boundary_points : int, optional
-        Query points per frame. default: 256 and 64.
+    domain_points : int, optional
+        Query points drawn in the domain per frame. default: 256.
+    boundary_points : int, optional
+        Query points drawn on the boundary groups per frame. default: 64.
     pooling : {"attention", "mean"}, optional
         How nodes read the residual latents. default: attention.
     grad_clip : float, optional
-        Global gradient-norm clip (``None``: none). default: 1.0.
+        Global gradient-norm clip. ``None``: no clipping. default: 1.0.
     seed : int, optional
         Seeds the frame choice and the query points (step ``i`` uses ``seed + i``, so a
         resumed run continues exactly). default: 0.
@@ -131,9 +140,9 @@ class FinetuneConfig(Config):
     progress : bool, optional
         Show a progress bar (tqdm). default: ``True``.
     projection : float, optional
-        The refiner also projects every refined trajectory onto the PDE with this weight
-        (:class:`~meshfield.refine.refiner.RefinerConfig`); with ``steps=0`` it only projects
-        (no learned correction). default: none.
+        Weight of a residual projection that ends every refined trajectory
+        (:func:`~meshfield.physics.projection.project_residual`); with ``steps=0`` the
+        refiner only projects (no learned correction). default: none.
     projection_iterations : int, optional
         L-BFGS iterations of the projection. default: 20.
     """
@@ -852,141 +861,12 @@ def default_boundary_values(case: str | None, cond_names: Sequence[str]) -> list
     return []
 
 
-def _parse_pairs(items: Sequence[str] | None, what: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or ():
-        for part in item.split(","):
-            name, eq, value = part.partition("=")
-            if not eq or not name:
-                msg = f"Expected {what} as name=value (got {part!r})"
-                raise ValueError(msg)
-            try:
-                out[name.strip()] = float(value)
-            except ValueError:
-                out[name.strip()] = value.strip()
-    return out
+def __getattr__(name: str) -> Any:
+    # the command line moved to meshfield.cli.finetune
+    if name in ("add_arguments", "run_finetune"):
+        import meshfield.cli.finetune as moved
+        from meshfield._moved import moved_name
 
-
-def run_finetune(args: Any) -> int:
-    """``meshfield finetune`` for parsed options; the exit status (0 done, 2 bad input)."""
-    import sys
-
-    from meshfield.checkpoint import load_model
-    from meshfield.data import load_dataset, load_spec
-    from meshfield.errors import MeshfieldError
-    from meshfield.physics.registry import make_pde
-    from meshfield.pretrained import resolve_checkpoint
-
-    try:
-        model = load_model(resolve_checkpoint(args.checkpoint))
-        pde = make_pde(args.pde, **_parse_pairs(args.pde_param, "--pde-param"))
-        data_dir = Path(args.data)
-        spec_file = data_dir / "spec.yaml"
-        case = load_spec(spec_file).case if spec_file.is_file() else None
-        boundary = [bc for text in args.bc or () for bc in BoundaryValue.parse(text)]
-        if not boundary and not args.no_default_bc:
-            boundary = default_boundary_values(case, model.cond_names)
-        options = {k: v for k, v in {
-            "steps": args.steps, "calibration_steps": args.calibration_steps, "lr": args.lr,
-            "w_pde": args.w_pde, "w_data": args.w_data, "w_bc": args.w_bc,
-            "w_mesh": args.w_mesh, "unfreeze_last": args.unfreeze_last, "seed": args.seed,
-            "domain_points": args.domain_points, "projection": args.projection,
-            "projection_iterations": args.projection_iterations,
-        }.items() if v is not None}
-        config = FinetuneConfig(progress=not args.quiet, **options)
-        evaluation = list(load_dataset(data_dir, split=args.eval_split))
-        if args.max_eval_runs is not None:
-            evaluation = evaluation[: args.max_eval_runs]
-        log = Path(f"{args.out}.jsonl") if args.log is None else Path(args.log)
-        if args.test_time is None:
-            train_set = load_dataset(data_dir, split=args.split)
-            finetune(model, train_set, pde, config=config, boundary=boundary, out=args.out,
-                     log=log, resume=args.resume, max_runs=args.max_runs)
-        else:
-            from meshfield.data.store import load_graph
-            from meshfield.io import load_mesh
-
-            source = Path(args.test_time)
-            mesh = load_graph(source) if source.suffix == ".safetensors" else load_mesh(source)
-            cond = _parse_pairs(args.cond, "--cond")
-            reference = mesh if "fields" in mesh else None
-            if reference is None:
-                evaluation = [g for g in evaluation if all(
-                    abs(_cond_dict(model, g, None).get(k, math.nan) - float(v)) < 1e-9
-                    for k, v in cond.items())]
-            else:
-                evaluation = [reference]
-            for name, value in _cond_dict(model, mesh, None).items():
-                cond.setdefault(name, value)
-            template = reference if reference is not None else (evaluation or [None])[0]
-            frames = args.frames or (template.fields.size(0) if template is not None else None)
-            if frames is None:
-                msg = "--test-time needs --frames (no reference trajectory for the condition)"
-                raise ValueError(msg)
-            initial = template.fields[: model.history].float() if template is not None else None
-            times = template.times if template is not None else None
-            finetune_test_time(model, mesh, cond, pde, steps=frames - (
-                initial.size(0) if initial is not None else 1), initial=initial, times=times,
-                dt=args.dt, config=config, boundary=boundary, out=args.out, log=log,
-                resume=args.resume)
-    except (MeshfieldError, ValueError, FileNotFoundError) as err:
-        print(f"meshfield finetune: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.out} (model and refiner); log {log}")
-    if not evaluation:
-        print("no reference trajectory to compare with (R and MSE need one)")
-        return 0
-    rows = compare_refinement(model, evaluation, pde)
-    print(f"before / after refinement, split {args.eval_split!r}, PDE {pde!r}:")
-    print(format_refinement_table(rows))
-    if args.report is not None:
-        report = [{"conditions": r["conditions"], "before": r["before"].as_dict(),
-                   "after": r["after"].as_dict(), "r_factor": r["r_factor"],
-                   "mse_change": r["mse_change"]} for r in rows]
-        from meshfield._files import write_atomic
-
-        write_atomic(args.report, json.dumps(report, indent=2) + "\n")
-    return 0
-
-
-def add_arguments(p: Any) -> None:
-    """Options of ``meshfield finetune``."""
-    p.add_argument("checkpoint", help="checkpoint folder, run folder (best/, else last/) or pretrained name")
-    p.add_argument("data", help="dataset folder (meshfield datagen --out)")
-    p.add_argument("--pde", required=True, help="navier_stokes, heat, burgers, "
-                   "advection_diffusion, wave or poisson")
-    p.add_argument("--pde-param", action="append", help="PDE parameter name=value (repeatable)")
-    p.add_argument("--out", required=True, help="checkpoint folder to write (model + refiner)")
-    p.add_argument("--split", default="train", help="split to fine-tune on (default: train)")
-    p.add_argument("--eval-split", default="test", help="split of the before/after table "
-                   "(default: test)")
-    p.add_argument("--test-time", default=None, metavar="MESH",
-                   help="fine-tune on this one mesh (mesh file or graph .safetensors) instead")
-    p.add_argument("--cond", action="append", help="condition name=value for --test-time")
-    p.add_argument("--frames", type=int, default=None, help="frames to generate (--test-time)")
-    p.add_argument("--dt", type=float, default=None, help="time step without stored times")
-    p.add_argument("--bc", action="append", help="Dirichlet value group:field=value[,...] "
-                   "(value: number or condition name; default: the case's)")
-    p.add_argument("--no-default-bc", action="store_true", help="no boundary values by default")
-    for flag, kind, text in (
-        ("--steps", int, "refinement steps (default: 500)"),
-        ("--calibration-steps", int, "query-decoder calibration steps (default: 100)"),
-        ("--lr", float, "learning rate (default: 1e-3)"),
-        ("--w-pde", float, "weight of the point-query residual (default: 1)"),
-        ("--w-data", float, "weight of the distance to the pretrained field (default: 10)"),
-        ("--w-bc", float, "weight of the boundary values (default: 1)"),
-        ("--w-mesh", float, "weight of the residual at the nodes (default: 1)"),
-        ("--unfreeze-last", int, "also train the last k backbone blocks (default: 0)"),
-        ("--domain-points", int, "query points per frame (default: 256)"),
-        ("--projection", float, ("also project refined rollouts onto the PDE with this "
-                                 "weight (default: no projection; with --steps 0 only project)")),
-        ("--projection-iterations", int, "L-BFGS iterations of the projection (default: 20)"),
-        ("--seed", int, "random seed (default: 0)"),
-        ("--max-runs", int, "fine-tune on the first N runs only"),
-        ("--max-eval-runs", int, "compare on the first N runs only"),
-    ):
-        p.add_argument(flag, type=kind, default=None, help=text)
-    p.add_argument("--log", default=None, help="JSONL log (default: OUT.jsonl)")
-    p.add_argument("--report", default=None, help="write the before/after table as JSON")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+        return moved_name(__name__, name, moved)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -20,7 +20,11 @@ corrects it:
        \tilde u^{n}_i = \hat u^{n}_i + \sigma \odot \delta_i,
 
    with :math:`\sigma` the model's field scale. The head's last layer starts at zero, so a new
-   refiner is the identity.
+   refiner is the identity;
+5. optionally (``RefinerConfig.projection``), the corrected trajectory is projected onto the
+   PDE: the least change that lowers its residual on the mesh
+   (:func:`meshfield.physics.projection.project_residual`). A refiner fine-tuned with no steps
+   (``learned=False``) only projects.
 
 The refiner is trained self-supervised by :func:`meshfield.refine.finetune.finetune` (over a
 dataset) or :func:`~meshfield.refine.finetune.finetune_test_time` (one new mesh and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -335,37 +336,10 @@ def model_options(
     return options
 
 
-#: ``meshfield train`` options that set the TrainConfig field of the same name
-_CLI_FIELDS = (
-    "model",
-    "width",
-    "history",
-    "epochs",
-    "batch_size",
-    "steps_per_epoch",
-    "lr",
-    "weight_decay",
-    "warmup_steps",
-    "schedule",
-    "min_lr",
-    "grad_clip",
-    "noise_std",
-    "pushforward_steps",
-    "pushforward_grad",
-    "compile",
-    "state_warmup",
-    "horizon_ramp_epochs",
-    "init_from",
-    "extra_data",
-    "time_budget_s",
-    "initial_weight",
-    "val_runs",
-    "patience",
-    "min_delta",
-    "seed",
-    "num_workers",
-    "device",
-)
+#: TrainConfig fields without a ``meshfield train`` option of their name: ``--out`` sets
+#: ``out_dir`` and ``--quiet`` ``progress``; the others are set in a ``--config`` file only.
+#: Every other field is an option of its name (:mod:`meshfield.cli.train`).
+NOT_OPTIONS = frozenset({"out_dir", "log_dir", "checkpoint_dir", "progress", "cache_runs"})
 
 
 def config_from_args(args: Any, base: TrainConfig | None = None) -> TrainConfig:
@@ -401,7 +375,9 @@ def config_from_args(args: Any, base: TrainConfig | None = None) -> TrainConfig:
         else:
             base = TrainConfig()
     changes: dict[str, Any] = {}
-    for name in _CLI_FIELDS:
+    for name in (f.name for f in dataclasses.fields(TrainConfig)):
+        if name in NOT_OPTIONS or name == "model_options":  # model_options: JSON, below
+            continue
         value = getattr(args, name, None)
         if value is not None:
             changes[name] = value

@@ -6,12 +6,11 @@ import math
 
 import pytest
 import torch
+from physics_meshes import rectangle
 
 from meshfield.errors import NonFiniteError
 from meshfield.physics import MeshOperators, NavierStokes, analytic
 from meshfield.physics.projection import project_residual
-
-from physics_meshes import rectangle
 
 RE = 50.0
 
