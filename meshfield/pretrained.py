@@ -79,9 +79,11 @@ meshfield train data/cylinder_wake --config configs/cylinder_wake_hmt.json --out
 meshfield train data/cylinder_wake --config configs/cylinder_wake_hmt_in_time.json --out runs/in_time
 meshfield finetune runs/in_time data/cylinder_wake --pde navier_stokes --w-data 10 --w-mesh 4 --steps 600 --out runs/in_time_pf
 meshfield train data/cylinder_wake --config configs/cylinder_wake_hmt_multires.json --out runs/multires
-meshfield finetune runs/multires data/cylinder_wake --pde navier_stokes --w-data 10 --w-mesh 4 --steps 600 --out runs/cylinder_wake_pf
-meshfield evaluate runs/cylinder_wake_pf data/cylinder_wake --split test --generate --out runs/cylinder_wake_pf/test_metrics.json
-cp runs/cylinder_wake_pf/* meshfield/assets/pretrained/cylinder_wake/
+meshfield datagen data_specs/cylinder_wake_085.yaml --out data/cylinder_wake_085 --split train --jobs 2
+meshfield train data/cylinder_wake --config configs/cylinder_wake_hmt_3res.json --out runs/3res
+meshfield finetune runs/3res data/cylinder_wake --pde navier_stokes --steps 0 --calibration-steps 0 --projection 3 --out runs/3res_pf
+meshfield evaluate runs/3res_pf data/cylinder_wake --split test --generate --out runs/3res_pf/test_metrics.json
+cp runs/3res_pf/* meshfield/assets/pretrained/cylinder_wake/
 meshfield convert "data/cylinder_wake/test/Re=150.safetensors" meshfield/assets/pretrained/cylinder_wake/mesh.vtu --mesh-only
 """
 
@@ -92,8 +94,8 @@ PRETRAINED: dict[str, PretrainedModel] = {
         description=(
             "HMT for 2D laminar flow past a cylinder (U_x, U_y, p) at Reynolds numbers 60-200, "
             "trained on the OpenFOAM runs of data_specs/cylinder_wake.yaml and of the same case "
-            "on a 0.65x mesh (data_specs/cylinder_wake_065.yaml), with a "
-            "Navier-Stokes refiner"
+            "on 0.85x and 0.65x meshes (data_specs/cylinder_wake_085.yaml, "
+            "cylinder_wake_065.yaml), with a Navier-Stokes refiner (a residual projection)"
         ),
         mesh="cylinder.msh",
         train_command=CYLINDER_WAKE_RECIPE,
