@@ -5,7 +5,8 @@ options and printing its table:
 
 1. make the reference data from a spec (resumed run by run), or reuse a dataset folder;
 2. train a model (resumed when its run folder exists) and keep the best checkpoint;
-3. fine-tune it self-supervised with a PDE and boundary values (a physics refiner);
+3. fine-tune it self-supervised with a PDE and boundary values (a physics refiner, ending in
+   a residual projection onto the PDE);
 4. roll it out on the test runs from their first frames, refine, and score both
    (:func:`meshfield.metrics.trajectory_scores`: MSE, rel-L2, R, R_ref, MSE-R);
 5. write the refined rollout of the first test run (``result.pvd``), residual maps before and
@@ -69,8 +70,17 @@ def example_arguments(description: str, name: str) -> argparse.Namespace:
     return args
 
 
+#: weight of the residual projection that ends the examples' refinement
+#: (:func:`meshfield.physics.projection.project_residual`)
+PROJECTION_WEIGHT = 3.0
+
+
 def finetune_settings(quick: bool) -> Any:
-    """The fine-tuning settings of the examples: tiny with ``quick``, else 600 steps."""
+    """The fine-tuning settings of the examples: tiny with ``quick``, else 600 steps.
+
+    The learned correction is followed by a residual projection (weight
+    :data:`PROJECTION_WEIGHT`).
+    """
     from meshfield.refine.finetune import FinetuneConfig
 
     return FinetuneConfig(
@@ -79,6 +89,7 @@ def finetune_settings(quick: bool) -> Any:
         domain_points=96 if quick else 256,
         hidden=16 if quick else 32,
         lr=3e-3 if quick else 1e-3,
+        projection=PROJECTION_WEIGHT,
     )
 
 

@@ -120,17 +120,7 @@ def _requirements(name: str) -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        # A known failure, kept visible: in quick mode the heat plate's fine-tuning raises R
-        # on the test runs (1.307 -> 1.393 here, deterministic). Only that failure is
-        # expected (raises=); strict, so the mark must go once fine-tuning lowers R.
-        pytest.param(
-            "heat_plate",
-            marks=pytest.mark.xfail(
-                raises=ResidualNotLowered,
-                strict=True,
-                reason="quick heat_plate: fine-tuning raises R on the test runs",
-            ),
-        ),
+        "heat_plate",
         "taylor_green_grid",
         "custom_mesh",
     ],

@@ -47,7 +47,7 @@ def test_projection_removes_node_scale_error(taylor_green) -> None:
     assert torch.equal(out.fields[:, ~ops.interior], noisy[:, ~ops.interior])
     # r_after is the residual of what is returned
     residual = NavierStokes(Re=RE).mesh_residual(ops, out.fields, times=times)
-    assert residual[1:, ops.interior].pow(2).mean().item() == pytest.approx(out.r_after)
+    assert residual[:, ops.interior].pow(2).mean().item() == pytest.approx(out.r_after)
 
 
 def test_a_high_price_keeps_the_fields(taylor_green) -> None:
