@@ -75,6 +75,7 @@ from meshfield.refine.refiner import (
     apply_refiner,
     attach_refiner,
     boundary_targets,
+    check_projection,
     draw_points,
     refine_step,
     save_refined_checkpoint,
@@ -181,12 +182,7 @@ class FinetuneConfig(Config):
         if self.lr <= 0:
             msg = f"Expected a positive 'lr' (got {self.lr})"
             raise ValueError(msg)
-        if self.projection is not None and not 0 < float(self.projection) < math.inf:
-            msg = f"Expected a positive, finite 'projection' weight or none (got {self.projection})"
-            raise ValueError(msg)
-        if int(self.projection_iterations) < 1:
-            msg = f"Expected 'projection_iterations' >= 1 (got {self.projection_iterations})"
-            raise ValueError(msg)
+        check_projection(self.projection, self.projection_iterations)
 
 
 @dataclass

@@ -171,12 +171,7 @@ class RefinerConfig(Config):
     projection_iterations: int = 20
 
     def __post_init__(self) -> None:
-        if self.projection is not None and not 0 < float(self.projection) < math.inf:
-            msg = f"Expected a positive, finite 'projection' weight or none (got {self.projection})"
-            raise ValueError(msg)
-        if int(self.projection_iterations) < 1:
-            msg = f"Expected 'projection_iterations' >= 1 (got {self.projection_iterations})"
-            raise ValueError(msg)
+        check_projection(self.projection, self.projection_iterations)
         if self.pooling not in ("attention", "mean"):
             msg = f"Expected 'pooling' 'attention' or 'mean' (got {self.pooling!r})"
             raise ValueError(msg)
@@ -194,6 +189,16 @@ class RefinerConfig(Config):
                 msg = f"Boundary value on {bc.group!r} names the unknown field {bc.field!r}"
                 raise ValueError(msg)
 
+
+
+def check_projection(weight: float | None, iterations: int) -> None:
+    """The projection settings of a refiner or a fine-tuning run are usable, else ValueError."""
+    if weight is not None and not 0 < float(weight) < math.inf:
+        msg = f"Expected a positive, finite 'projection' weight or none (got {weight})"
+        raise ValueError(msg)
+    if int(iterations) < 1:
+        msg = f"Expected 'projection_iterations' >= 1 (got {iterations})"
+        raise ValueError(msg)
 
 
 # -------------------------------------------------------------------------------------------
