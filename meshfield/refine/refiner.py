@@ -190,7 +190,6 @@ class RefinerConfig(Config):
                 raise ValueError(msg)
 
 
-
 def check_projection(weight: float | None, iterations: int) -> None:
     """The projection settings of a refiner or a fine-tuning run are usable, else ValueError."""
     if weight is not None and not 0 < float(weight) < math.inf:
@@ -910,6 +909,7 @@ def apply_refiner(
             model, refiner, data, fields, conditions, frame_times, start=start, seed=seed
         )
     if refiner.config.projection is not None and fields.size(0) >= max(start + 1, 3):
+        from meshfield.data.stats import safe_std
         from meshfield.physics import MeshOperators
         from meshfield.physics.projection import project_residual
 
@@ -917,7 +917,7 @@ def apply_refiner(
             refined,
             refiner.pde,
             MeshOperators.from_data(data),
-            scale=model.normalizer.field_std,
+            scale=safe_std(model.normalizer.field_std.to(torch.float64)),
             weight=float(refiner.config.projection),
             iterations=int(refiner.config.projection_iterations),
             keep=start,

@@ -161,3 +161,28 @@ def test_config_and_boundary_values() -> None:
                       boundary=(BoundaryValue("left", "p", 0.0),))
     with pytest.raises(ValueError, match="pooling"):
         RefinerConfig(field_names=("T",), pde=cfg.pde, token_width=8, pooling="max")
+
+
+def test_a_projection_only_refiner_projects_and_nothing_else(runs) -> None:
+    from meshfield.physics import MeshOperators
+    from meshfield.physics.projection import project_residual
+
+    model = tiny_model(runs)
+    graph = runs[0]
+    pred = model.rollout(graph, graph.fields.size(0) - 1, initial=graph.fields[:1]).detach()
+    cfg = RefinerConfig(field_names=("T",), pde=pde_to_dict(Heat()), token_width=model.width,
+                        learned=False, projection=2.0, projection_iterations=5)
+    refiner = PhysicsRefiner(cfg)
+    torch.nn.init.normal_(refiner.head[-1].weight, std=0.1)  # a learned part that is not used
+    cond = dict(zip(graph.cond_names, graph.cond.tolist(), strict=True))
+    by_hand = project_residual(pred, Heat(), MeshOperators.from_data(graph),
+                               scale=model.normalizer.field_std, weight=2.0, iterations=5,
+                               times=graph.times, cond=cond, field_names=["T"])
+    torch.testing.assert_close(apply_refiner(model, graph, pred, refiner=refiner), by_hand.fields)
+    assert by_hand.r_after < by_hand.r_before
+    # a channel of zero spread (a constant field) divides as 1, as in the normalizer
+    model.normalizer.field_std.zero_()
+    out = apply_refiner(model, graph, pred, refiner=refiner)
+    assert torch.isfinite(out).all() and not torch.equal(out, pred)
+    # a two-frame trajectory has no time derivative to project with: returned as given
+    torch.testing.assert_close(apply_refiner(model, graph, pred[:2], refiner=refiner), pred[:2])
