@@ -143,11 +143,13 @@ def test_refined_rollout_obeys_the_physics_better(wake: meshfield.FieldResult) -
     refined = meshfield.generate(None, {"Re": 150}, model="cylinder_wake", refine=True,
                                  progress=False)
     before, after = _wake_figures(wake), _wake_figures(refined)
-    # the in-time model is already close to the physics: its refiner halves R (README)
-    assert after["R"] < before["R"] / 2
-    # boundary values stay as good as the rollout's (they no longer improve: README)
-    assert after["no_slip"] < 0.25 and after["inlet"] < 0.1
-    assert after["amplitude"] > 0.3  # still shedding
+    # the refiner projects the rollout onto the equations: R at the interior nodes (the R every
+    # report gives) falls about 20x (README); at least the 5x of the target here
+    assert refined.metrics["R"] < wake.metrics["R"] / 5, (wake.metrics, refined.metrics)
+    # the boundary values are not moved; the wake keeps its amplitude
+    assert after["no_slip"] == pytest.approx(before["no_slip"])
+    assert after["inlet"] == pytest.approx(before["inlet"])
+    assert 0.85 < after["amplitude"] / before["amplitude"] < 1.15
 
 
 @pytest.mark.slow
