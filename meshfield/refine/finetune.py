@@ -184,6 +184,11 @@ class FinetuneConfig(Config):
             raise ValueError(msg)
         check_projection(self.projection, self.projection_iterations)
 
+    @property
+    def total_steps(self) -> int:
+        """Calibration and refinement steps together (0: the refiner is not trained)."""
+        return int(self.calibration_steps) + int(self.steps)
+
 
 @dataclass
 class FinetuneResult:
@@ -480,7 +485,7 @@ def _train(
     info = {"config": asdict(config), "refiner": refiner_config.to_dict()}
     modules = {"refiner": refiner, "model": model}
     done = _load_state(paths, modules, optimizer, info) if resume and paths else 0
-    total = config.calibration_steps + config.steps
+    total = config.total_steps
     norm = model.normalizer
     result = FinetuneResult(refiner, [])
     log_file = log.open("a", encoding="utf-8") if log is not None else None
@@ -666,10 +671,11 @@ def finetune(
         if steps < 1:
             msg = f"finetune: trajectory {i} has no frame after its {initial.size(0)} initial ones"
             raise ValueError(msg)
-        anchors.append(
-            _Anchor(model, graph, initial, steps, _cond_dict(model, graph, None),
-                    None, None, frozen)
-        )
+        if config.total_steps > 0:  # a rollout per run, read only by the training steps
+            anchors.append(
+                _Anchor(model, graph, initial, steps, _cond_dict(model, graph, None),
+                        None, None, frozen)
+            )
     return _train(
         model, pde, anchors, config, boundary,
         out=Path(out) if out is not None else None,
@@ -733,10 +739,11 @@ def finetune_test_time(
     graph = mesh.clone() if hasattr(mesh, "clone") else mesh
     if "fields" in graph:
         del graph.fields
-    anchor = _Anchor(model, graph, initial, steps, dict(cond), times, dt,
-                     config.unfreeze_last == 0)
+    anchors = [
+        _Anchor(model, graph, initial, steps, dict(cond), times, dt, config.unfreeze_last == 0)
+    ] if config.total_steps > 0 else []
     return _train(
-        model, pde, [anchor], config, boundary,
+        model, pde, anchors, config, boundary,
         out=Path(out) if out is not None else None,
         log=Path(log) if log is not None else None,
         resume=resume,
