@@ -32,11 +32,14 @@ the refiner's config sets ``projection``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
+
+from meshfield.data.stats import safe_std
 
 __all__ = ["Projected", "project_residual"]
 
@@ -78,7 +81,8 @@ def project_residual(
         says which nodes may move.
     scale : Tensor or sequence of float, optional
         ``[C]`` field scale :math:`\sigma` (a model's ``normalizer.field_std``). default:
-        the std of ``fields`` per channel.
+        the std of ``fields`` per channel (a constant channel's as 1, as the normalizer
+        divides).
     weight : float, default: 10.0
         :math:`\mu`, the price of a change (normalized units) against the relative residual.
     iterations : int, default: 20
@@ -107,7 +111,7 @@ def project_residual(
     if fields.dim() != 3:
         msg = f"Expected 'fields' [T, N, C] (got shape {list(fields.shape)})"
         raise ValueError(msg)
-    if not weight > 0 or not torch.isfinite(torch.tensor(float(weight))):
+    if not 0 < float(weight) < math.inf:
         msg = f"Expected a positive, finite projection 'weight' (got {weight})"
         raise ValueError(msg)
     if int(iterations) < 1:
@@ -124,7 +128,7 @@ def project_residual(
         raise NonFiniteError(msg)
     base = fields.detach().to(torch.float64)
     if scale is None:
-        sigma = base.flatten(0, 1).std(dim=0).clamp_min(1e-12)
+        sigma = safe_std(base.flatten(0, 1).std(dim=0))
     else:
         sigma = torch.as_tensor(scale, dtype=torch.float64, device=base.device).reshape(-1)
         if sigma.numel() != base.size(-1) or not bool((sigma > 0).all()):
