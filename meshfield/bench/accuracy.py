@@ -10,6 +10,11 @@ the velocity RMSE, the Strouhal number at the case's probe against OpenFOAM's an
 fluctuation amplitude ratio. The persistence and time-mean baselines of the same runs are
 printed beside the models.
 
+``--changes`` trains ``--models`` once more per named change of the recipe
+(:data:`RECIPE_CHANGES`: the sequence training, the unroll horizon, the noise, the width, the
+history, the temporal latent), each as a row ``model+change`` beside the rows of the plain
+recipe, so one run shows what each part of the recipe buys at the same budget.
+
 Each model's run folder and report stay in ``--out``; a rerun skips models whose report is
 there (``--fresh`` retrains them), and a killed training resumes from its last epoch.
 """
@@ -22,7 +27,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_MODELS", "DEFAULT_RECIPE", "main", "run_model"]
+__all__ = ["DEFAULT_MODELS", "DEFAULT_RECIPE", "RECIPE_CHANGES", "main", "run_model"]
 
 #: the rows of the benchmark
 DEFAULT_MODELS = ("hmt", "meshgraphnet", "transformer", "hmt-no-mamba", "hmt-no-attention")
@@ -48,6 +53,38 @@ DEFAULT_RECIPE: dict[str, Any] = {
     "seed": 0,
 }
 
+#: one change of :data:`DEFAULT_RECIPE` per row of ``--changes`` (TrainConfig fields set on
+#: top of the recipe; ``model_options`` merged into the model's)
+RECIPE_CHANGES: dict[str, dict[str, Any]] = {
+    # every window starts from a fresh temporal state instead of one warmed up on the frames
+    # before it
+    "no-state-warmup": {"state_warmup": 0},
+    # a one-step loss instead of 2 more steps unrolled on the model's own predictions
+    "one-step": {"pushforward_steps": 0, "horizon_ramp_epochs": 0},
+    # no input noise
+    "no-noise": {"noise_std": 0.0},
+    # half and 1.5 times the width
+    "width-32": {"width": 32},
+    "width-96": {"width": 96},
+    # two input frames instead of one
+    "history-2": {"history": 2},
+    # no temporal latent (the model carries no state from step to step)
+    "no-temporal-latent": {"model_options": {"d_latent": 0}},
+}
+
+
+def changed_recipe(recipe: dict[str, Any], change: str) -> dict[str, Any]:
+    """``recipe`` with the named :data:`RECIPE_CHANGES` entry applied."""
+    if change not in RECIPE_CHANGES:
+        msg = f"unknown recipe change {change!r} (expected one of {list(RECIPE_CHANGES)})"
+        raise ValueError(msg)
+    result = dict(recipe)
+    for key, value in RECIPE_CHANGES[change].items():
+        if key == "model_options":
+            value = {**dict(recipe.get("model_options") or {}), **value}
+        result[key] = value
+    return result
+
 
 def run_model(
     name: str,
@@ -58,16 +95,18 @@ def run_model(
     *,
     fresh: bool = False,
     progress: bool = False,
+    label: str | None = None,
 ) -> dict[str, Any]:
     """Train one model for ``budget_s`` seconds of steps and evaluate it on the test split.
 
-    Returns the evaluation report (cached as ``out/name/report.json``) with ``bench``:
-    the optimizer steps, windows per second and training seconds.
+    Returns the evaluation report (cached as ``out/label/report.json``; ``label`` defaults
+    to the model's name) with ``bench``: the optimizer steps, windows per second and
+    training seconds.
     """
     from meshfield.train import TrainConfig, train
     from meshfield.evaluate import evaluate, write_report
 
-    folder = out / name
+    folder = out / (label or name)
     report_path = folder / "report.json"
     if report_path.is_file() and not fresh:
         return json.loads(report_path.read_text(encoding="utf-8"))
@@ -88,6 +127,7 @@ def run_model(
     report = evaluate(folder / "last", data, split="test", progress=progress, pde=None)
     report["bench"] = {
         "model": name,
+        "label": label or name,
         "steps": steps,
         "epochs": result.epoch,
         "train_time_s": seconds,
@@ -152,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipe", default=None,
                         help="JSON file of TrainConfig fields for every model "
                         "(default: the shipped model's in-time recipe)")
+    parser.add_argument("--changes", default="",
+                        help="comma-separated recipe changes, each trained as one more row "
+                        f"per model ({', '.join(RECIPE_CHANGES)}, or all)")
     parser.add_argument("--out", default="runs/bench_accuracy",
                         help="run folders and reports (default: runs/bench_accuracy)")
     parser.add_argument("--jobs", type=int, default=2, help="simulations at once (default: 2)")
@@ -167,6 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in models if m not in MODEL_NAMES]
     if unknown or not models:
         parser.error(f"--models: unknown {unknown} (expected some of {list(MODEL_NAMES)})")
+    changes = [c.strip() for c in args.changes.split(",") if c.strip()]
+    if changes == ["all"]:
+        changes = list(RECIPE_CHANGES)
+    unknown = [c for c in changes if c not in RECIPE_CHANGES]
+    if unknown:
+        parser.error(f"--changes: unknown {unknown} (expected some of {list(RECIPE_CHANGES)}"
+                     " or all)")
     recipe = dict(DEFAULT_RECIPE)
     if args.recipe:
         try:
@@ -178,11 +228,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"meshfield bench accuracy: {data}, {args.budget_s:g} s of training per model")
     print("recipe: " + json.dumps(recipe, sort_keys=True))
     reports = {}
-    for name in models:
-        reports[name] = run_model(name, data, out, recipe, args.budget_s,
-                                  fresh=args.fresh, progress=args.progress)
-        print(f"  {name}: {reports[name]['bench']['steps']} steps, mean rel-L2 "
-              f"{reports[name]['scores']['rel_l2']['mean']:.3g}", flush=True)
+    rows = [(name, None) for name in models]
+    rows += [(name, change) for name in models for change in changes]
+    for name, change in rows:
+        label = name if change is None else f"{name}+{change}"
+        row_recipe = recipe if change is None else changed_recipe(recipe, change)
+        reports[label] = run_model(name, data, out, row_recipe, args.budget_s, label=label,
+                                   fresh=args.fresh, progress=args.progress)
+        print(f"  {label}: {reports[label]['bench']['steps']} steps, mean rel-L2 "
+              f"{reports[label]['scores']['rel_l2']['mean']:.3g}", flush=True)
     print(format_bench(reports))
     print("rel_l2@k at step k over all fields; rmse_u: velocity RMSE over all steps; St at the "
           "case's probe from the rollout and from OpenFOAM; test split, rollouts from the first "

@@ -47,3 +47,46 @@ def test_bench_accuracy_rejects_unknown_models(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as stop:
         accuracy.main(["--models", "mgn", "--data", str(tmp_path)])
     assert stop.value.code == 2
+
+
+def test_bench_accuracy_trains_a_row_per_recipe_change(
+    heat_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps({
+        "width": 32,
+        "steps_per_epoch": 2,
+        "model_options": {"decoder": {"query_neighbors": 4, "query_hidden": 8}},
+        "device": "cpu",
+    }))
+    out = tmp_path / "bench"
+    argv = ["--data", str(heat_data), "--models", "hmt", "--budget-s", "0.5",
+            "--recipe", str(recipe), "--out", str(out), "--changes", "no-temporal-latent"]
+    assert accuracy.main(argv) == 0
+    text = capsys.readouterr().out
+    assert "hmt+no-temporal-latent" in text
+    plain = json.loads((out / "hmt" / "train.json").read_text())
+    changed = json.loads((out / "hmt+no-temporal-latent" / "train.json").read_text())
+    # the change is applied on top of the recipe and leaves the rest of it alone
+    assert changed["model_options"]["d_latent"] == 0
+    assert changed["model_options"]["decoder"] == plain["model_options"]["decoder"]
+    assert "d_latent" not in plain["model_options"]
+    report = json.loads((out / "hmt+no-temporal-latent" / "report.json").read_text())
+    assert report["bench"]["label"] == "hmt+no-temporal-latent"
+
+
+def test_changed_recipe_applies_one_change() -> None:
+    recipe = dict(accuracy.DEFAULT_RECIPE)
+    one_step = accuracy.changed_recipe(recipe, "one-step")
+    assert one_step["pushforward_steps"] == 0 and one_step["horizon_ramp_epochs"] == 0
+    assert {k: v for k, v in one_step.items() if k not in accuracy.RECIPE_CHANGES["one-step"]} \
+        == {k: v for k, v in recipe.items() if k not in accuracy.RECIPE_CHANGES["one-step"]}
+    assert recipe == accuracy.DEFAULT_RECIPE  # the recipe itself is not changed
+    with pytest.raises(ValueError, match="unknown recipe change 'wider'"):
+        accuracy.changed_recipe(recipe, "wider")
+
+
+def test_bench_accuracy_rejects_unknown_changes(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as stop:
+        accuracy.main(["--changes", "wider", "--data", str(tmp_path)])
+    assert stop.value.code == 2
