@@ -133,6 +133,8 @@ class _MessageSum(torch.autograd.Function):
         grad_target = torch.zeros_like(target) if needs[0] else None
         grad_source = torch.zeros_like(source) if needs[1] else None
         grad_weight = torch.zeros_like(weight) if needs[2] else None
+        # in place, unless this backward pass is itself differentiated (create_graph)
+        differentiable = torch.is_grad_enabled()
         for start in range(0, src.numel(), block):
             end = start + block
             s, d, f = src[start:end], dst[start:end], features[start:end]
@@ -140,12 +142,20 @@ class _MessageSum(torch.autograd.Function):
             sigmoid = torch.sigmoid(z)
             # silu'(z) = sigmoid(z) (1 + z (1 - sigmoid(z)))
             dz = grad.index_select(0, d) * (sigmoid * (1 + z * (1 - sigmoid)))
+            if differentiable:
+                if grad_target is not None:
+                    grad_target = grad_target.index_add(0, d, dz)
+                if grad_source is not None:
+                    grad_source = grad_source.index_add(0, s, dz)
+                if grad_weight is not None:
+                    grad_weight = torch.addmm(grad_weight, dz.t(), f)
+                continue
             if grad_target is not None:
-                grad_target = grad_target.index_add(0, d, dz)
+                grad_target.index_add_(0, d, dz)
             if grad_source is not None:
-                grad_source = grad_source.index_add(0, s, dz)
+                grad_source.index_add_(0, s, dz)
             if grad_weight is not None:
-                grad_weight = torch.addmm(grad_weight, dz.t(), f)
+                grad_weight.addmm_(dz.t(), f)
         return grad_target, grad_source, grad_weight, None, None, None
 
 
