@@ -103,8 +103,8 @@ def run_model(
     to the model's name) with ``bench``: the optimizer steps, windows per second and
     training seconds.
     """
-    from meshfield.train import TrainConfig, train
     from meshfield.evaluate import evaluate, write_report
+    from meshfield.train import TrainConfig, train
 
     folder = out / (label or name)
     report_path = folder / "report.json"

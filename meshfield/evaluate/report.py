@@ -416,7 +416,7 @@ def evaluate(
             extra["refined"]["physics"] = _mean_physics([run["refined"]["physics"] for run in runs])
     report = {
         "format": REPORT_FORMAT,
-        "version": 1,
+        "version": 2,  # 2: per-step "mse"/"rmse" (physical) renamed "mse_physical"/"rmse_physical"
         **source,
         "model": getattr(model, "kind", type(model).__name__),
         "field_names": field_names,
@@ -480,7 +480,7 @@ def format_table(report: Mapping[str, Any]) -> str:
             label,
             *([kind] if kind is not None else []),
             number(mean["rel_l2"]["all"]),
-            *[number(mean["rmse"][name]) for name in fields],
+            *[number(mean["rmse_physical"][name]) for name in fields],
             number(last[-1] if last else None),
         ]
         if physics:

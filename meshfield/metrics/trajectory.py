@@ -39,8 +39,10 @@ def rollout_metrics(
 
     - ``rel_l2``: :math:`\lVert \hat u - u \rVert_2 / \lVert u \rVert_2` (the denominator is
       at least ``1e-12``);
-    - ``mse``, ``rmse``: :math:`\frac{1}{N}\sum (\hat u - u)^2` and its root, physical units;
-    - ``mse_normalized``, ``rmse_normalized``: the same of :math:`(\hat u - u)/\sigma_c`;
+    - ``mse_physical``, ``rmse_physical``: :math:`\frac{1}{N}\sum (\hat u - u)^2` and its
+      root, physical units;
+    - ``mse_normalized``, ``rmse_normalized``: the same of :math:`(\hat u - u)/\sigma_c`
+      (the units of the ``mse`` of every score of :mod:`meshfield.metrics.report`);
     - ``vrmse``: RMSE over the standard deviation of the reference frame (The Well);
     - ``ssim``, ``psnr`` (only with ``grid_shape``): :func:`ssim` and :func:`psnr` of the
       field as an image, data range that of the reference frame.
@@ -86,8 +88,8 @@ def rollout_metrics(
         std = torch.where(std > 0, std, torch.ones_like(std))
     per_step: dict[str, Tensor] = {}
     per_step["rel_l2"] = relative_l2(pred, true, per="step_field")
-    per_step["mse"] = mse(pred, true, per="step_field")
-    per_step["rmse"] = per_step["mse"].sqrt()
+    per_step["mse_physical"] = mse(pred, true, per="step_field")
+    per_step["rmse_physical"] = per_step["mse_physical"].sqrt()
     per_step["mse_normalized"] = mse(pred / std, true / std, per="step_field")
     per_step["rmse_normalized"] = per_step["mse_normalized"].sqrt()
     per_step["vrmse"] = vrmse(pred, true, per="step_field")

@@ -97,10 +97,12 @@ def test_rollout_metrics_of_a_scaled_prediction() -> None:
     assert metrics["rel_l2"]["u"] == pytest.approx([0.1] * 3)
     assert metrics["rel_l2"]["all"] == pytest.approx([0.1] * 3)
     mse_v = (0.1 * target[..., 1]).square().mean(dim=1).tolist()
-    assert metrics["mse"]["v"] == pytest.approx(mse_v)
-    assert metrics["rmse"]["v"] == pytest.approx([math.sqrt(m) for m in mse_v])
+    assert metrics["mse_physical"]["v"] == pytest.approx(mse_v)
+    assert metrics["rmse_physical"]["v"] == pytest.approx([math.sqrt(m) for m in mse_v])
     assert metrics["mse_normalized"]["v"] == pytest.approx([m / 0.25 for m in mse_v])
-    assert "ssim" not in metrics and "all" not in metrics["mse"]
+    assert "ssim" not in metrics and "all" not in metrics["mse_physical"]
+    # no per-step "mse": in every score "mse" is the normalized one
+    assert "mse" not in metrics and "rmse" not in metrics
 
 
 def test_evaluate_the_reference_gives_zero_error(heat_data: Path, tmp_path: Path) -> None:
@@ -124,7 +126,7 @@ def test_evaluate_the_reference_gives_zero_error(heat_data: Path, tmp_path: Path
     assert report["times"][0] == pytest.approx(0.25)
     run = report["runs"][0]
     assert run["conditions"] == pytest.approx({"alpha": 0.07, "T_left": 1.5, "T_hole": -0.5})
-    for metric in ("rel_l2", "mse", "rmse", "mse_normalized", "rmse_normalized"):
+    for metric in ("rel_l2", "mse_physical", "rmse_physical", "mse_normalized", "rmse_normalized"):
         assert report["mean"][metric]["T"] == 0.0
         assert report["per_step"][metric]["T"] == [0.0] * 6
 
@@ -135,7 +137,7 @@ def test_evaluate_a_known_perturbation(heat_data: Path) -> None:
     assert report["mean"]["rel_l2"]["T"] == pytest.approx(0.1, rel=1e-5)
     graph = load_dataset(heat_data, "train")[0]
     expected = (0.1 * graph.fields[1:].double()).square().mean(dim=(1, 2))
-    assert report["runs"][0]["per_step"]["mse"]["T"] == pytest.approx(expected.tolist(), rel=1e-5)
+    assert report["runs"][0]["per_step"]["mse_physical"]["T"] == pytest.approx(expected.tolist(), rel=1e-5)
     assert report["runs"][0]["per_step"]["mse_normalized"]["T"] == pytest.approx(
         (expected / 4).tolist(), rel=1e-5
     )

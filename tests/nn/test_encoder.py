@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from meshfield.nn import MeshConv, NodeEncoder
-from meshfield.nn.encoder import edge_geometry, fourier_features, message_sum, relative_position
+from meshfield.nn.encoder import (
+    edge_geometry,
+    fourier_features,
+    message_sum,
+    relative_position,
+)
 from meshfield.testing import assert_permutation_equivariant
 
 
