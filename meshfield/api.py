@@ -12,7 +12,6 @@ step with the discrete mesh operators, and returns a :class:`~meshfield.FieldRes
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import warnings
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from meshfield.physics.spec import pde_from_spec
 
@@ -48,8 +47,6 @@ __all__ = [
 DEFAULT_MODEL = "cylinder_wake"
 #: Steps rolled out when neither the call nor the checkpoint says how many.
 DEFAULT_STEPS = 50
-#: Module that provides physics refinement (``apply_refiner``), when installed.
-REFINE_MODULE = "meshfield.refine.refiner"
 
 
 class ExtrapolationWarning(UserWarning):
@@ -70,6 +67,9 @@ class ResolvedModel(NamedTuple):
     name: str | None
     #: the default mesh (pretrained models), else ``None``
     mesh: Path | None
+    #: the physics refiner given with the model (a ``RefinedModel``), else ``None`` (a
+    #: checkpoint's own refiner is read from :attr:`path` when needed)
+    refiner: nn.Module | None = None
 
     @property
     def details(self) -> CheckpointInfo:
@@ -128,9 +128,10 @@ def resolve_model(
 
     Parameters
     ----------
-    model : str, path-like or FieldModel, default: "cylinder_wake"
+    model : str, path-like, FieldModel or RefinedModel, default: "cylinder_wake"
         A name from :func:`meshfield.pretrained.list_pretrained`, a checkpoint or run
-        directory, or a model (used as it is, moved to ``device``).
+        directory, or a model (used as it is, moved to ``device``; a
+        :class:`~meshfield.refine.RefinedModel` brings its refiner).
     device : str or torch.device, default: "cpu"
         Where the model runs.
 
@@ -157,14 +158,24 @@ def resolve_model(
     """
     from meshfield.checkpoint import load_model, read_checkpoint
     from meshfield.models.base import FieldModel
-    from meshfield.pretrained import pretrained_mesh, pretrained_name_of, resolve_checkpoint
+    from meshfield.pretrained import (
+        pretrained_mesh,
+        pretrained_name_of,
+        resolve_checkpoint,
+    )
+    from meshfield.refine.refiner import RefinedModel
 
     if isinstance(model, FieldModel):
         return ResolvedModel(model.to(device), _model_info(model), None, None, None)
+    if isinstance(model, RefinedModel):
+        inner = model.model.to(device)
+        return ResolvedModel(
+            inner, _model_info(inner), None, None, None, model.refiner.to(device)
+        )
     if not isinstance(model, (str, os.PathLike)):
         msg = (
-            "Expected 'model' to be a pretrained name, a checkpoint directory or a FieldModel "
-            f"(got {type(model).__name__})"
+            "Expected 'model' to be a pretrained name, a checkpoint directory, a FieldModel "
+            f"or a RefinedModel (got {type(model).__name__})"
         )
         raise TypeError(msg)
     checkpoint = resolve_checkpoint(model)
@@ -521,26 +532,16 @@ def _residual(
 # refinement hook
 
 
-def _refine_module() -> Any:
-    try:
-        return importlib.import_module(REFINE_MODULE)
-    except ModuleNotFoundError as err:
-        if err.name not in (REFINE_MODULE, REFINE_MODULE.rsplit(".", 1)[0]):
-            raise
-        return None
-
-
 def _has_refiner(resolved: ResolvedModel) -> bool:
-    """A refiner attached to the model, or saved in its checkpoint (``refiner.json``)."""
-    module = _refine_module()
-    get_refiner = getattr(module, "get_refiner", None)
-    if get_refiner is not None and get_refiner(resolved.model) is not None:
+    """A refiner given with the model (a ``RefinedModel``), or saved in its checkpoint."""
+    if resolved.refiner is not None:
         return True
     if resolved.path is None:
         return False
-    name = getattr(module, "REFINER_CONFIG", "refiner.json")
+    from meshfield.refine.refiner import REFINER_CONFIG
+
     metadata = resolved.details.metadata
-    return (resolved.path / name).is_file() or bool(metadata.get("refiner"))
+    return (resolved.path / REFINER_CONFIG).is_file() or bool(metadata.get("refiner"))
 
 
 def _no_refiner(resolved: ResolvedModel) -> ValueError:
@@ -561,25 +562,17 @@ def _refine(
     start: int,
 ) -> Tensor:
     """The rollout corrected by the model's physics refiner (``apply_refiner``)."""
+    from meshfield.refine.refiner import apply_refiner
+
     if not _has_refiner(resolved):
         raise _no_refiner(resolved)
-    module = _refine_module()
-    apply_refiner = getattr(module, "apply_refiner", None)
-    if apply_refiner is None:
-        msg = (
-            f"The model {resolved.label} has a refiner but this meshfield installation cannot "
-            f"apply it ({REFINE_MODULE}.apply_refiner is missing); upgrade meshfield"
-        )
-        raise ImportError(msg)
-    model = resolved.model
-    attached = getattr(module, "get_refiner", lambda _: None)(model) is not None
     refined = apply_refiner(
-        model,
+        resolved.model,
         graph,
         fields.to(graph.pos.device),
         cond=dict(cond),
         times=times.to(device=graph.pos.device, dtype=fields.dtype),
-        refiner=None if attached else resolved.path,
+        refiner=resolved.refiner if resolved.refiner is not None else resolved.path,
         start=start,
     )
     return refined.detach().cpu()
@@ -676,9 +669,10 @@ def generate(
     conditions : mapping or None
         Physical conditions by name, e.g. ``{"Re": 150}``; exactly the model's condition
         names. Values outside the training range give an :class:`ExtrapolationWarning`.
-    model : str, path-like or FieldModel, default: "cylinder_wake"
+    model : str, path-like, FieldModel or RefinedModel, default: "cylinder_wake"
         A pretrained name (:func:`meshfield.pretrained.list_pretrained`), a checkpoint or run
-        directory, or a model object.
+        directory, or a model object (a :class:`~meshfield.refine.RefinedModel` brings its
+        refiner).
     steps : int, optional
         Frames to predict after the initial one(s). default: the checkpoint's
         ``metadata["rollout_steps"]``, else the data spec's number of snapshots minus the
@@ -693,8 +687,9 @@ def generate(
         (given initial frames are interpolated on the mesh instead). default: none.
     refine : bool or None, default: False
         Correct the rollout with the model's physics refiner
-        (:func:`meshfield.refine.refiner.apply_refiner`; the refiner attached to the model or
-        saved in its checkpoint by ``meshfield finetune``). ``True`` raises when there is
+        (:func:`meshfield.refine.refiner.apply_refiner`; the refiner of a
+        :class:`~meshfield.refine.RefinedModel`, or the one saved in the checkpoint by
+        ``meshfield finetune``). ``True`` raises when there is
         none, ``None`` refines only when there is one. A refined result has no ``query_fn``
         (:meth:`~meshfield.FieldResult.at` interpolates the refined frames).
     residual : bool or PDE, default: True

@@ -259,7 +259,7 @@ def run_workflow(
     model = meshfield.load_model(run.best)
 
     # 3. physics fine-tuning, self-supervised (no reference frames)
-    finetune(
+    refined = finetune(
         model,
         train_set,
         pde,
@@ -267,7 +267,7 @@ def run_workflow(
         boundary=list(boundary),
         out=out / "finetuned",
         max_runs=2 if quick else None,
-    )
+    ).refined
 
     # 4. the test runs: rollout from the first frames, then refined; the model's field scale
     #    normalizes the MSE and its given frames are not scored
@@ -282,7 +282,7 @@ def run_workflow(
         initial = graph.fields[: model.history].float()
         with torch.no_grad():
             before = model.rollout(graph, graph.fields.size(0) - model.history, initial=initial)
-        after = apply_refiner(model, graph, before)
+        after = apply_refiner(refined, graph, before)
         rows_before.append(trajectory_scores(before, graph, pde, **scale))
         rows_after.append(trajectory_scores(after, graph, pde, **scale))
         if i == 0:

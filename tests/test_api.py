@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 import warnings
 from pathlib import Path
 
@@ -434,7 +432,11 @@ def test_refine_without_refiner(checkpoint: Path, plane: object) -> None:
 
 def test_refine_with_the_checkpoint_refiner(tmp_path: Path, plane: object) -> None:
     from meshfield.physics.registry import pde_to_dict
-    from meshfield.refine.refiner import PhysicsRefiner, RefinerConfig, save_refined_checkpoint
+    from meshfield.refine.refiner import (
+        PhysicsRefiner,
+        RefinerConfig,
+        save_refined_checkpoint,
+    )
 
     model = tiny_model()
     config = RefinerConfig(
@@ -466,14 +468,33 @@ def test_refine_with_the_checkpoint_refiner(tmp_path: Path, plane: object) -> No
     torch.testing.assert_close(kept.fields[:2], initial)
 
 
-def test_refiner_module_missing(
-    tmp_path: Path, plane: object, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = save_checkpoint(tiny_model(), tmp_path / "ck", data_spec=SPEC)
-    (path / "refiner.json").write_text("{}")
-    monkeypatch.setitem(sys.modules, "meshfield.refine.refiner", types.ModuleType("empty"))
-    with pytest.raises(ImportError, match="apply_refiner is missing"):
-        generate(plane, {"Re": 100}, model=path, steps=1, refine=True)
+def test_refine_with_a_refined_model_object(tmp_path: Path, plane: object) -> None:
+    from meshfield.physics.registry import pde_to_dict
+    from meshfield.refine import PhysicsRefiner, RefinedModel, RefinerConfig
+
+    model = tiny_model()
+    config = RefinerConfig(
+        field_names=model.field_names,
+        pde=pde_to_dict(NavierStokes(Re=100.0)),
+        token_width=model.width,
+        hidden=8,
+        domain_points=16,
+        boundary_points=0,
+    )
+    refiner = PhysicsRefiner(config)
+    torch.manual_seed(1)
+    for param in refiner.head.parameters():  # away from the identity
+        torch.nn.init.normal_(param, std=0.1)
+    pair = RefinedModel(model, refiner)
+    path = pair.save(tmp_path / "refined")
+    # the object brings its refiner (refine=None uses it); the same as its saved folder
+    from_object = generate(plane, {"Re": 100}, model=pair, steps=2, refine=None, residual=False)
+    from_folder = generate(plane, {"Re": 100}, model=path, steps=2, refine=True, residual=False)
+    plain = generate(plane, {"Re": 100}, model=model, steps=2, residual=False)
+    torch.testing.assert_close(from_object.fields, from_folder.fields)
+    assert not torch.allclose(from_object.fields, plain.fields)
+    with pytest.raises(ValueError, match="has no refiner"):
+        generate(plane, {"Re": 100}, model=model, steps=1, refine=True)
 
 
 def test_top_level_name() -> None:

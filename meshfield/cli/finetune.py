@@ -118,8 +118,8 @@ def run_finetune(args: argparse.Namespace) -> int:
         log = Path(f"{args.out}.jsonl") if args.log is None else Path(args.log)
         if args.test_time is None:
             train_set = load_dataset(data_dir, split=args.split)
-            finetune(model, train_set, pde, config=config, boundary=boundary, out=args.out,
-                     log=log, resume=args.resume, max_runs=args.max_runs)
+            result = finetune(model, train_set, pde, config=config, boundary=boundary,
+                              out=args.out, log=log, resume=args.resume, max_runs=args.max_runs)
         else:
             from meshfield.data.store import load_graph
             from meshfield.io import load_mesh
@@ -143,7 +143,7 @@ def run_finetune(args: argparse.Namespace) -> int:
                 raise ValueError(msg)
             initial = template.fields[: model.history].float() if template is not None else None
             times = template.times if template is not None else None
-            finetune_test_time(model, mesh, cond, pde, steps=frames - (
+            result = finetune_test_time(model, mesh, cond, pde, steps=frames - (
                 initial.size(0) if initial is not None else 1), initial=initial, times=times,
                 dt=args.dt, config=config, boundary=boundary, out=args.out, log=log,
                 resume=args.resume)
@@ -154,7 +154,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     if not evaluation:
         print("no reference trajectory to compare with (R and MSE need one)")
         return 0
-    rows = compare_refinement(model, evaluation, pde)
+    rows = compare_refinement(result.refined, evaluation, pde)
     print(f"before / after refinement, split {args.eval_split!r}, PDE {pde!r}:")
     print(format_refinement_table(rows))
     if args.report is not None:

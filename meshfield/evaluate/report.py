@@ -136,24 +136,24 @@ def _physics_scores(
     ).as_dict()
 
 
-def _refiner_for(model: Any, checkpoint: Path | None, refine: bool | None) -> bool:
-    """Attach the checkpoint's refiner to ``model``; whether refined rollouts are scored."""
-    from meshfield.refine.refiner import REFINER_CONFIG, get_refiner, load_refiner
+def _refiner_for(model: Any, checkpoint: Path | None, refine: bool | None) -> Any:
+    """The refiner whose corrected rollouts are scored: ``model``'s own (a ``RefinedModel``),
+    else the checkpoint's; ``None`` when there is none or ``refine`` is ``False``."""
+    from meshfield.refine.refiner import REFINER_CONFIG, RefinedModel, load_refiner
 
     if refine is False:
-        return False
-    if get_refiner(model) is not None:
-        return True
+        return None
+    if isinstance(model, RefinedModel):
+        return model.refiner
     if checkpoint is not None and (checkpoint / REFINER_CONFIG).is_file():
-        load_refiner(checkpoint, model)
-        return True
+        return load_refiner(checkpoint, model)
     if refine:
         msg = (
             "refine=True but the model has no physics refiner (no refiner.json in its "
             "checkpoint); fine-tune one with meshfield finetune"
         )
         raise ValueError(msg)
-    return False
+    return None
 
 
 def _scored(
@@ -261,10 +261,11 @@ def evaluate(
 
     Parameters
     ----------
-    model : FieldModel or str or Path
-        A model, a checkpoint folder, or a run folder (its ``best/``, else ``last/``). Any
-        object with ``history``, ``field_names``, ``rollout(data, steps, initial=...)`` and
-        optionally ``normalizer.field_std`` works.
+    model : FieldModel or RefinedModel or str or Path
+        A model, a model with its refiner (:class:`~meshfield.refine.RefinedModel`), a
+        checkpoint folder, or a run folder (its ``best/``, else ``last/``). Any object with
+        ``history``, ``field_names``, ``rollout(data, steps, initial=...)`` and optionally
+        ``normalizer.field_std`` works.
     data : str or Path or MeshDataset or sequence of MeshGraph
         A dataset folder (``meshfield datagen --out``) or the trajectories themselves.
     split : str, default: "test"
@@ -346,7 +347,12 @@ def evaluate(
         raise ValueError(msg)
     if hasattr(model, "eval"):
         model.eval()
-    refined = _refiner_for(model, checkpoint, refine)
+    from meshfield.refine.refiner import RefinedModel
+
+    refiner = _refiner_for(model, checkpoint, refine)
+    refined = refiner is not None
+    if isinstance(model, RefinedModel):
+        model = model.model
     std = _model_stats(model)
     field_names = list(model.field_names)
     run_ids = list(getattr(data, "run_ids", []))
@@ -389,7 +395,9 @@ def evaluate(
         if refined:
             from meshfield.refine.refiner import apply_refiner
 
-            corrected = apply_refiner(model, graph.to(device), frames.to(device)).cpu()
+            corrected = apply_refiner(
+                model, graph.to(device), frames.to(device), refiner=refiner
+            ).cpu()
             entry["refined"] = _scored(corrected, graph, model, std, run_pde)
             entry["refined"]["scores"] = _rollout_scores(corrected, graph, model, settings)
         runs.append(entry)

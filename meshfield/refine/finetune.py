@@ -68,12 +68,12 @@ from meshfield.physics.sampling import MeshSampler
 from meshfield.refine.refiner import (
     BoundaryValue,
     PhysicsRefiner,
+    RefinedModel,
     RefinerConfig,
     _cond_dict,
     _frame_times,
     _model_cond,
     apply_refiner,
-    attach_refiner,
     boundary_targets,
     check_projection,
     draw_points,
@@ -202,6 +202,8 @@ class FinetuneResult:
     #: where the checkpoint went (``None`` if not written)
     checkpoint: Path | None = None
     steps: int = 0
+    #: the model and the refiner as one module (what ``checkpoint`` holds when written)
+    refined: RefinedModel | None = None
 
 
 # -------------------------------------------------------------------------------------------
@@ -592,7 +594,7 @@ def _train(
     for p in model.parameters():
         p.requires_grad_(False)
     refiner.eval()
-    attach_refiner(model, refiner)
+    result.refined = RefinedModel(model, refiner)
     result.residual_scale = refiner.residual_scale.tolist()
     result.steps = total
     if out is not None:
@@ -655,7 +657,7 @@ def finetune(
     Returns
     -------
     FinetuneResult
-        The refiner (also attached to ``model``), the residual scale, the last losses.
+        The refiner, the model with it (``refined``), the residual scale, the last losses.
     """
     config = config or FinetuneConfig()
     count = len(dataset) if max_runs is None else min(max_runs, len(dataset))
@@ -776,14 +778,14 @@ def compare_refinement(
 
     Parameters
     ----------
-    model : FieldModel
-        The model with its refiner attached (or give ``refiner``).
+    model : RefinedModel or FieldModel
+        The model with its refiner (or give ``refiner``).
     trajectories : sequence of MeshGraph
         Reference trajectories.
     pde : PDE
         The governing equations.
     refiner : PhysicsRefiner, optional
-        default: the one attached to the model.
+        default: that of a :class:`~meshfield.refine.refiner.RefinedModel`.
     interior_only : bool, optional
         Average the residuals over interior nodes (boundary conditions, not the PDE, hold on
         the boundary). default: ``True``.
@@ -799,6 +801,9 @@ def compare_refinement(
     from meshfield.metrics import mse_r_on_mesh
     from meshfield.physics.mesh_ops import MeshOperators
 
+    if isinstance(model, RefinedModel):
+        refiner = model.refiner if refiner is None else refiner
+        model = model.model
     rows = []
     for graph in trajectories:
         reference = graph.fields.float()

@@ -43,7 +43,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,11 +60,10 @@ from meshfield.physics.sampling import MeshSampler, PointSample
 __all__ = [
     "BoundaryValue",
     "PhysicsRefiner",
+    "RefinedModel",
     "RefinerConfig",
     "apply_refiner",
-    "attach_refiner",
     "boundary_targets",
-    "get_refiner",
     "load_refiner",
     "refine_step",
     "save_refined_checkpoint",
@@ -612,24 +610,88 @@ def refine_step(
 # -------------------------------------------------------------------------------------------
 # attaching, saving, loading
 
-_ATTACHED: weakref.WeakKeyDictionary[nn.Module, PhysicsRefiner] = weakref.WeakKeyDictionary()
+class RefinedModel(nn.Module):
+    """A field model and its physics refiner as one module: saved, loaded and rebuilt together.
 
+    ``model`` predicts, ``refiner`` corrects (:meth:`refine`, :func:`apply_refiner`); both are
+    submodules, so ``.to()``, ``.eval()`` and ``state_dict()`` (keys ``model.*`` and
+    ``refiner.*``) cover the pair. On disk it is one checkpoint folder: the model's files and,
+    beside them, ``refiner.safetensors`` and ``refiner.json`` (:meth:`save`,
+    :meth:`load`). :attr:`config` holds both configurations and :meth:`from_config` builds
+    the same (untrained) pair from it.
 
-def attach_refiner(model: nn.Module, refiner: PhysicsRefiner | None) -> None:
-    """Make ``refiner`` the one :func:`apply_refiner` uses for ``model`` (``None`` detaches).
+    Parameters
+    ----------
+    model : FieldModel
+        The field model.
+    refiner : PhysicsRefiner
+        A refiner of the model's fields.
 
-    The refiner is not a submodule of the model, so the model's state dict (and
-    ``model.safetensors``) is unchanged.
+    Example
+    -------
+    >>> refined = RefinedModel.load("runs/refined")                            # doctest: +SKIP
+    >>> pred = refined.model.rollout(graph, 20, initial=graph.fields[:1])      # doctest: +SKIP
+    >>> corrected = refined.refine(graph, pred)                                 # doctest: +SKIP
     """
-    if refiner is None:
-        _ATTACHED.pop(model, None)
-    else:
-        _ATTACHED[model] = refiner
 
+    def __init__(self, model: nn.Module, refiner: PhysicsRefiner) -> None:
+        super().__init__()
+        if tuple(model.field_names) != tuple(refiner.config.field_names):
+            msg = (
+                f"The refiner corrects {list(refiner.config.field_names)}; the model predicts "
+                f"{list(model.field_names)}"
+            )
+            raise ValueError(msg)
+        self.model = model
+        self.refiner = refiner
 
-def get_refiner(model: nn.Module) -> PhysicsRefiner | None:
-    """The refiner attached to ``model`` (:func:`attach_refiner`, :func:`load_refiner`)."""
-    return _ATTACHED.get(model)
+    @property
+    def config(self) -> dict[str, Any]:
+        """``{"model": {"kind", "config"}, "refiner": RefinerConfig.to_dict()}`` (JSON)."""
+        return {
+            "model": {"kind": self.model.kind, "config": self.model.config.to_dict()},
+            "refiner": self.refiner.config.to_dict(),
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> RefinedModel:
+        """A new (untrained) pair of the configurations in ``config`` (see :attr:`config`)."""
+        from meshfield.models.registry import model_class
+
+        try:
+            spec, refiner = config["model"], config["refiner"]
+            model_cls = model_class(spec["kind"])
+            model_config = model_cls.config_class().from_dict(spec["config"])
+        except (KeyError, TypeError) as err:
+            msg = f"Expected a RefinedModel configuration {{'model', 'refiner'}} ({err})"
+            raise ValueError(msg) from None
+        return cls(model_cls(model_config), PhysicsRefiner(RefinerConfig.from_dict(refiner)))
+
+    def refine(self, data: Any, fields: Tensor, **kwargs: Any) -> Tensor:
+        """:func:`apply_refiner` of this pair (same arguments after ``fields``)."""
+        return apply_refiner(self.model, data, fields, refiner=self.refiner, **kwargs)
+
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        refiner_info: Mapping[str, Any] | None = None,
+    ) -> Path:
+        """Write the pair as one checkpoint folder (:func:`save_refined_checkpoint`)."""
+        return save_refined_checkpoint(
+            self.model, self.refiner, path, metadata=metadata, refiner_info=refiner_info
+        )
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
+    ) -> RefinedModel:
+        """The pair saved in a checkpoint folder, in eval mode (nothing is unpickled)."""
+        from meshfield.checkpoint import load_model
+
+        model = load_model(path, device=device)
+        return cls(model, load_refiner(path, model)).eval()
 
 
 def _write_refiner(refiner: PhysicsRefiner, folder: Path, extra: Mapping[str, Any]) -> None:
@@ -698,15 +760,15 @@ def save_refined_checkpoint(
 def load_refiner(
     path: str | os.PathLike[str], model: nn.Module | None = None
 ) -> PhysicsRefiner:
-    """Load the refiner saved in a checkpoint folder (no unpickling); attach it to ``model``.
+    """Load the refiner saved in a checkpoint folder (no unpickling); check it against ``model``.
 
     Parameters
     ----------
     path : str or path-like
         A checkpoint folder written by :func:`save_refined_checkpoint`.
     model : FieldModel, optional
-        Attach the refiner to it (:func:`attach_refiner`) and move it to its device.
-        default: none.
+        Check that the refiner corrects this model's fields and move it to the model's
+        device (:class:`RefinedModel` pairs them). default: none.
 
     Returns
     -------
@@ -779,7 +841,6 @@ def load_refiner(
             raise CheckpointError(msg)
         device = next(iter(model.parameters())).device
         refiner.to(device)
-        attach_refiner(model, refiner)
     return refiner
 
 
@@ -847,9 +908,8 @@ def apply_refiner(
 
     Parameters
     ----------
-    model : FieldModel
-        The model, with its refiner attached (:func:`load_refiner` with ``model=``) unless
-        ``refiner`` is given.
+    model : RefinedModel or FieldModel
+        The model with its refiner, or a model whose refiner is ``refiner``.
     data : MeshGraph
         The mesh (``pos``, ``edge_index``, ``boundary``, ``cells``; ``boundary_names`` for the
         boundary values); its ``cond`` and ``times`` are the defaults below.
@@ -863,7 +923,8 @@ def apply_refiner(
     dt : float, optional
         Time step when no times are known. default: none.
     refiner : PhysicsRefiner or str or path-like, optional
-        The refiner, or a checkpoint folder to load it from. default: the attached one.
+        The refiner, or a checkpoint folder to load it from. default: that of a
+        :class:`RefinedModel`.
     start : int, optional
         Frames kept as given. default: ``model.history``.
     seed : int, optional
@@ -876,18 +937,19 @@ def apply_refiner(
 
     Example
     -------
-    >>> model = meshfield.load_model("runs/refined")                          # doctest: +SKIP
-    >>> load_refiner("runs/refined", model)                                    # doctest: +SKIP
-    >>> pred = model.rollout(graph, 20, initial=graph.fields[:1])              # doctest: +SKIP
-    >>> refined = apply_refiner(model, graph, pred)                            # doctest: +SKIP
+    >>> refined = RefinedModel.load("runs/refined")                            # doctest: +SKIP
+    >>> pred = refined.model.rollout(graph, 20, initial=graph.fields[:1])      # doctest: +SKIP
+    >>> corrected = apply_refiner(refined, graph, pred)                         # doctest: +SKIP
     """
+    if isinstance(model, RefinedModel):
+        refiner = model.refiner if refiner is None else refiner
+        model = model.model
     if isinstance(refiner, str | os.PathLike):
-        refiner = load_refiner(refiner)
-    refiner = refiner if refiner is not None else get_refiner(model)
+        refiner = load_refiner(refiner, model)
     if refiner is None:
         msg = (
-            "The model has no refiner: load one with meshfield.physics.load_refiner(path, model) "
-            "or pass 'refiner'"
+            "The model has no refiner: pass a RefinedModel (RefinedModel.load(path)) or "
+            "'refiner' (a PhysicsRefiner or a refined checkpoint folder)"
         )
         raise ValueError(msg)
     num_fields = len(model.field_names)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import meshfield
+from meshfield.evaluate import evaluate, format_table
 from meshfield.models import HMT
 from meshfield.physics import Heat
 from meshfield.refine.finetune import (
@@ -22,8 +22,12 @@ from meshfield.refine.finetune import (
     finetune_test_time,
     format_refinement_table,
 )
-from meshfield.refine.refiner import BoundaryValue, apply_refiner, load_refiner
-from meshfield.evaluate import evaluate, format_table
+from meshfield.refine.refiner import (
+    BoundaryValue,
+    RefinedModel,
+    apply_refiner,
+    load_refiner,
+)
 
 SPEC = {
     "case": "heat_plate",
@@ -107,7 +111,7 @@ def test_finetune_reduces_the_residual_and_keeps_the_fields(data, tmp_path) -> N
                       out=tmp_path / "refined", log=log)
     assert result.checkpoint is not None and (result.checkpoint / "refiner.json").is_file()
     assert len(log.read_text().splitlines()) == (cfg.steps + cfg.calibration_steps) // 10
-    rows = compare_refinement(model, runs, Heat())
+    rows = compare_refinement(result.refined, runs, Heat())
     print("\n" + format_refinement_table(rows))
     for row in rows:
         assert row["before"].r_ref == row["after"].r_ref
@@ -122,13 +126,17 @@ def test_finetune_reduces_the_residual_and_keeps_the_fields(data, tmp_path) -> N
             assert entry["physics"]["R"] == pytest.approx(row[when].r, rel=1e-5)
             assert entry["physics"]["mse"] == pytest.approx(row[when].mse, rel=1e-5)
     assert "refined" in format_table(report)
+    # the model with its refiner as one module, no folder: scored the same
+    same = evaluate(result.refined, runs, pde=Heat(), progress=False)
+    assert same["refined"]["physics"]["R"] == pytest.approx(
+        report["refined"]["physics"]["R"], rel=1e-5
+    )
     # the written checkpoint gives the same refined fields
-    loaded = meshfield.load_model(result.checkpoint)
-    load_refiner(result.checkpoint, loaded)
+    loaded = RefinedModel.load(result.checkpoint)
     graph = data["test"][0]
-    pred = loaded.rollout(graph, graph.fields.size(0) - 1, initial=graph.fields[:1])
+    pred = loaded.model.rollout(graph, graph.fields.size(0) - 1, initial=graph.fields[:1])
     torch.testing.assert_close(apply_refiner(loaded, graph, pred),
-                               apply_refiner(model, graph, pred))
+                               apply_refiner(result.refined, graph, pred))
 
 
 def test_projection_only_refiner_lowers_the_residual_and_the_error(data, tmp_path) -> None:
@@ -138,7 +146,7 @@ def test_projection_only_refiner_lowers_the_residual_and_the_error(data, tmp_pat
     result = finetune(model, runs, Heat(), config=cfg, boundary=BCS, out=tmp_path / "projected")
     stored = load_refiner(result.checkpoint)
     assert not stored.config.learned and stored.config.projection == 1.0
-    rows = compare_refinement(model, runs + data["test"], Heat())
+    rows = compare_refinement(result.refined, runs + data["test"], Heat())
     print("\n" + format_refinement_table(rows))
     for row in rows:
         # measured: R 20-107x down, MSE 59-81 % down (it moves toward the reference)
@@ -154,7 +162,7 @@ def test_projection_only_refiner_lowers_the_residual_and_the_error(data, tmp_pat
     by_hand = project_residual(pred, Heat(), MeshOperators.from_data(graph),
                                scale=model.normalizer.field_std, weight=1.0,
                                times=graph.times, cond=cond, field_names=["T"]).fields
-    torch.testing.assert_close(apply_refiner(model, graph, pred), by_hand)
+    torch.testing.assert_close(apply_refiner(result.refined, graph, pred), by_hand)
 
 
 @pytest.mark.slow
@@ -166,9 +174,9 @@ def test_test_time_finetune_on_an_unseen_condition(data) -> None:
     initial = graph.fields[:1].clone()
     del mesh.fields  # no reference data: the mesh, the condition and the initial state
     cfg = FinetuneConfig(steps=120, **SMALL)
-    finetune_test_time(model, mesh, cond, Heat(), steps=graph.fields.size(0) - 1,
-                       initial=initial, times=graph.times, config=cfg, boundary=BCS)
-    (row,) = compare_refinement(model, [graph], Heat())
+    result = finetune_test_time(model, mesh, cond, Heat(), steps=graph.fields.size(0) - 1,
+                                initial=initial, times=graph.times, config=cfg, boundary=BCS)
+    (row,) = compare_refinement(result.refined, [graph], Heat())
     print("\n" + format_refinement_table([row]))
     assert row["r_factor"] >= 1.7
     assert row["mse_change"] <= MSE_BOUND

@@ -8,21 +8,19 @@ from pathlib import Path
 import pytest
 import torch
 
-import meshfield
 from meshfield.checkpoint import CheckpointError
 from meshfield.models import HMT
 from meshfield.physics import Heat
+from meshfield.physics.registry import pde_from_dict, pde_to_dict
 from meshfield.refine.finetune import FinetuneConfig, finetune
 from meshfield.refine.refiner import (
     BoundaryValue,
     PhysicsRefiner,
+    RefinedModel,
     RefinerConfig,
     apply_refiner,
-    attach_refiner,
     load_refiner,
-    save_refined_checkpoint,
 )
-from meshfield.physics.registry import pde_from_dict, pde_to_dict
 
 SPEC = {
     "case": "heat_plate",
@@ -122,17 +120,27 @@ def test_checkpoint_round_trip_with_the_refiner(runs, tmp_path) -> None:
     refiner.residual_scale.fill_(0.3)
     graph = runs[1]
     pred = model.rollout(graph, graph.fields.size(0) - 1, initial=graph.fields[:1])
-    attach_refiner(model, refiner)
-    expected = apply_refiner(model, graph, pred)
-    path = save_refined_checkpoint(model, refiner, tmp_path / "refined")
+    pair = RefinedModel(model, refiner)
+    expected = pair.refine(graph, pred)
+    torch.testing.assert_close(apply_refiner(model, graph, pred, refiner=refiner), expected)
+    path = pair.save(tmp_path / "refined")
     assert {"model.safetensors", "config.json", "refiner.safetensors", "refiner.json"} <= {
         p.name for p in path.iterdir()
     }
-    loaded = meshfield.load_model(path)
-    restored = load_refiner(path, loaded)
-    assert restored.config == refiner.config
-    again = apply_refiner(loaded, graph, pred)
-    assert torch.equal(again, expected)
+    # one module: both halves come back from the one folder, and with them the same result
+    again = RefinedModel.load(path)
+    assert again.refiner.config == refiner.config and not again.training
+    assert again.state_dict().keys() == pair.state_dict().keys()
+    for key, value in pair.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value), key
+    assert torch.equal(apply_refiner(again, graph, pred), expected)
+    # the same pair, untrained, from its configuration alone
+    built = RefinedModel.from_config(json.loads(json.dumps(pair.config)))
+    assert built.config == pair.config
+    assert built.state_dict().keys() == pair.state_dict().keys()
+    # a model without its refiner cannot be refined
+    with pytest.raises(ValueError, match="no refiner"):
+        apply_refiner(model, graph, pred)
     # a tampered weights file is refused, never unpickled
     weights = path / "refiner.safetensors"
     weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
