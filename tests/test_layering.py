@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "meshfield"
 
 #: layer of every top-level module or package of meshfield, bottom (0) up
 LAYERS: dict[str, int] = {
-    **dict.fromkeys(("errors", "_config", "_files", "_gmsh", "_progress", "_moved", "typing", "runtime", "assets", "__version__"), 0),
+    **dict.fromkeys(("errors", "_chunks", "_config", "_files", "_gmsh", "_progress", "_moved", "typing", "runtime", "assets", "__version__"), 0),
     "data": 1,
     "io": 2,
     "serialize": 3,

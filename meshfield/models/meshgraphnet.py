@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 from torch_geometric.nn import MessagePassing
 
+from meshfield._chunks import spans
 from meshfield.models.base import FieldModel, MeshContext
 from meshfield.models.config import MeshGraphNetConfig
 from meshfield.nn.encoder import NodeEncoder, edge_geometry
@@ -97,12 +98,9 @@ class GraphNetBlock(MessagePassing):
         num_nodes = h.size(0)
         chunks = [
             self.edge_updater(
-                edge_index[:, start : start + self.edge_chunk],
-                h=h,
-                e=e[start : start + self.edge_chunk],
-                size=(num_nodes, num_nodes),
+                edge_index[:, part], h=h, e=e[part], size=(num_nodes, num_nodes)
             )
-            for start in range(0, edge_index.size(1), self.edge_chunk)
+            for part in spans(edge_index.size(1), self.edge_chunk)
         ]
         e = chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=0)
         aggregated = self.propagate(edge_index, e=e, size=(num_nodes, num_nodes))

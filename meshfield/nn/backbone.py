@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from meshfield._chunks import spans
 from meshfield._config import Config
 from meshfield.nn.attention import FullAttention, LinearAttention, PatchAttention
 from meshfield.nn.conditioning import AdaLNZero, Modulation
@@ -328,8 +329,7 @@ class HybridBlock(nn.Module):
             return self._mlp_branch(x, batch, modulation)
         # without gradients, block by block: the [block, hidden] activations stay in cache
         out = torch.empty_like(x)
-        for start in range(0, x.size(0), MLP_INFERENCE_BLOCK):
-            part = slice(start, start + MLP_INFERENCE_BLOCK)
+        for part in spans(x.size(0), MLP_INFERENCE_BLOCK):
             piece = None if batch is None else batch[part]
             out[part] = self._mlp_branch(x[part], piece, modulation)
         return out

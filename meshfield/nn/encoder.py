@@ -9,6 +9,8 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.utils import degree
 
+from meshfield._chunks import spans
+
 __all__ = [
     "EdgeGeometry",
     "MeshConv",
@@ -114,12 +116,9 @@ class _MessageSum(torch.autograd.Function):
     ) -> Tensor:
         src, dst = edge_index
         out = target.new_zeros(target.shape)
-        for start in range(0, src.numel(), block):
-            end = start + block
-            z = _message_block(
-                target, source, features[start:end], weight, src[start:end], dst[start:end]
-            )
-            out.index_add_(0, dst[start:end], torch.nn.functional.silu(z))
+        for part in spans(src.numel(), block):
+            z = _message_block(target, source, features[part], weight, src[part], dst[part])
+            out.index_add_(0, dst[part], torch.nn.functional.silu(z))
         ctx.save_for_backward(target, source, weight, features, edge_index)  # type: ignore[attr-defined]
         ctx.block = block  # type: ignore[attr-defined]
         return out
@@ -135,9 +134,8 @@ class _MessageSum(torch.autograd.Function):
         grad_weight = torch.zeros_like(weight) if needs[2] else None
         # in place, unless this backward pass is itself differentiated (create_graph)
         differentiable = torch.is_grad_enabled()
-        for start in range(0, src.numel(), block):
-            end = start + block
-            s, d, f = src[start:end], dst[start:end], features[start:end]
+        for part in spans(src.numel(), block):
+            s, d, f = src[part], dst[part], features[part]
             z = _message_block(target, source, f, weight, s, d)
             sigmoid = torch.sigmoid(z)
             # silu'(z) = sigmoid(z) (1 + z (1 - sigmoid(z)))
@@ -296,10 +294,9 @@ class MeshConv(nn.Module):
         target = torch.addmm(first.bias, h, weight_i.t())  # a_i = W_i h_i + b
         source = h @ weight_j.t()  # c_j = W_j h_j
         hidden = h.new_zeros(num_nodes, d)
-        for start in range(0, edge_index.size(1), self.edge_chunk):
-            stop = start + self.edge_chunk
+        for part in spans(edge_index.size(1), self.edge_chunk):
             hidden = hidden + message_sum(
-                target, source, geometry.features[start:stop], weight_e, edge_index[:, start:stop]
+                target, source, geometry.features[part], weight_e, edge_index[:, part]
             )
         # mean message: W_2 (sum_j act(.)) / |N(i)| + b_2 where i has neighbours, else 0
         aggregated = torch.addmm(

@@ -43,6 +43,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from meshfield._chunks import spans
+
 __all__ = [
     "divergence",
     "grad_or_zero",
@@ -156,8 +158,9 @@ def map_chunks(
     step = size if chunk_size is None else chunk_size
     outputs = []
     with torch.enable_grad():
-        for start in range(0, max(size, 1), max(step, 1)):
-            chunk = coords.narrow(axis, start, min(step, size - start))
+        # no points: one empty chunk, so the result keeps its shape
+        for part in spans(size, max(step, 1)) or [slice(0, 0)]:
+            chunk = coords.narrow(axis, part.start, part.stop - part.start)
             if not chunk.requires_grad:
                 chunk = chunk.detach().requires_grad_(True)
             result = compute(chunk)

@@ -22,13 +22,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from meshfield._chunks import spans
+
 __all__ = ["BidirectionalRecompute", "bidirectional_recompute"]
 
 
 def _pieces(length: int, block: int, reverse: bool) -> list[tuple[int, int]]:
     """``(start, stop)`` of every block, in the order the scan visits them."""
-    spans = [(s, min(s + block, length)) for s in range(0, length, block)]
-    return spans[::-1] if reverse else spans
+    pieces = [(part.start, part.stop) for part in spans(length, block)]
+    return pieces[::-1] if reverse else pieces
 
 
 class _Piece:
@@ -80,12 +82,12 @@ def _plan(
     mixer: nn.Module, seq_idx: Tensor | None, length: int, block: int, reverse: bool
 ) -> list[_Piece]:
     """The blocks of one direction, in the order its scan visits them."""
-    spans = [(s, min(s + block, length)) for s in range(0, length, block)]
+    pieces = [(part.start, part.stop) for part in spans(length, block)]
     if reverse:
-        spans.reverse()
+        pieces.reverse()
     return [
-        _Piece(mixer, seq_idx, span, spans[k - 1] if k else None, reverse)
-        for k, span in enumerate(spans)
+        _Piece(mixer, seq_idx, span, pieces[k - 1] if k else None, reverse)
+        for k, span in enumerate(pieces)
     ]
 
 
