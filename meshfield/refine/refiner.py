@@ -694,6 +694,35 @@ class RefinedModel(nn.Module):
         return cls(model, load_refiner(path, model)).eval()
 
 
+def attach_refiner(model: nn.Module, refiner: PhysicsRefiner) -> RefinedModel:
+    """Deprecated: ``RefinedModel(model, refiner)``, which it returns.
+
+    It no longer attaches anything to ``model``: pass the returned module where the model
+    went (``apply_refiner``, ``generate``, ``evaluate``).
+    """
+    import warnings
+
+    warnings.warn(
+        "attach_refiner is deprecated and no longer attaches the refiner to the model: use "
+        "the module it returns, RefinedModel(model, refiner)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return RefinedModel(model, refiner)
+
+
+def get_refiner(model: nn.Module) -> PhysicsRefiner | None:
+    """Deprecated: the refiner of a :class:`RefinedModel` (``model.refiner``), else ``None``."""
+    import warnings
+
+    warnings.warn(
+        "get_refiner is deprecated: a RefinedModel holds its refiner as .refiner",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return model.refiner if isinstance(model, RefinedModel) else None
+
+
 def _write_refiner(refiner: PhysicsRefiner, folder: Path, extra: Mapping[str, Any]) -> None:
     from meshfield.checkpoint import write_weights_and_info
 

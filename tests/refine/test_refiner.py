@@ -194,3 +194,17 @@ def test_a_projection_only_refiner_projects_and_nothing_else(runs) -> None:
     assert torch.isfinite(out).all() and not torch.equal(out, pred)
     # a two-frame trajectory has no time derivative to project with: returned as given
     torch.testing.assert_close(apply_refiner(model, graph, pred[:2], refiner=refiner), pred[:2])
+
+
+def test_deprecated_attach_and_get_refiner(runs) -> None:
+    from meshfield.refine.refiner import attach_refiner, get_refiner
+
+    model = tiny_model(runs)
+    refiner = refiner_for(model)
+    with pytest.warns(DeprecationWarning, match="RefinedModel"):
+        pair = attach_refiner(model, refiner)
+    assert isinstance(pair, RefinedModel) and pair.refiner is refiner and pair.model is model
+    with pytest.warns(DeprecationWarning):
+        assert get_refiner(pair) is refiner
+    with pytest.warns(DeprecationWarning):
+        assert get_refiner(model) is None
