@@ -41,6 +41,7 @@ DEPRECATED_ALIASES = {
     ("physics/__init__.py", "meshfield.refine"),
     ("train/__init__.py", "meshfield.evaluate"),
     ("refine/finetune.py", "meshfield.cli.finetune"),
+    ("cases/datagen.py", "meshfield.cli.datagen"),
 }
 
 

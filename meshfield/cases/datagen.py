@@ -9,7 +9,6 @@ a decomposed parallel one for meshes of this size). Each run gets its own scratc
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import importlib
 import json
@@ -31,7 +30,7 @@ from typing import Any
 from meshfield._files import write_atomic
 from meshfield.errors import MeshfieldError, MeshValidationError, SpecError
 
-__all__ = ["DatagenError", "datagen", "finish_graph", "main", "run_path"]
+__all__ = ["DatagenError", "datagen", "finish_graph", "run_path"]
 
 _WORK = ".work"
 _CHANNEL = re.compile(r"^(?P<base>.+)_(x|y|z|\d+)$")
@@ -378,7 +377,6 @@ def datagen(
         and their scratch folders are kept under ``out_dir/.work``.
     """
     from meshfield._progress import progress_bar
-
     from meshfield.cases import case_module
     from meshfield.data.spec import DataSpec, load_spec
 
@@ -482,64 +480,12 @@ def _run_pool(
     pool.shutdown(wait=True)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``meshfield datagen``."""
-    parser = argparse.ArgumentParser(
-        prog="meshfield datagen",
-        description="Run every simulation of a data spec and write the dataset.",
-    )
-    add_arguments(parser)
-    return parser
+def __getattr__(name: str) -> Any:
+    # the command line moved to meshfield.cli.datagen
+    if name in ("add_arguments", "build_parser", "main", "run_from_args"):
+        import meshfield.cli.datagen as moved
+        from meshfield._moved import moved_name
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``datagen`` options to ``parser`` (shared by ``meshfield datagen``)."""
-    parser.add_argument("spec", help="data spec (YAML), e.g. data_specs/heat_plate.yaml")
-    parser.add_argument("--out", required=True, help="dataset folder (resumed when it exists)")
-    parser.add_argument("--jobs", type=int, default=1, help="runs at once (default: 1)")
-    parser.add_argument(
-        "--split",
-        action="append",
-        choices=("train", "val", "test"),
-        default=None,
-        help="only this split (repeat for several; default: all)",
-    )
-    parser.add_argument(
-        "--from-runs",
-        default=None,
-        metavar="FOLDER",
-        help="read finished OpenFOAM cases from FOLDER (one per run, named by its conditions, "
-        "e.g. Re=150) instead of simulating",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    """Run ``datagen`` for parsed arguments; the exit status (0 ok, 1 failed runs, 2 bad input)."""
-    try:
-        out = datagen(
-            args.spec,
-            args.out,
-            jobs=args.jobs,
-            splits=args.split,
-            progress=not args.quiet,
-            from_runs=args.from_runs,
-        )
-    except DatagenError as exc:
-        print(f"meshfield datagen: {exc}", file=sys.stderr)
-        return 1
-    except (SpecError, FileNotFoundError, ImportError) as exc:
-        print(f"meshfield datagen: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {out}")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``meshfield datagen SPEC --out DIR [--jobs N] [--split S]``."""
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    return run_from_args(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        return moved_name(__name__, name, moved)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -13,7 +13,8 @@ import torch
 import yaml
 
 from meshfield.cases import heat_plate
-from meshfield.cases.datagen import DatagenError, datagen, finish_graph, main
+from meshfield.cases.datagen import DatagenError, datagen, finish_graph
+from meshfield.cli.datagen import main
 from meshfield.data import load_dataset, load_spec
 from meshfield.data.store import load_graph
 from meshfield.errors import MeshValidationError, SpecError
@@ -282,3 +283,14 @@ def test_a_rerun_redoes_truncated_or_corrupted_runs(
     assert len(calls) == 2
     for name in names:
         assert torch.equal(load_graph(out / name).fields, load_graph(serial / name).fields)
+
+
+def test_the_command_moved_to_cli_with_deprecated_aliases() -> None:
+    import meshfield.cases.datagen as old
+    import meshfield.cli.datagen as new
+
+    for name in ("add_arguments", "build_parser", "main", "run_from_args"):
+        with pytest.warns(DeprecationWarning, match=f"moved to meshfield.cli.datagen.{name}"):
+            assert getattr(old, name) is getattr(new, name)
+    with pytest.raises(AttributeError):
+        old.no_such_name  # noqa: B018
