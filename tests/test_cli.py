@@ -509,3 +509,19 @@ def test_unreadable_mesh_is_one_line_for_every_command(
 
     with pytest.raises(MeshFormatError, match="Cells element"):
         main(["--debug", "info", str(bad)])
+
+
+def test_command_bodies_moved_to_cli_with_deprecated_aliases() -> None:
+    import meshfield.cli.evaluate
+    import meshfield.cli.train
+    import meshfield.evaluate
+    import meshfield.evaluate.report
+    import meshfield.train.loop
+
+    for module, name, new in (
+        (meshfield.train.loop, "run_train", meshfield.cli.train.run),
+        (meshfield.evaluate.report, "run_evaluate", meshfield.cli.evaluate.run),
+        (meshfield.evaluate, "run_evaluate", meshfield.cli.evaluate.run),
+    ):
+        with pytest.warns(DeprecationWarning, match="moved to meshfield.cli"):
+            assert getattr(module, name) is new

@@ -42,6 +42,9 @@ DEPRECATED_ALIASES = {
     ("train/__init__.py", "meshfield.evaluate"),
     ("refine/finetune.py", "meshfield.cli.finetune"),
     ("cases/datagen.py", "meshfield.cli.datagen"),
+    ("train/loop.py", "meshfield.cli.train"),
+    ("evaluate/report.py", "meshfield.cli.evaluate"),
+    ("evaluate/__init__.py", "meshfield.cli.evaluate"),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -44,8 +45,42 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """``meshfield evaluate`` for parsed options; the exit status."""
-    from meshfield.evaluate import run_evaluate
+def _parse_probe(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        msg = f"--probe: expected coordinates like 3.5,0 (got {text!r})"
+        raise ValueError(msg) from None
 
-    return run_evaluate(args)
+
+def run(args: argparse.Namespace) -> int:
+    """``meshfield evaluate`` for parsed options: the table, and the report if ``--out``."""
+    from meshfield.errors import MeshfieldError
+    from meshfield.evaluate import evaluate, format_rollout_table, format_table
+
+    try:
+        report = evaluate(
+            args.checkpoint,
+            args.data,
+            split=args.split,
+            out=args.out,
+            max_runs=args.max_runs,
+            device=args.device,
+            progress=not args.quiet,
+            pde=None if args.pde == "none" else args.pde,
+            refine=args.refine,
+            probe=_parse_probe(getattr(args, "probe", None)),
+            generate=bool(getattr(args, "generate", False)),
+        )
+    except (MeshfieldError, FileNotFoundError, ValueError) as exc:
+        print(f"meshfield evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{report.get('checkpoint', '')} on {args.data} ({args.split}), {report['steps']} steps:")
+    print(format_table(report))
+    print()
+    print(format_rollout_table(report))
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0

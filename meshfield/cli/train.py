@@ -11,6 +11,10 @@ resumed run) for it.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 #: fields whose option takes other values than the field: (type, help) in place of the generated
@@ -49,10 +53,40 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``meshfield train`` for parsed options; the exit status."""
-    from meshfield.train.loop import run_train
+    """``meshfield train`` for parsed options; the exit status (0 done, 2 bad input).
 
-    return run_train(args)
+    With ``--resume`` the run's saved ``train.json`` is the base configuration and the given
+    options change it.
+    """
+    from meshfield.errors import MeshfieldError
+    from meshfield.train import TrainConfig, train
+    from meshfield.train.config import config_from_args
+
+    try:
+        base = None
+        saved = Path(args.out) / "train.json"
+        if args.resume and saved.is_file() and not getattr(args, "config", None):
+            base = TrainConfig.from_dict(json.loads(saved.read_text(encoding="utf-8")))
+        config = config_from_args(args, base)
+        result = train(
+            config,
+            args.source,
+            resume=args.resume,
+            data_dir=args.data,
+            jobs=args.jobs,
+            until_epoch=args.until_epoch,
+        )
+    except (MeshfieldError, FileNotFoundError, ValueError, TypeError, FloatingPointError) as exc:
+        print(f"meshfield train: error: {exc}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) == 0:
+        status = "stopped early" if result.stopped_early else "done"
+        print(
+            f"{status} after epoch {result.epoch}; best epoch {result.best_epoch} "
+            f"(validation rollout rel-L2 {result.best_metric:.4g})"
+        )
+        print(f"checkpoints {result.best} and {result.last}; log {config.log_path}")
+    return 0
 
 
 def _add_train_arguments(p: argparse.ArgumentParser) -> None:

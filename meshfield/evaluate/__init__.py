@@ -16,7 +16,6 @@ from meshfield.evaluate.report import (
     evaluate,
     format_rollout_table,
     format_table,
-    run_evaluate,
     write_report,
 )
 
@@ -26,6 +25,16 @@ __all__ = [
     "evaluate",
     "format_rollout_table",
     "format_table",
-    "run_evaluate",
     "write_report",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # the command line moved to meshfield.cli.evaluate
+    if name == "run_evaluate":
+        import meshfield.cli.evaluate as moved
+        from meshfield._moved import moved_name
+
+        return moved_name(__name__, "run", moved)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -28,7 +28,6 @@ __all__ = [
     "evaluate",
     "format_rollout_table",
     "format_table",
-    "run_evaluate",
     "write_report",
 ]
 
@@ -559,43 +558,12 @@ def format_rollout_table(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _parse_probe(text: str | None) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        return [float(x) for x in text.split(",")]
-    except ValueError:
-        msg = f"--probe: expected coordinates like 3.5,0 (got {text!r})"
-        raise ValueError(msg) from None
+def __getattr__(name: str) -> Any:
+    # the command line moved to meshfield.cli.evaluate
+    if name == "run_evaluate":
+        import meshfield.cli.evaluate as moved
+        from meshfield._moved import moved_name
 
-
-def run_evaluate(args: Any) -> int:
-    """``meshfield evaluate`` for parsed options: the table, and the report if ``--out``."""
-    import sys
-
-    from meshfield.errors import MeshfieldError
-
-    try:
-        report = evaluate(
-            args.checkpoint,
-            args.data,
-            split=args.split,
-            out=args.out,
-            max_runs=args.max_runs,
-            device=args.device,
-            progress=not args.quiet,
-            pde=None if args.pde == "none" else args.pde,
-            refine=args.refine,
-            probe=_parse_probe(getattr(args, "probe", None)),
-            generate=bool(getattr(args, "generate", False)),
-        )
-    except (MeshfieldError, FileNotFoundError, ValueError) as exc:
-        print(f"meshfield evaluate: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"{report.get('checkpoint', '')} on {args.data} ({args.split}), {report['steps']} steps:")
-    print(format_table(report))
-    print()
-    print(format_rollout_table(report))
-    if args.out:
-        print(f"wrote {args.out}")
-    return 0
+        return moved_name(__name__, "run", moved)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -820,39 +820,12 @@ def train(
         cleanup(context)
 
 
-def run_train(args: Any) -> int:
-    """``meshfield train`` for parsed options; the exit status (0 done, 2 bad input).
+def __getattr__(name: str) -> Any:
+    # the command line moved to meshfield.cli.train
+    if name == "run_train":
+        import meshfield.cli.train as moved
+        from meshfield._moved import moved_name
 
-    With ``--resume`` the run's saved ``train.json`` is the base configuration and the given
-    options change it.
-    """
-    import sys
-
-    from meshfield.errors import MeshfieldError
-    from meshfield.train.config import config_from_args
-
-    try:
-        base = None
-        saved = Path(args.out) / "train.json"
-        if args.resume and saved.is_file() and not getattr(args, "config", None):
-            base = TrainConfig.from_dict(json.loads(saved.read_text(encoding="utf-8")))
-        config = config_from_args(args, base)
-        result = train(
-            config,
-            args.source,
-            resume=args.resume,
-            data_dir=args.data,
-            jobs=args.jobs,
-            until_epoch=args.until_epoch,
-        )
-    except (MeshfieldError, FileNotFoundError, ValueError, TypeError, FloatingPointError) as exc:
-        print(f"meshfield train: error: {exc}", file=sys.stderr)
-        return 2
-    if int(os.environ.get("RANK", "0")) == 0:
-        status = "stopped early" if result.stopped_early else "done"
-        print(
-            f"{status} after epoch {result.epoch}; best epoch {result.best_epoch} "
-            f"(validation rollout rel-L2 {result.best_metric:.4g})"
-        )
-        print(f"checkpoints {result.best} and {result.last}; log {config.log_path}")
-    return 0
+        return moved_name(__name__, "run", moved)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
