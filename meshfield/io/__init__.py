@@ -12,11 +12,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from meshfield.io._meshio import to_meshio
-from meshfield.io._pyvista import to_pyvista
 from meshfield.io.load import load_mesh, supported_suffixes
 from meshfield.io.openfoam import read_openfoam
-from meshfield.io.write import save
+from meshfield.io.write import save, to_meshio, to_pyvista
 
 # numpy grids live in their own module, loaded on first use
 _LAZY: dict[str, str] = {

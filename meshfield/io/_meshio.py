@@ -16,7 +16,7 @@ import numpy as np
 from meshfield.errors import MeshFormatError, MeshValidationError
 from meshfield.io._raw import RawMesh, cell_type_dim
 
-__all__ = ["from_meshio", "meshio_formats", "read_meshio_file", "to_meshio", "write_xdmf_metadata"]
+__all__ = ["from_meshio", "meshio_formats", "read_meshio_file", "write_xdmf_metadata"]
 
 #: Group in the HDF5 file beside a written XDMF file that holds what XDMF cannot.
 METADATA_GROUP = "meshfield"
@@ -178,35 +178,3 @@ def write_xdmf_metadata(h5_path: str | os.PathLike[str], meta: dict[str, Any]) -
             )
         if meta.get("time") is not None:
             group.create_dataset("time", data=np.asarray([meta["time"]], dtype=np.float32))
-
-
-def to_meshio(data: Any, *, step: int | None = None) -> Any:
-    """One time step of a graph as a :class:`meshio.Mesh`.
-
-    Vector channels (``U_x, U_y``) are regrouped into vector arrays, the boundary tags are the
-    point array ``"boundary"``, planar meshes get ``z = z0`` (or 0), and cell types without
-    cell data are filled with NaN.
-
-    Parameters
-    ----------
-    data
-        A :class:`~meshfield.data.MeshGraph`.
-    step
-        Which time step of ``fields`` / ``cell_fields`` to write. default: ``None`` (the last)
-
-    Returns
-    -------
-    meshio.Mesh
-        Points ``[N, 3]``, one cell block per cell type, point and cell data.
-    """
-    import meshio
-
-    from meshfield.io._export import export_arrays
-
-    arrays = export_arrays(data, step=step)
-    return meshio.Mesh(
-        arrays.points,
-        list(arrays.cells),
-        point_data=dict(arrays.point_data),
-        cell_data={name: list(blocks) for name, blocks in arrays.cell_data.items()},
-    )

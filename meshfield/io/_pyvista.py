@@ -17,8 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from meshfield.errors import MeshFormatError, MeshValidationError, MissingDependencyError
-from meshfield.io._export import BOUNDARY_ARRAY, export_arrays
+from meshfield.errors import (
+    MeshFormatError,
+    MeshValidationError,
+    MissingDependencyError,
+)
+from meshfield.io._export import BOUNDARY_ARRAY
 from meshfield.io._raw import RawMesh, merge_blocks
 
 __all__ = [
@@ -27,7 +31,6 @@ __all__ = [
     "import_pyvista",
     "read_pvd",
     "read_vtk_file",
-    "to_pyvista",
 ]
 
 #: Suffixes read with VTK's own readers (through PyVista).
@@ -331,59 +334,3 @@ def read_pvd(path: Path, *, block: int | str | None = None) -> list[RawMesh]:
         raw.time = float(time)
         steps.append(raw)
     return steps
-
-
-def to_pyvista(data: Any, *, step: int | None = None) -> Any:
-    """One time step of a graph as a ``pyvista.UnstructuredGrid``.
-
-    Channels are regrouped into arrays (``U_x, U_y`` -> vector ``U``), the boundary tags are the
-    point array ``"boundary"``, and the boundary names, conditions and the step's time are field
-    data (``"boundary_names"``, ``"cond"``, ``"cond_names"``, ``"TimeValue"``), so that
-    :func:`meshfield.load_mesh` reads the same graph back. Planar meshes get ``z = z0`` (or 0).
-
-    Parameters
-    ----------
-    data
-        A :class:`~meshfield.data.MeshGraph`.
-    step
-        The time step of ``fields`` and ``cell_fields`` to put on the grid. default: ``None``
-        (the last)
-
-    Returns
-    -------
-    pyvista.UnstructuredGrid
-        ``N`` points, one VTK cell per cell of ``data.cells``, in block order.
-
-    Example
-    -------
-    >>> import meshfield
-    >>> grid = meshfield.to_pyvista(meshfield.load_mesh("cavity.msh"))  # doctest: +SKIP
-    """
-    pv = import_pyvista()
-    arrays = export_arrays(data, step=step)
-    flat, types = [], []
-    for cell_type, conn in arrays.cells:
-        if cell_type in _TO_VTK:
-            vtk_type = _TO_VTK[cell_type]
-        elif cell_type.startswith("polygon"):
-            vtk_type = _VTK_POLYGON
-        else:
-            msg = f"Cannot write cell type {cell_type!r} to VTK"
-            raise MeshValidationError(msg)
-        n, k = conn.shape
-        flat.append(np.concatenate([np.full((n, 1), k, dtype=np.int64), conn], axis=1).reshape(-1))
-        types.append(np.full(n, vtk_type, dtype=np.uint8))
-    cells = np.concatenate(flat) if flat else np.zeros(0, dtype=np.int64)
-    celltypes = np.concatenate(types) if types else np.zeros(0, dtype=np.uint8)
-    grid = pv.UnstructuredGrid(cells, celltypes, arrays.points)
-    for name, values in arrays.point_data.items():
-        grid.point_data[name] = values
-    for name, blocks in arrays.cell_data.items():
-        grid.cell_data[name] = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
-    grid.field_data[BOUNDARY_NAMES] = np.array(arrays.boundary_names, dtype=str)
-    if arrays.cond is not None and arrays.cond_names:
-        grid.field_data[COND] = arrays.cond
-        grid.field_data[COND_NAMES] = np.array(arrays.cond_names, dtype=str)
-    if arrays.time is not None:
-        grid.field_data[TIME_VALUE] = np.array([arrays.time], dtype=np.float32)
-    return grid

@@ -18,7 +18,12 @@ from typing import Any
 import numpy as np
 
 from meshfield.errors import MeshFileNotFoundError, MeshFormatError, MeshValidationError
-from meshfield.io._pyvista import _vtk_errors_raise, from_pyvista, import_pyvista, vtk_reason
+from meshfield.io._pyvista import (
+    _vtk_errors_raise,
+    from_pyvista,
+    import_pyvista,
+    vtk_reason,
+)
 from meshfield.io._raw import RawMesh, build_graph
 
 __all__ = ["is_openfoam_case", "is_planar_case", "read_openfoam", "read_planar"]

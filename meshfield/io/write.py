@@ -1,4 +1,5 @@
-"""``save``: write a graph to a file ParaView and PyVista open, atomically."""
+"""Writing graphs: ``save`` to a file ParaView and PyVista open (atomically), and the
+conversions to the objects of those libraries, ``to_pyvista`` and ``to_meshio``."""
 
 from __future__ import annotations
 
@@ -12,18 +13,112 @@ from typing import Any
 import numpy as np
 
 from meshfield._files import atomic_files, atomic_path
-from meshfield.errors import MeshFormatError
+from meshfield.errors import MeshFormatError, MeshValidationError
 from meshfield.io._export import export_arrays, num_steps
 
-__all__ = ["WRITE_SUFFIXES", "save"]
+__all__ = ["WRITE_SUFFIXES", "save", "to_meshio", "to_pyvista"]
 
 #: The formats :func:`save` writes.
 WRITE_SUFFIXES = (".vtu", ".vtk", ".xdmf", ".pvd")
 
 
-def _write_vtk(data: Any, path: Path, step: int | None) -> None:
-    from meshfield.io._pyvista import to_pyvista
+def to_pyvista(data: Any, *, step: int | None = None) -> Any:
+    """One time step of a graph as a ``pyvista.UnstructuredGrid``.
 
+    Channels are regrouped into arrays (``U_x, U_y`` -> vector ``U``), the boundary tags are the
+    point array ``"boundary"``, and the boundary names, conditions and the step's time are field
+    data (``"boundary_names"``, ``"cond"``, ``"cond_names"``, ``"TimeValue"``), so that
+    :func:`meshfield.load_mesh` reads the same graph back. Planar meshes get ``z = z0`` (or 0).
+
+    Parameters
+    ----------
+    data
+        A :class:`~meshfield.data.MeshGraph`.
+    step
+        The time step of ``fields`` and ``cell_fields`` to put on the grid. default: ``None``
+        (the last)
+
+    Returns
+    -------
+    pyvista.UnstructuredGrid
+        ``N`` points, one VTK cell per cell of ``data.cells``, in block order.
+
+    Example
+    -------
+    >>> import meshfield
+    >>> grid = meshfield.to_pyvista(meshfield.load_mesh("cavity.msh"))  # doctest: +SKIP
+    """
+    from meshfield.io._pyvista import (
+        _TO_VTK,
+        _VTK_POLYGON,
+        BOUNDARY_NAMES,
+        COND,
+        COND_NAMES,
+        TIME_VALUE,
+        import_pyvista,
+    )
+
+    pv = import_pyvista()
+    arrays = export_arrays(data, step=step)
+    flat, types = [], []
+    for cell_type, conn in arrays.cells:
+        if cell_type in _TO_VTK:
+            vtk_type = _TO_VTK[cell_type]
+        elif cell_type.startswith("polygon"):
+            vtk_type = _VTK_POLYGON
+        else:
+            msg = f"Cannot write cell type {cell_type!r} to VTK"
+            raise MeshValidationError(msg)
+        n, k = conn.shape
+        flat.append(np.concatenate([np.full((n, 1), k, dtype=np.int64), conn], axis=1).reshape(-1))
+        types.append(np.full(n, vtk_type, dtype=np.uint8))
+    cells = np.concatenate(flat) if flat else np.zeros(0, dtype=np.int64)
+    celltypes = np.concatenate(types) if types else np.zeros(0, dtype=np.uint8)
+    grid = pv.UnstructuredGrid(cells, celltypes, arrays.points)
+    for name, values in arrays.point_data.items():
+        grid.point_data[name] = values
+    for name, blocks in arrays.cell_data.items():
+        grid.cell_data[name] = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    grid.field_data[BOUNDARY_NAMES] = np.array(arrays.boundary_names, dtype=str)
+    if arrays.cond is not None and arrays.cond_names:
+        grid.field_data[COND] = arrays.cond
+        grid.field_data[COND_NAMES] = np.array(arrays.cond_names, dtype=str)
+    if arrays.time is not None:
+        grid.field_data[TIME_VALUE] = np.array([arrays.time], dtype=np.float32)
+    return grid
+
+
+def to_meshio(data: Any, *, step: int | None = None) -> Any:
+    """One time step of a graph as a :class:`meshio.Mesh`.
+
+    Vector channels (``U_x, U_y``) are regrouped into vector arrays, the boundary tags are the
+    point array ``"boundary"``, planar meshes get ``z = z0`` (or 0), and cell types without
+    cell data are filled with NaN.
+
+    Parameters
+    ----------
+    data
+        A :class:`~meshfield.data.MeshGraph`.
+    step
+        Which time step of ``fields`` / ``cell_fields`` to write. default: ``None`` (the last)
+
+    Returns
+    -------
+    meshio.Mesh
+        Points ``[N, 3]``, one cell block per cell type, point and cell data.
+    """
+    import meshio
+
+    arrays = export_arrays(data, step=step)
+    return meshio.Mesh(
+        arrays.points,
+        list(arrays.cells),
+        point_data=dict(arrays.point_data),
+        cell_data={name: list(blocks) for name, blocks in arrays.cell_data.items()},
+    )
+
+
+def _write_vtk(data: Any, path: Path, step: int | None) -> None:
     grid = to_pyvista(data, step=step)
     # the temporary keeps the suffix: VTK picks the writer by it
     with atomic_path(path, suffix=path.suffix) as tmp:
@@ -55,7 +150,7 @@ def _xdmf_attributes(arrays: dict[str, Any]) -> dict[str, Any]:
 def _write_xdmf(data: Any, path: Path, step: int | None) -> None:
     import meshio
 
-    from meshfield.io._meshio import to_meshio, write_xdmf_metadata
+    from meshfield.io._meshio import write_xdmf_metadata
 
     arrays = export_arrays(data, step=step)
     mesh = to_meshio(data, step=step)
@@ -77,8 +172,6 @@ def _write_xdmf(data: Any, path: Path, step: int | None) -> None:
 
 
 def _write_pvd(data: Any, path: Path) -> None:
-    from meshfield.io._pyvista import to_pyvista
-
     total = num_steps(data)
     times = (
         np.asarray(data.times.detach().cpu() if hasattr(data.times, "detach") else data.times)

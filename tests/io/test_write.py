@@ -182,7 +182,7 @@ def test_written_files_have_the_usual_permissions(tmp_path: Path, suffix: str) -
 def test_a_killed_overwrite_leaves_the_old_series_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import meshfield.io._pyvista as pyvista_io
+    import meshfield.io.write as pyvista_io
 
     old = _graph(steps=3)
     path = save(old, tmp_path / "run.pvd")
