@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshfield.train.config import TrainConfig, config_from_args, model_options
-from meshfield.train.distributed import DistributedContext
 from meshfield.metrics.image import psnr, ssim
 from meshfield.metrics.trajectory import rollout_metrics
+from meshfield.train.config import TrainConfig, config_from_args, model_options
+from meshfield.train.distributed import DistributedContext
 from meshfield.train.loop import (
     StepLoss,
     Trainer,
@@ -33,7 +33,12 @@ from meshfield.train.loop import (
     seed_everything,
     train,
 )
-from meshfield.train.samples import TrajectoryWindows, Window, collate_windows
+from meshfield.train.samples import (
+    TrajectoryStreams,
+    TrajectoryWindows,
+    Window,
+    collate_windows,
+)
 from meshfield.train.schedule import WarmupCosine, warmup_cosine
 
 __all__ = [
@@ -42,6 +47,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "Trainer",
+    "TrajectoryStreams",
     "TrajectoryWindows",
     "WarmupCosine",
     "Window",

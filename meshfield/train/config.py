@@ -84,6 +84,14 @@ class TrainConfig(Config):
         window's unroll starts from the state a rollout from the trajectory's start meets
         there. ``None``: from the trajectory's start (exact); ``k``: the last ``k`` steps
         before the window (from a fresh state before them); 0: every window starts fresh.
+    state_carry : bool, default: False
+        Carry the temporal state from each window to the next of the same trajectory instead
+        of warming it up again: every batch position walks one trajectory in time order
+        (:class:`~meshfield.train.TrajectoryStreams`), its windows ``1 + pushforward_steps``
+        frames apart, and starts each window from the state its previous unroll ended with
+        (detached: truncated backpropagation through time), a state made from the model's
+        own predictions, as in a rollout. Only a trajectory's first window is warmed up
+        (``state_warmup``); the carried state is dropped at every epoch.
     horizon_ramp_epochs : int, default: 0
         Curriculum of the unroll: the trained horizon grows linearly from 1 step in the first
         epoch to ``1 + pushforward_steps`` at epoch ``horizon_ramp_epochs + 1``; 0 trains
@@ -153,6 +161,7 @@ class TrainConfig(Config):
     pushforward_steps: int = 0
     pushforward_grad: bool = False
     state_warmup: int | None = None
+    state_carry: bool = False
     horizon_ramp_epochs: int = 0
     init_from: str | None = None
     extra_data: tuple[str, ...] = ()
@@ -236,6 +245,9 @@ class TrainConfig(Config):
             or self.state_warmup < 0
         ):
             msg = f"'state_warmup' must be an integer >= 0 or None (got {self.state_warmup!r})"
+            raise ValueError(msg)
+        if not isinstance(self.state_carry, bool):
+            msg = f"'state_carry' must be true or false (got {self.state_carry!r})"
             raise ValueError(msg)
         if self.time_budget_s is not None and (
             isinstance(self.time_budget_s, bool)

@@ -50,7 +50,11 @@ from meshfield.train.distributed import (
     setup,
     wrap_model,
 )
-from meshfield.train.samples import TrajectoryWindows, collate_windows
+from meshfield.train.samples import (
+    TrajectoryStreams,
+    TrajectoryWindows,
+    collate_windows,
+)
 from meshfield.train.schedule import warmup_cosine
 
 __all__ = [
@@ -130,6 +134,12 @@ class StepLoss(nn.Module):
         Backpropagate through the unrolled steps.
     initial_weight : float, default: 1.0
         :math:`w_0` (ignored for a model without an initial head).
+    carry_state : bool, default: False
+        Start a window from the state the previous batch's unroll ended with, detached, where
+        the window continues the same graph position's window of that batch (same
+        trajectory, ``horizon`` frames later: :class:`~meshfield.train.TrajectoryStreams`
+        orders them so); other windows start from the warm-up as above. :meth:`reset_carry`
+        forgets the state (the trainer does at every epoch, so a resumed run stays exact).
     """
 
     def __init__(
@@ -141,6 +151,7 @@ class StepLoss(nn.Module):
         noise_std: float = 0.0,
         pushforward_grad: bool = False,
         initial_weight: float = 1.0,
+        carry_state: bool = False,
     ) -> None:
         super().__init__()
         self.model = model
@@ -149,6 +160,26 @@ class StepLoss(nn.Module):
         self.noise_std = noise_std
         self.pushforward_grad = pushforward_grad
         self.initial_weight = initial_weight
+        self.carry_state = carry_state
+        self._carried: tuple[Tensor, Tensor, Tensor] | None = None
+
+    def reset_carry(self) -> None:
+        """Forget the carried state: the next windows start from their warm-up."""
+        self._carried = None
+
+    def _continues(self, batch: Any, num_graphs: int) -> Tensor | None:
+        """``[B]`` which windows continue the previous batch's window at their position."""
+        if self._carried is None:
+            return None
+        runs, starts, _ = self._carried
+        run, start = batch.get("run"), batch.get("start")
+        if run is None or start is None:
+            return None
+        run = torch.as_tensor(run).reshape(-1)
+        start = torch.as_tensor(start).reshape(-1)
+        if run.numel() != num_graphs or runs.numel() != num_graphs:
+            return None
+        return (run == runs) & (start == starts + self.horizon)
 
     def forward(self, batch: Any) -> tuple[Tensor, Tensor]:
         """The loss and its parts ``[step loss, initial-head loss]`` (detached)."""
@@ -164,12 +195,21 @@ class StepLoss(nn.Module):
             frames = frames + (self.noise_std * norm.field_std) * noise
         losses = []
         state = None
+        continues = self._continues(batch, num_graphs) if self.carry_state else None
         warmup = batch.get("warmup") if hasattr(batch, "get") else None
-        if warmup is not None and getattr(model, "has_state", False):
+        if (
+            warmup is not None
+            and getattr(model, "has_state", False)
+            and (continues is None or not bool(continues.all()))
+        ):
             # the state a rollout from the trajectory's start reaches at the window's start
             state = model.warm_state(
                 batch, warmup, batch.warmup_steps, context=context
             )
+        if continues is not None and bool(continues.any()):
+            carried = self._carried[2]  # type: ignore[index]
+            fresh = state if state is not None else torch.zeros_like(carried)
+            state = torch.where(continues.to(carried.device).unsqueeze(-1), carried, fresh)
         unroll = model.rollout_steps(
             batch,
             self.horizon,
@@ -178,9 +218,17 @@ class StepLoss(nn.Module):
             context=context,
             detach=not self.pushforward_grad,
         )
+        last = None
         for step in unroll:
             target = norm.normalize_delta(step.history[-1], fields[step.index])
             losses.append(_per_graph_mse(step.output.delta, target, index, num_graphs))
+            last = step.output.state
+        if self.carry_state and last is not None:
+            self._carried = (
+                torch.as_tensor(batch.run).reshape(-1).clone(),
+                torch.as_tensor(batch.start).reshape(-1).clone(),
+                last.detach(),
+            )
         step_loss = torch.stack(losses).mean()
         total = step_loss
         initial_loss = step_loss.new_zeros(())
@@ -327,7 +375,23 @@ class Trainer:
             cache_runs=config.cache_runs,
             warmup=config.state_warmup if getattr(self.model, "has_state", False) else 0,
         )
-        self.sampler = make_sampler(self.windows, self.context, shuffle=True, seed=config.seed)
+        carry = config.state_carry and getattr(self.model, "has_state", False)
+        self.sampler: Any = make_sampler(
+            self.windows, self.context, shuffle=True, seed=config.seed
+        )
+        if carry:
+            batches = math.ceil(len(self.sampler) / (config.batch_size * config.horizon))
+            if config.steps_per_epoch is not None:
+                batches = min(batches, config.steps_per_epoch)
+            self.sampler = TrajectoryStreams(
+                self.windows,
+                config.batch_size,
+                config.horizon,
+                max(batches, 1),
+                seed=config.seed,
+                rank=self.context.rank,
+                world_size=self.context.world_size,
+            )
         self.loss = StepLoss(
             self.model,
             config.history,
@@ -335,6 +399,7 @@ class Trainer:
             noise_std=config.noise_std,
             pushforward_grad=config.pushforward_grad,
             initial_weight=config.initial_weight,
+            carry_state=carry,
         )
         self.wrapped = wrap_model(self.loss, self.context)
         self.optimizer = torch.optim.AdamW(
@@ -401,6 +466,9 @@ class Trainer:
 
         self.model.train()
         self.loss.horizon = self.config.horizon_at(epoch)
+        self.loss.reset_carry()  # every epoch starts its streams afresh (and a resume alike)
+        if isinstance(self.sampler, TrajectoryStreams):
+            self.sampler.set_stride(self.loss.horizon)
         budget = self.config.time_budget_s
         steps = self.steps_per_epoch
         sums = torch.zeros(3, dtype=torch.float64)

@@ -13,18 +13,18 @@ of several (``fields`` concatenated along nodes, ``cond`` stacked per graph).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 from torch_geometric.data import Batch
 
 from meshfield.data.graph import MeshGraph
 
-__all__ = ["TrajectoryWindows", "Window", "collate_windows", "num_frames"]
+__all__ = ["TrajectoryStreams", "TrajectoryWindows", "Window", "collate_windows", "num_frames"]
 
 #: the keys of a trajectory a window keeps (the rest, e.g. cells or times, is not trained on)
 _MESH_KEYS = ("pos", "edge_index", "boundary", "cond")
@@ -226,6 +226,109 @@ class TrajectoryWindows(Dataset):
             f"{type(self).__name__}(runs={len(self.frames)}, windows={len(self)}, "
             f"history={self.history}, horizon={self.horizon})"
         )
+
+
+class TrajectoryStreams(Sampler[int]):
+    r"""Window indices for ``streams`` walks through the trajectories, each in time order.
+
+    For training with a carried temporal state (``TrainConfig.state_carry``): batch position
+    ``s`` is stream ``s``, and its window in batch ``b + 1`` is the window ``stride`` frames
+    after its window in batch ``b``, of the same trajectory, so the state a window's unroll
+    ends with is the state the stream's next window starts from. A stream walks one
+    trajectory from a random offset below ``stride`` to its last window, then takes the next
+    trajectory of a shuffled list of all of them (shuffled again when used up). The order
+    depends only on ``seed`` and the epoch (:meth:`set_epoch`).
+
+    Parameters
+    ----------
+    windows : TrajectoryWindows
+        The windows (made with ``stride=1``).
+    streams : int
+        Walks per process: the batch size.
+    stride : int
+        Frames between a stream's consecutive windows: the unrolled horizon
+        (:meth:`set_stride` follows a curriculum).
+    batches : int
+        Batches per epoch.
+    seed : int, default: 0
+        Seed of the order.
+    rank, world_size : int, default: 0, 1
+        Process ``rank`` of ``world_size`` walks streams ``rank * streams`` to
+        ``(rank + 1) * streams - 1`` of the ``world_size * streams`` of the epoch.
+    """
+
+    def __init__(
+        self,
+        windows: TrajectoryWindows,
+        streams: int,
+        stride: int,
+        batches: int,
+        *,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if windows.stride != 1:
+            msg = f"TrajectoryStreams needs windows made with stride 1 (got {windows.stride})"
+            raise ValueError(msg)
+        if streams < 1 or stride < 1 or batches < 1 or not 0 <= rank < world_size:
+            msg = (
+                "Expected streams >= 1, stride >= 1, batches >= 1 and 0 <= rank < world_size "
+                f"(got {streams}, {stride}, {batches}, {rank}, {world_size})"
+            )
+            raise ValueError(msg)
+        self.windows = windows
+        self.streams = streams
+        self.stride = stride
+        self.batches = batches
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+        self._position = {key: i for i, key in enumerate(windows.index)}
+        self._starts: dict[int, list[int]] = {}
+        for run, start in windows.index:
+            self._starts.setdefault(run, []).append(start)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the order of epoch ``epoch``."""
+        self.epoch = int(epoch)
+
+    def set_stride(self, stride: int) -> None:
+        """Frames between a stream's windows from now on (the epoch's unrolled horizon)."""
+        if stride < 1:
+            msg = f"Expected stride >= 1 (got {stride})"
+            raise ValueError(msg)
+        self.stride = int(stride)
+
+    def __len__(self) -> int:
+        return self.batches * self.streams
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        runs = sorted(self._starts)
+        queue: list[int] = []
+
+        def walk() -> list[int]:
+            if not queue:
+                queue.extend(runs[i] for i in torch.randperm(len(runs), generator=generator))
+            run = queue.pop(0)
+            offset = int(torch.randint(self.stride, (1,), generator=generator))
+            last = self._starts[run][-1]
+            start = min(offset, last)
+            return [self._position[(run, t)] for t in range(start, last + 1, self.stride)]
+
+        total = self.streams * self.world_size
+        walks: list[list[int]] = [[] for _ in range(total)]
+        mine = range(self.rank * self.streams, (self.rank + 1) * self.streams)
+        for _ in range(self.batches):
+            for s in range(total):  # every process draws every stream: the same order
+                if not walks[s]:
+                    walks[s] = walk()
+            for s in range(total):
+                index = walks[s].pop(0)
+                if s in mine:
+                    yield index
 
 
 def collate_windows(windows: Sequence[Window]) -> Batch:

@@ -209,3 +209,98 @@ def test_a_kill_before_last_is_committed_redoes_the_epoch(
         assert all(torch.equal(a[k], b[k]) for k in a), name
     lines = (tmp_path / "parts" / "log.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+
+
+def test_streams_walk_each_trajectory_in_time_order(heat_data: Path) -> None:
+    from meshfield.train import TrajectoryStreams
+
+    graphs = load_dataset(heat_data, "train")
+    windows = TrajectoryWindows(graphs, history=1, horizon=3)
+    last = {run: max(s for r, s in windows.index if r == run) for run, _ in windows.index}
+    streams = TrajectoryStreams(windows, 2, 3, 12, seed=0)
+    order = list(streams)
+    assert len(order) == len(streams) == 24 and order == list(streams)  # the same each time
+    batches = [order[b : b + 2] for b in range(0, 24, 2)]
+    new_walks = 0
+    for s in range(2):
+        walk = [windows.index[batch[s]] for batch in batches]
+        assert walk[0][1] < 3  # a walk starts at an offset below the stride
+        for (run, start), (next_run, next_start) in zip(walk, walk[1:], strict=False):
+            if (next_run, next_start) == (run, start + 3):
+                continue
+            # a new trajectory only where the last one has no window 3 frames on
+            new_walks += 1
+            assert start + 3 > last[run] and next_start < 3
+    assert new_walks >= 1
+    streams.set_epoch(1)
+    assert list(streams) != order
+    # two processes walk disjoint halves of the same streams
+    whole = TrajectoryStreams(windows, 4, 3, 5, seed=0)
+    parts = [list(TrajectoryStreams(windows, 2, 3, 5, seed=0, rank=r, world_size=2))
+             for r in range(2)]
+    full = list(whole)
+    for b in range(5):
+        assert full[4 * b : 4 * b + 4] == parts[0][2 * b : 2 * b + 2] + parts[1][2 * b : 2 * b + 2]
+
+
+def test_a_carried_state_is_where_the_previous_unroll_ended(
+    heat_data: Path, hmt_config: TrainConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = hmt_config.replace(
+        state_carry=True, pushforward_steps=1, pushforward_grad=True, batch_size=2
+    )
+    trainer = _trainer(config, heat_data)
+    model, loss = trainer.model, trainer.loss
+    assert loss.carry_state and loss.horizon == 2
+    seen: list[torch.Tensor | None] = []
+    steps = model.rollout_steps
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(kwargs.get("state"))
+        return steps(*args, **kwargs)
+
+    monkeypatch.setattr(model, "rollout_steps", recording)
+    batches = list(trainer._loader(1))
+    ended = None
+    carried_rows = fresh_rows = 0
+    for k, batch in enumerate(batches):
+        loss(batch)
+        if k == 0:
+            assert seen[-1] is None or ended is None  # the first windows are warmed up
+        else:
+            previous = batches[k - 1]
+            warmed = model.warm_state(batch, batch.warmup, batch.warmup_steps)
+            for row in range(2):
+                continues = int(batch.run[row]) == int(previous.run[row]) and int(
+                    batch.start[row]
+                ) == int(previous.start[row]) + 2
+                expected = ended[row] if continues else (
+                    torch.zeros_like(ended[row]) if warmed is None else warmed[row]
+                )
+                torch.testing.assert_close(seen[-1][row], expected)
+                carried_rows += continues
+                fresh_rows += not continues
+        ended = loss._carried[2]
+        assert not ended.requires_grad
+    assert carried_rows > 0 and fresh_rows > 0
+    # a new epoch starts from the warm-up again
+    loss.reset_carry()
+    loss(batches[1])
+    warmed = model.warm_state(batches[1], batches[1].warmup, batches[1].warmup_steps)
+    torch.testing.assert_close(seen[-1], warmed)
+
+
+def test_resume_stays_exact_with_a_carried_state(
+    heat_data: Path, hmt_config: TrainConfig, tmp_path: Path
+) -> None:
+    whole = hmt_config.replace(
+        out_dir=str(tmp_path / "whole"), pushforward_steps=1, state_carry=True, batch_size=2
+    )
+    parts = whole.replace(out_dir=str(tmp_path / "parts"))
+    _trainer(whole, heat_data).fit()
+    _trainer(parts, heat_data).fit(until_epoch=1)
+    _trainer(parts, heat_data).fit(resume=True)
+    a = load_model(tmp_path / "whole" / "last").state_dict()
+    b = load_model(tmp_path / "parts" / "last").state_dict()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
