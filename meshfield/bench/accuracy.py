@@ -59,6 +59,8 @@ RECIPE_CHANGES: dict[str, dict[str, Any]] = {
     # every window starts from a fresh temporal state instead of one warmed up on the frames
     # before it
     "no-state-warmup": {"state_warmup": 0},
+    # the state carried from each window to the next of its trajectory instead of warmed up
+    "state-carry": {"state_carry": True},
     # a one-step loss instead of 2 more steps unrolled on the model's own predictions
     "one-step": {"pushforward_steps": 0, "horizon_ramp_epochs": 0},
     # no input noise
