@@ -430,16 +430,11 @@ def test_refine_without_refiner(checkpoint: Path, plane: object) -> None:
     assert generate(plane, {"Re": 100}, model=checkpoint, steps=1, refine=None).num_steps == 2
 
 
-def test_refine_with_the_checkpoint_refiner(tmp_path: Path, plane: object) -> None:
+def _small_refiner_config(model: HMT) -> object:
     from meshfield.physics.registry import pde_to_dict
-    from meshfield.refine.refiner import (
-        PhysicsRefiner,
-        RefinerConfig,
-        save_refined_checkpoint,
-    )
+    from meshfield.refine import RefinerConfig
 
-    model = tiny_model()
-    config = RefinerConfig(
+    return RefinerConfig(
         field_names=model.field_names,
         pde=pde_to_dict(NavierStokes(Re=100.0)),
         token_width=model.width,
@@ -447,6 +442,16 @@ def test_refine_with_the_checkpoint_refiner(tmp_path: Path, plane: object) -> No
         domain_points=16,
         boundary_points=0,
     )
+
+
+def test_refine_with_the_checkpoint_refiner(tmp_path: Path, plane: object) -> None:
+    from meshfield.refine.refiner import (
+        PhysicsRefiner,
+        save_refined_checkpoint,
+    )
+
+    model = tiny_model()
+    config = _small_refiner_config(model)
     path = save_refined_checkpoint(model, PhysicsRefiner(config), tmp_path / "refined")
     save_checkpoint(model, tmp_path / "plain")
     plain = generate(plane, {"Re": 100}, model=tmp_path / "plain", steps=2, residual=False)
@@ -469,18 +474,10 @@ def test_refine_with_the_checkpoint_refiner(tmp_path: Path, plane: object) -> No
 
 
 def test_refine_with_a_refined_model_object(tmp_path: Path, plane: object) -> None:
-    from meshfield.physics.registry import pde_to_dict
-    from meshfield.refine import PhysicsRefiner, RefinedModel, RefinerConfig
+    from meshfield.refine import PhysicsRefiner, RefinedModel
 
     model = tiny_model()
-    config = RefinerConfig(
-        field_names=model.field_names,
-        pde=pde_to_dict(NavierStokes(Re=100.0)),
-        token_width=model.width,
-        hidden=8,
-        domain_points=16,
-        boundary_points=0,
-    )
+    config = _small_refiner_config(model)
     refiner = PhysicsRefiner(config)
     torch.manual_seed(1)
     for param in refiner.head.parameters():  # away from the identity

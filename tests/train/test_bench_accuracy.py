@@ -13,9 +13,8 @@ from meshfield.bench import accuracy
 pytestmark = pytest.mark.slow
 
 
-def test_bench_accuracy_trains_each_model_for_the_budget(
-    heat_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _tiny_recipe(tmp_path: Path) -> Path:
+    """A recipe small enough for a budget of half a second."""
     recipe = tmp_path / "recipe.json"
     recipe.write_text(json.dumps({
         "width": 32,
@@ -23,6 +22,13 @@ def test_bench_accuracy_trains_each_model_for_the_budget(
         "model_options": {"decoder": {"query_neighbors": 4, "query_hidden": 8}},
         "device": "cpu",
     }))
+    return recipe
+
+
+def test_bench_accuracy_trains_each_model_for_the_budget(
+    heat_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = _tiny_recipe(tmp_path)
     out = tmp_path / "bench"
     argv = ["--data", str(heat_data), "--models", "meshgraphnet,hmt", "--budget-s", "0.5",
             "--recipe", str(recipe), "--out", str(out)]
@@ -52,13 +58,7 @@ def test_bench_accuracy_rejects_unknown_models(tmp_path: Path) -> None:
 def test_bench_accuracy_trains_a_row_per_recipe_change(
     heat_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    recipe = tmp_path / "recipe.json"
-    recipe.write_text(json.dumps({
-        "width": 32,
-        "steps_per_epoch": 2,
-        "model_options": {"decoder": {"query_neighbors": 4, "query_hidden": 8}},
-        "device": "cpu",
-    }))
+    recipe = _tiny_recipe(tmp_path)
     out = tmp_path / "bench"
     argv = ["--data", str(heat_data), "--models", "hmt", "--budget-s", "0.5",
             "--recipe", str(recipe), "--out", str(out), "--changes", "no-temporal-latent"]
