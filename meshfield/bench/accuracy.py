@@ -110,8 +110,6 @@ def run_model(
 
     folder = out / (label or name)
     report_path = folder / "report.json"
-    if report_path.is_file() and not fresh:
-        return json.loads(report_path.read_text(encoding="utf-8"))
     config = TrainConfig.from_dict(
         {
             **recipe,
@@ -121,6 +119,20 @@ def run_model(
             "progress": progress,
         }
     )
+    saved_path = folder / "train.json"
+    if saved_path.is_file() and not fresh:
+        saved = TrainConfig.from_dict(json.loads(saved_path.read_text(encoding="utf-8")))
+        saved = saved.replace(out_dir=config.out_dir, progress=config.progress)
+        if saved != config:
+            old, new = saved.to_dict(), config.to_dict()
+            changed = ", ".join(key for key in new if old.get(key) != new[key])
+            msg = (
+                f"{folder} holds the row {label or name!r} trained with another {changed} "
+                "than asked; pass --fresh to retrain it, or another --out"
+            )
+            raise ValueError(msg)
+    if report_path.is_file() and not fresh:
+        return json.loads(report_path.read_text(encoding="utf-8"))
     resume = (folder / "last").is_dir() and not fresh
     result = train(config, data, resume=resume)
     log = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines() if line]

@@ -133,7 +133,9 @@ class StepLoss(nn.Module):
     pushforward_grad : bool, default: False
         Backpropagate through the unrolled steps.
     initial_weight : float, default: 1.0
-        :math:`w_0` (ignored for a model without an initial head).
+        :math:`w_0` (ignored for a model without an initial head). The trainer sets
+        :attr:`initial_scale` per step: 0 skips the head's loss (and its forward pass), ``k``
+        weights it ``k`` times (``TrainConfig.initial_every``).
     carry_state : bool, default: False
         Start a window from the state the previous batch's unroll ended with, detached, where
         the window continues the same graph position's window of that batch (same
@@ -160,6 +162,7 @@ class StepLoss(nn.Module):
         self.noise_std = noise_std
         self.pushforward_grad = pushforward_grad
         self.initial_weight = initial_weight
+        self.initial_scale = 1.0
         self.carry_state = carry_state
         self._carried: tuple[Tensor, Tensor, Tensor] | None = None
 
@@ -232,11 +235,12 @@ class StepLoss(nn.Module):
         step_loss = torch.stack(losses).mean()
         total = step_loss
         initial_loss = step_loss.new_zeros(())
-        if self.initial_weight > 0 and getattr(model, "initial_decoder", None) is not None:
+        weight = self.initial_weight * self.initial_scale
+        if weight > 0 and getattr(model, "initial_decoder", None) is not None:
             start = model.initial(batch, context=context)
             target = norm.normalize_fields(batch.initial)
             initial_loss = _per_graph_mse(start.normalized, target, index, num_graphs)
-            total = total + self.initial_weight * initial_loss
+            total = total + weight * initial_loss
         return total, torch.stack([step_loss.detach(), initial_loss.detach()])
 
 
@@ -376,6 +380,12 @@ class Trainer:
             warmup=config.state_warmup if getattr(self.model, "has_state", False) else 0,
         )
         carry = config.state_carry and getattr(self.model, "has_state", False)
+        if config.state_carry and not carry:
+            logger.warning(
+                "state_carry: the %s model has no temporal state to carry; windows are drawn "
+                "at random as without it",
+                config.model,
+            )
         self.sampler: Any = make_sampler(
             self.windows, self.context, shuffle=True, seed=config.seed
         )
@@ -471,7 +481,8 @@ class Trainer:
             self.sampler.set_stride(self.loss.horizon)
         budget = self.config.time_budget_s
         steps = self.steps_per_epoch
-        sums = torch.zeros(3, dtype=torch.float64)
+        every = self.config.initial_every
+        sums = torch.zeros(4, dtype=torch.float64)  # loss, step loss, initial loss, its steps
         bar = progress_bar(
             total=steps,
             desc=f"epoch {epoch}/{self.config.epochs}",
@@ -487,6 +498,8 @@ class Trainer:
                 began = time.perf_counter()
                 batch = batch.to(self.device, non_blocking=True)
                 self.optimizer.zero_grad(set_to_none=True)
+                trains_initial = self.global_step % every == 0
+                self.loss.initial_scale = float(every) if trains_initial else 0.0
                 loss, parts = self.wrapped(batch)
                 loss.backward()
                 if self.config.grad_clip is not None:
@@ -502,7 +515,7 @@ class Trainer:
                         f"step {step + 1} (lower --lr, or keep --grad-clip)"
                     )
                     raise FloatingPointError(msg)
-                sums += values
+                sums += torch.cat([values, values.new_tensor([float(trains_initial)])])
                 self.train_time_s += time.perf_counter() - began
                 if budget is not None and self.train_time_s >= budget:
                     self.budget_spent = True
@@ -518,7 +531,7 @@ class Trainer:
         return {
             "train_loss": float(sums[0]) / count,
             "step_loss": float(sums[1]) / count,
-            "initial_loss": float(sums[2]) / count,
+            "initial_loss": float(sums[2]) / max(float(sums[3]), 1.0),
             "horizon": self.loss.horizon,
         }
 

@@ -47,6 +47,10 @@ def test_bench_accuracy_trains_each_model_for_the_budget(
     before = (out / "hmt" / "report.json").stat().st_mtime_ns
     assert accuracy.main(argv) == 0
     assert (out / "hmt" / "report.json").stat().st_mtime_ns == before
+    # but not a report of another budget: the row's folder is refused, not reused
+    other = [("0.7" if a == "0.5" else a) for a in argv]
+    with pytest.raises(ValueError, match="another time_budget_s than asked"):
+        accuracy.main(other)
 
 
 def test_bench_accuracy_rejects_unknown_models(tmp_path: Path) -> None:

@@ -304,3 +304,46 @@ def test_resume_stays_exact_with_a_carried_state(
     b = load_model(tmp_path / "parts" / "last").state_dict()
     for name in a:
         assert torch.equal(a[name], b[name]), name
+
+
+def test_the_initial_head_trains_every_kth_step_weighted_k_times(
+    heat_data: Path, hmt_config: TrainConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trainer = _trainer(hmt_config.replace(initial_every=3, steps_per_epoch=7), heat_data)
+    model, loss = trainer.model, trainer.loss
+    assert model.initial_decoder is not None
+    batch = collate_windows([trainer.windows[i] for i in range(2)])
+    torch.manual_seed(0)
+    total, (step_loss, initial_loss) = loss(batch)
+    torch.testing.assert_close(total, step_loss + initial_loss)
+    loss.initial_scale = 3.0
+    torch.manual_seed(0)
+    total, parts = loss(batch)
+    torch.testing.assert_close(total, parts[0] + 3.0 * parts[1])
+    loss.initial_scale = 0.0
+    torch.manual_seed(0)
+    total, parts = loss(batch)
+    assert float(parts[1]) == 0.0
+    torch.testing.assert_close(total, parts[0])
+
+    calls: list[int] = []
+    initial = model.initial
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(trainer.global_step)
+        return initial(*args, **kwargs)
+
+    monkeypatch.setattr(model, "initial", recording)
+    logged = trainer.train_epoch(1)
+    assert trainer.global_step >= 4
+    assert calls == list(range(0, trainer.global_step, 3))
+    assert logged["initial_loss"] > 0  # the mean over the steps that trained the head
+
+
+def test_state_carry_on_a_model_without_state_warns(
+    heat_data: Path, tiny_config: TrainConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="meshfield.train.loop"):
+        trainer = _trainer(tiny_config.replace(state_carry=True), heat_data)  # MeshGraphNet
+    assert not trainer.loss.carry_state
+    assert "no temporal state to carry" in caplog.text
