@@ -49,8 +49,6 @@ def run_steps(
     init_from: str | None,
 ) -> dict[str, Any]:
     """Time ``steps`` optimizer steps of the recipe after ``warmup`` untimed ones."""
-    import torch
-
     from meshfield.data import load_dataset
     from meshfield.train import TrainConfig, Trainer
 
@@ -73,20 +71,15 @@ def run_steps(
         trainer.loss.horizon = config.horizon
         times: list[float] = []
         losses: list[float] = []
+        step_losses: list[float] = []
         for i, batch in enumerate(trainer._loader(0)):
             if i >= warmup + steps:
                 break
             began = time.perf_counter()
-            trainer.optimizer.zero_grad(set_to_none=True)
-            loss, _ = trainer.wrapped(batch)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(
-                trainer.model.parameters(), config.grad_clip or 1e9
-            )
-            trainer.optimizer.step()
-            trainer.scheduler.step()
+            values = trainer.train_step(batch)
             elapsed = time.perf_counter() - began
-            losses.append(float(loss.detach()))
+            losses.append(float(values[0]))
+            step_losses.append(float(values[1]))
             if not math.isfinite(losses[-1]):
                 msg = f"training diverged: non-finite loss {losses[-1]} at step {i + 1}"
                 raise FloatingPointError(msg)
@@ -98,6 +91,7 @@ def run_steps(
         "step_s": median,
         "windows_per_s": config.batch_size / median,
         "losses": losses,
+        "step_losses": step_losses,
     }
 
 
@@ -145,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {label:8s}  step {row['step_s'] * 1e3:8.1f} ms   "
             f"{row['windows_per_s']:6.2f} windows/s   "
-            f"mean loss {statistics.fmean(row['losses']):.4e}"
+            f"mean loss {statistics.fmean(row['losses']):.4e}   "
+            f"mean step loss {statistics.fmean(row['step_losses']):.4e}"
         )
     if len(rows) == 2:
         print(

@@ -470,6 +470,28 @@ class Trainer:
 
     # ---------------------------------------------------------------------------------------
 
+    def train_step(self, batch: Any) -> Tensor:
+        """One optimizer step on ``batch``.
+
+        Returns ``[loss, step loss, initial-head loss, 1 if the initial head was trained
+        else 0]`` (float64, on the CPU): the initial head is trained on every
+        ``initial_every``-th step of the run (:attr:`global_step`).
+        """
+        every = self.config.initial_every
+        trains_initial = self.global_step % every == 0
+        self.loss.initial_scale = float(every) if trains_initial else 0.0
+        batch = batch.to(self.device, non_blocking=True)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, parts = self.wrapped(batch)
+        loss.backward()
+        if self.config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.global_step += 1
+        flag = parts.new_tensor([float(trains_initial)])
+        return torch.cat([loss.detach().reshape(1), parts, flag]).double().cpu()
+
     def train_epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the training windows; the mean losses over all processes."""
         from meshfield._progress import progress_bar
@@ -481,7 +503,6 @@ class Trainer:
             self.sampler.set_stride(self.loss.horizon)
         budget = self.config.time_budget_s
         steps = self.steps_per_epoch
-        every = self.config.initial_every
         sums = torch.zeros(4, dtype=torch.float64)  # loss, step loss, initial loss, its steps
         bar = progress_bar(
             total=steps,
@@ -496,31 +517,20 @@ class Trainer:
                 if step >= steps or self.budget_spent:
                     break
                 began = time.perf_counter()
-                batch = batch.to(self.device, non_blocking=True)
-                self.optimizer.zero_grad(set_to_none=True)
-                trains_initial = self.global_step % every == 0
-                self.loss.initial_scale = float(every) if trains_initial else 0.0
-                loss, parts = self.wrapped(batch)
-                loss.backward()
-                if self.config.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-                self.optimizer.step()
-                self.scheduler.step()
-                self.global_step += 1
+                values = self.train_step(batch)
                 done += 1
-                values = torch.cat([loss.detach().reshape(1), parts]).double().cpu()
                 if not bool(torch.isfinite(values).all()):
                     msg = (
-                        f"training diverged: non-finite loss {values.tolist()} at epoch {epoch}, "
-                        f"step {step + 1} (lower --lr, or keep --grad-clip)"
+                        f"training diverged: non-finite loss {values[:3].tolist()} at epoch "
+                        f"{epoch}, step {step + 1} (lower --lr, or keep --grad-clip)"
                     )
                     raise FloatingPointError(msg)
-                sums += torch.cat([values, values.new_tensor([float(trains_initial)])])
+                sums += values
                 self.train_time_s += time.perf_counter() - began
                 if budget is not None and self.train_time_s >= budget:
                     self.budget_spent = True
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3e}", refresh=False)
+                bar.set_postfix(loss=f"{float(values[0]):.3e}", refresh=False)
         finally:
             bar.close()
         sums = all_reduce_sum(
