@@ -63,6 +63,11 @@ RECIPE_CHANGES: dict[str, dict[str, Any]] = {
     "state-carry": {"state_carry": True},
     # a one-step loss instead of 2 more steps unrolled on the model's own predictions
     "one-step": {"pushforward_steps": 0, "horizon_ramp_epochs": 0},
+    # 4 more steps unrolled instead of 2 (a horizon of 5)
+    "horizon-5": {"pushforward_steps": 4},
+    # the unrolled steps' inputs detached: each step's loss trains that step alone, with no
+    # gradient back through the model's own predictions and state
+    "no-unroll-grad": {"pushforward_grad": False},
     # no input noise
     "no-noise": {"noise_std": 0.0},
     # half and 1.5 times the width
