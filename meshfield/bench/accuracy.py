@@ -68,6 +68,9 @@ RECIPE_CHANGES: dict[str, dict[str, Any]] = {
     # the unrolled steps' inputs detached: each step's loss trains that step alone, with no
     # gradient back through the model's own predictions and state
     "no-unroll-grad": {"pushforward_grad": False},
+    # the pushforward trick: the unrolled steps before the last made without gradients, only
+    # the last one trained (one backward pass per window)
+    "pushforward": {"pushforward_grad": False, "unroll_loss": "last"},
     # no input noise
     "no-noise": {"noise_std": 0.0},
     # half and 1.5 times the width

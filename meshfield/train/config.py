@@ -14,6 +14,7 @@ from meshfield._config import Config
 __all__ = ["TrainConfig", "config_from_args", "model_options"]
 
 _SCHEDULES = ("cosine", "constant")
+_UNROLL_LOSSES = ("all", "last")
 _DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -77,7 +78,12 @@ class TrainConfig(Config):
         0 trains on one step only.
     pushforward_grad : bool, default: False
         Backpropagate through the unrolled steps (a multi-step rollout loss). By default the
-        unrolled inputs are detached: the pushforward trick of Brandstetter et al.
+        unrolled inputs are detached: each step's loss trains that step alone.
+    unroll_loss : {"all", "last"}, default: "all"
+        Which unrolled steps are trained: every one, or only the last, the steps before it
+        run without gradients (the pushforward trick of Brandstetter et al.: the model learns
+        from inputs of its own making at the cost of one backward pass per window). ``"last"``
+        needs ``pushforward_grad`` false.
     state_warmup : int or None, default: None
         Steps on which the temporal state of a model that has one (HMT) is advanced, teacher
         forced and without gradients, over the frames before each window, so that the
@@ -165,6 +171,7 @@ class TrainConfig(Config):
     noise_std: float = 0.0
     pushforward_steps: int = 0
     pushforward_grad: bool = False
+    unroll_loss: str = "all"
     state_warmup: int | None = None
     state_carry: bool = False
     horizon_ramp_epochs: int = 0
@@ -272,6 +279,17 @@ class TrainConfig(Config):
             raise ValueError(msg)
         if self.grad_clip is not None and not (self.grad_clip > 0):
             msg = f"'grad_clip' must be positive or None (got {self.grad_clip!r})"
+            raise ValueError(msg)
+        if self.unroll_loss not in _UNROLL_LOSSES:
+            msg = (
+                f"'unroll_loss' must be one of {list(_UNROLL_LOSSES)} (got {self.unroll_loss!r})"
+            )
+            raise ValueError(msg)
+        if self.unroll_loss == "last" and self.pushforward_grad:
+            msg = (
+                "'unroll_loss' 'last' runs the steps before the last without gradients; "
+                "'pushforward_grad' must be false with it"
+            )
             raise ValueError(msg)
         if self.schedule not in _SCHEDULES:
             msg = f"'schedule' must be one of {list(_SCHEDULES)} (got {self.schedule!r})"

@@ -132,6 +132,10 @@ class StepLoss(nn.Module):
         :math:`\epsilon` scale in units of each field's standard deviation.
     pushforward_grad : bool, default: False
         Backpropagate through the unrolled steps.
+    last_only : bool, default: False
+        Train the last unrolled step only: the steps before it run without gradients and
+        their losses are left out (``TrainConfig.unroll_loss="last"``), so :math:`L` keeps
+        the term :math:`j = k - 1` of the sum alone.
     initial_weight : float, default: 1.0
         :math:`w_0` (ignored for a model without an initial head). The trainer sets
         :attr:`initial_scale` per step: 0 skips the head's loss (and its forward pass), ``k``
@@ -152,10 +156,18 @@ class StepLoss(nn.Module):
         *,
         noise_std: float = 0.0,
         pushforward_grad: bool = False,
+        last_only: bool = False,
         initial_weight: float = 1.0,
         carry_state: bool = False,
     ) -> None:
         super().__init__()
+        if last_only and pushforward_grad:
+            msg = (
+                "last_only runs the steps before the last without gradients: "
+                "pushforward_grad must be False"
+            )
+            raise ValueError(msg)
+        self.last_only = last_only
         self.model = model
         self.history = history
         self.horizon = horizon
@@ -222,10 +234,17 @@ class StepLoss(nn.Module):
             detach=not self.pushforward_grad,
         )
         last = None
-        for step in unroll:
+        steps = iter(unroll)
+        for j in range(self.horizon):
+            # with last_only, the steps before the last are inputs, made without gradients
+            trained = not self.last_only or j == self.horizon - 1
+            with torch.set_grad_enabled(torch.is_grad_enabled() and trained):
+                step = next(steps)
+            last = step.output.state
+            if not trained:
+                continue
             target = norm.normalize_delta(step.history[-1], fields[step.index])
             losses.append(_per_graph_mse(step.output.delta, target, index, num_graphs))
-            last = step.output.state
         if self.carry_state and last is not None:
             self._carried = (
                 torch.as_tensor(batch.run).reshape(-1).clone(),
@@ -408,6 +427,7 @@ class Trainer:
             config.horizon,
             noise_std=config.noise_std,
             pushforward_grad=config.pushforward_grad,
+            last_only=config.unroll_loss == "last",
             initial_weight=config.initial_weight,
             carry_state=carry,
         )

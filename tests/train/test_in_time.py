@@ -123,6 +123,42 @@ def test_gradients_reach_the_first_unrolled_step(
     assert warm.grad is None
 
 
+def test_last_only_trains_the_last_unrolled_step_alone(
+    heat_data: Path, hmt_config: TrainConfig
+) -> None:
+    trainer = _trainer(hmt_config.replace(pushforward_steps=2), heat_data)
+    windows = trainer.windows
+    batch = collate_windows([windows[i] for i in range(3)])
+    model = trainer.model
+
+    def loss_of(horizon: int, last_only: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        fields = batch.fields.clone().requires_grad_(True)
+        copy = batch.clone()
+        copy.fields = fields
+        model.zero_grad()
+        loss = StepLoss(model, 1, horizon, last_only=last_only, initial_weight=0.0)(copy)[0]
+        loss.backward()
+        return loss.detach(), fields.grad
+
+    last, grad = loss_of(3, last_only=True)
+    # the loss is the third step's term of the plain (detached) three-step loss
+    three, _ = loss_of(3, last_only=False)
+    two, _ = loss_of(2, last_only=False)
+    torch.testing.assert_close(last, 3 * three - 2 * two, rtol=1e-4, atol=1e-7)
+    # the steps before the last are made without gradients: the input frame gets none, the
+    # last step's target does, and so do the weights
+    assert float(grad[0].abs().max()) == 0.0
+    assert float(grad[3].abs().max()) > 0.0
+    _, _ = loss_of(3, last_only=True)
+    assert any(p.grad is not None and float(p.grad.abs().max()) > 0 for p in model.parameters())
+    with pytest.raises(ValueError, match="pushforward_grad"):
+        StepLoss(model, 1, 3, pushforward_grad=True, last_only=True)
+    with pytest.raises(ValueError, match="'unroll_loss' must be one of"):
+        TrainConfig(unroll_loss="first")
+    with pytest.raises(ValueError, match="'pushforward_grad' must be false"):
+        TrainConfig(unroll_loss="last", pushforward_grad=True)
+
+
 def test_horizon_curriculum() -> None:
     config = TrainConfig(pushforward_steps=3, horizon_ramp_epochs=3)
     assert [config.horizon_at(e) for e in range(1, 7)] == [1, 2, 3, 4, 4, 4]
