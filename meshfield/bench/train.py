@@ -1,7 +1,7 @@
 """Training windows per second of the shipped recipe, and its loss curve.
 
 ``meshfield bench train [--data data/cylinder_wake] [--steps 40] [--compile] [--out F.json]``
-``[--recipe R.json] [--init-from NAME|PATH|none]``
+``[--recipe R.json] [--change NAME ...] [--init-from NAME|PATH|none]``
 
 The recipe of the shipped ``cylinder_wake`` model (``configs/cylinder_wake_hmt_in_time.json``:
 state warm-up over 8 frames, 2 unrolled steps with gradients, noise 0.01, batch 4) at its full
@@ -9,6 +9,10 @@ horizon, started from the shipped weights, on the training split of ``--data``. 
 ``--warmup`` optimizer steps are off the clock (lazy initializations, compilation); then the
 median step time, windows per second, and the loss of every step (the same seed gives the same
 windows, so two runs of different code can be compared step by step: ``--out`` writes them).
+
+``--change`` applies named changes of the recipe (those of ``meshfield bench accuracy``:
+:data:`meshfield.bench.accuracy.RECIPE_CHANGES`) on top of ``--recipe``, so a change's cost
+per window is measured on the shipped recipe that its accuracy row is judged beside.
 
 ``--compile`` runs the model step under :func:`meshfield.runtime.compile_model` and prints the
 eager figures measured in the same run beside it, with their ratio.
@@ -101,6 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data", type=Path, default=Path("data/cylinder_wake"))
     parser.add_argument("--recipe", type=Path, default=DEFAULT_RECIPE)
+    from meshfield.bench.accuracy import RECIPE_CHANGES, changed_recipe
+
+    parser.add_argument(
+        "--change",
+        action="append",
+        default=[],
+        choices=list(RECIPE_CHANGES),
+        help="a named change of the recipe (repeat for several)",
+    )
     parser.add_argument("--steps", type=int, default=40, help="timed optimizer steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--compile", action="store_true", help="also the compiled step")
@@ -118,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             "data_specs/cylinder_wake.yaml --out data/cylinder_wake --jobs 2)"
         )
     recipe = _recipe(args.recipe)
+    for change in args.change:
+        recipe = changed_recipe(recipe, change)
     init_from = None if args.init_from == "none" else args.init_from
     if init_from is not None and not Path(init_from).exists():
         from meshfield.pretrained import pretrained_path
@@ -130,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         for c in ([False, True] if args.compile else [False])
     ]
     print(
-        f"recipe {args.recipe.name}: batch {recipe.get('batch_size', 4)}, "
+        f"recipe {'+'.join([args.recipe.name, *args.change])}: "
+        f"batch {recipe.get('batch_size', 4)}, "
         f"state warm-up {recipe.get('state_warmup')}, unroll {recipe.get('pushforward_steps')}, "
         f"{args.steps} timed steps after {args.warmup}"
     )

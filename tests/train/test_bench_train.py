@@ -62,3 +62,10 @@ def test_bench_train_times_steps_and_logs_every_loss(
     # the same seed gives the same windows and the same losses
     assert train.main(argv) == 0
     assert json.loads(out.read_text())[0]["losses"] == rows[0]["losses"]
+    # a named change of the recipe is applied on top of it and named in the header
+    assert train.main([*argv, "--change", "pushforward"]) == 0
+    assert "recipe recipe.json+pushforward:" in capsys.readouterr().out
+    changed = json.loads(out.read_text())[0]["losses"]
+    assert len(changed) == 4 and changed != rows[0]["losses"]
+    with pytest.raises(SystemExit):
+        train.main([*argv, "--change", "wider"])
