@@ -100,13 +100,13 @@ def run_steps(
 
 
 def main(argv: list[str] | None = None) -> int:
+    from meshfield.bench.accuracy import RECIPE_CHANGES, changed_recipe
+
     parser = argparse.ArgumentParser(
         prog="meshfield bench train", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--data", type=Path, default=Path("data/cylinder_wake"))
     parser.add_argument("--recipe", type=Path, default=DEFAULT_RECIPE)
-    from meshfield.bench.accuracy import RECIPE_CHANGES, changed_recipe
-
     parser.add_argument(
         "--change",
         action="append",

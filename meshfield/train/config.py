@@ -288,7 +288,8 @@ class TrainConfig(Config):
         if self.unroll_loss == "last" and self.pushforward_grad:
             msg = (
                 "'unroll_loss' 'last' runs the steps before the last without gradients; "
-                "'pushforward_grad' must be false with it (\"pushforward_grad\": false in a config file)"
+                "'pushforward_grad' must be false with it "
+                "(\"pushforward_grad\": false in a config file)"
             )
             raise ValueError(msg)
         if self.schedule not in _SCHEDULES:

@@ -44,6 +44,19 @@ def _stepped_state(model, graph, frames: torch.Tensor, steps: int) -> torch.Tens
     return state
 
 
+def _loss_and_input_grad(
+    model, batch, horizon: int, **options
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A StepLoss of ``batch`` (no initial head), backpropagated: the loss and the frames' grad."""
+    fields = batch.fields.clone().requires_grad_(True)
+    copy = batch.clone()
+    copy.fields = fields
+    model.zero_grad()
+    loss = StepLoss(model, 1, horizon, initial_weight=0.0, **options)(copy)[0]
+    loss.backward()
+    return loss.detach(), fields.grad
+
+
 @pytest.mark.parametrize("history", [1, 2])
 def test_window_state_equals_a_rollout_from_the_start(
     heat_data: Path, hmt_config: TrainConfig, history: int
@@ -100,14 +113,10 @@ def test_gradients_reach_the_first_unrolled_step(
     batch = collate_windows([windows[i] for i in range(3)])
 
     def input_gradient(pushforward_grad: bool, horizon: int) -> torch.Tensor:
-        fields = batch.fields.clone().requires_grad_(True)
-        copy = batch.clone()
-        copy.fields = fields
-        loss = StepLoss(
-            trainer.model, 1, horizon, pushforward_grad=pushforward_grad, initial_weight=0.0
+        _, grad = _loss_and_input_grad(
+            trainer.model, batch, horizon, pushforward_grad=pushforward_grad
         )
-        loss(copy)[0].backward()
-        return fields.grad[0]
+        return grad[0]
 
     one = input_gradient(True, 1)
     through = input_gradient(True, 3)
@@ -131,25 +140,15 @@ def test_last_only_trains_the_last_unrolled_step_alone(
     batch = collate_windows([windows[i] for i in range(3)])
     model = trainer.model
 
-    def loss_of(horizon: int, last_only: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        fields = batch.fields.clone().requires_grad_(True)
-        copy = batch.clone()
-        copy.fields = fields
-        model.zero_grad()
-        loss = StepLoss(model, 1, horizon, last_only=last_only, initial_weight=0.0)(copy)[0]
-        loss.backward()
-        return loss.detach(), fields.grad
-
-    last, grad = loss_of(3, last_only=True)
     # the loss is the third step's term of the plain (detached) three-step loss
-    three, _ = loss_of(3, last_only=False)
-    two, _ = loss_of(2, last_only=False)
+    three, _ = _loss_and_input_grad(model, batch, 3)
+    two, _ = _loss_and_input_grad(model, batch, 2)
+    last, grad = _loss_and_input_grad(model, batch, 3, last_only=True)
     torch.testing.assert_close(last, 3 * three - 2 * two, rtol=1e-4, atol=1e-7)
     # the steps before the last are made without gradients: the input frame gets none, the
     # last step's target does, and so do the weights
     assert float(grad[0].abs().max()) == 0.0
     assert float(grad[3].abs().max()) > 0.0
-    _, _ = loss_of(3, last_only=True)
     assert any(p.grad is not None and float(p.grad.abs().max()) > 0 for p in model.parameters())
     with pytest.raises(ValueError, match="pushforward_grad"):
         StepLoss(model, 1, 3, pushforward_grad=True, last_only=True)
