@@ -69,6 +69,27 @@ def test_cylinder_wake_is_registered() -> None:
     assert pretrained.pretrained_mesh("cylinder_wake") == entry.folder / "mesh.vtu"
 
 
+def test_every_file_of_the_recipe_is_a_valid_config_or_spec() -> None:
+    # every stage of the shipped model's recipe reads: its training configs build a
+    # TrainConfig (unknown or ill-typed fields stop there) and its data specs load
+    import json
+    import re
+
+    from meshfield.data import load_spec
+    from meshfield.train import TrainConfig
+
+    repo = ASSETS.parents[1]
+    recipe = pretrained.PRETRAINED["cylinder_wake"].train_command
+    configs = re.findall(r"configs/\S+\.json", recipe)
+    specs = re.findall(r"data_specs/\S+\.yaml", recipe)
+    assert len(configs) >= 4 and len(specs) >= 3
+    for name in configs:
+        config = TrainConfig.from_dict(json.loads((repo / name).read_text(encoding="utf-8")))
+        assert config.model == "hmt"
+    for name in specs:
+        assert load_spec(repo / name).case == "cylinder_wake"
+
+
 def test_unknown_name_lists_the_available_ones() -> None:
     with pytest.raises(
         ValueError,
