@@ -1,8 +1,9 @@
 """``meshfield bench accuracy``: models trained for the same wall-clock budget, judged by rollouts.
 
-The data is a coarse cylinder wake (``data_specs/cylinder_wake_coarse.yaml``: about 1.7k
-nodes, 8 training Reynolds numbers, 3 test ones), generated once with OpenFOAM and cached in
-``--data``. Every model gets the same training recipe (``--recipe``, TrainConfig fields as
+The data is by default a coarse cylinder wake (``data_specs/cylinder_wake_coarse.yaml``: about
+1.7k nodes, 8 training Reynolds numbers, 3 test ones), generated once with OpenFOAM and cached
+in ``--data``; ``--spec data_specs/cylinder_wake.yaml`` runs the same comparison at the shipped
+model's size. Every model gets the same training recipe (``--recipe``, TrainConfig fields as
 JSON) and the same budget of seconds of optimizer steps (``time_budget_s``), then rolls out
 every test run from its first OpenFOAM frame and is scored by
 :func:`meshfield.evaluate.evaluate`: rel-L2 at steps 1, 10, 50 and over the horizon,
@@ -199,8 +200,9 @@ def format_bench(reports: dict[str, dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="meshfield bench accuracy",
-        description="Train models for the same wall-clock budget on a coarse cylinder wake "
-        "and compare their rollouts with OpenFOAM and the trivial baselines.",
+        description="Train models for the same wall-clock budget on a cylinder wake (by "
+        "default a coarse one) and compare their rollouts with OpenFOAM and the trivial "
+        "baselines.",
     )
     parser.add_argument("--spec", default="data_specs/cylinder_wake_coarse.yaml",
                         help="data spec (default: data_specs/cylinder_wake_coarse.yaml)")
