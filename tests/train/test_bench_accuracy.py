@@ -94,3 +94,38 @@ def test_bench_accuracy_rejects_unknown_changes(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as stop:
         accuracy.main(["--changes", "wider", "--data", str(tmp_path)])
     assert stop.value.code == 2
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _bench_recipe(name: str) -> dict:
+    """A recipe file of the README's full-size table, merged on the bench's default recipe."""
+    fragment = json.loads((REPO / "configs" / name).read_text(encoding="utf-8"))
+    return {**accuracy.DEFAULT_RECIPE, **fragment}
+
+
+def test_pushforward_recipe_file_is_the_named_change() -> None:
+    # the file only lets a run train the change's rows without the plain ones: it must say
+    # what the named change says, or the README's full-size table and the per-change table
+    # would describe two recipes under one name
+    assert _bench_recipe("bench_pushforward.json") == accuracy.changed_recipe(
+        accuracy.DEFAULT_RECIPE, "pushforward"
+    )
+
+
+def test_shipped_hmt_recipe_file_builds_the_shipped_architecture() -> None:
+    from meshfield.models import build_model
+    from meshfield.train import TrainConfig
+    from meshfield.train.config import model_options
+
+    recipe = _bench_recipe("bench_pushforward_shipped_hmt.json")
+    config = TrainConfig.from_dict({**recipe, "model": "hmt"})
+    assert config.state_carry and config.unroll_loss == "last" and not config.pushforward_grad
+    shipped = json.loads(
+        (REPO / "meshfield/assets/pretrained/cylinder_wake/config.json").read_text(encoding="utf-8")
+    )["config"]
+    options = model_options(config, tuple(shipped["field_names"]), tuple(shipped["cond_names"]),
+                            shipped["dim"])
+    built = build_model("hmt", **options).config.to_dict()
+    assert json.loads(json.dumps(built)) == shipped
