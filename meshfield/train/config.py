@@ -64,7 +64,8 @@ class TrainConfig(Config):
         Optimizer steps of linear warm-up from 0 to ``lr``.
     schedule : {"cosine", "constant"}, default: "cosine"
         After the warm-up, a half-cosine decay to ``min_lr`` at the last step, or ``lr``
-        throughout.
+        throughout. With ``time_budget_s`` the cosine follows whichever is further along,
+        the steps or the seconds of the budget, so it ends where the run ends.
     min_lr : float, default: 0.0
         Learning rate at the end of the cosine decay.
     grad_clip : float, optional

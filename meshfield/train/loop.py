@@ -536,6 +536,11 @@ class Trainer:
             for step, batch in enumerate(self._loader(epoch)):
                 if step >= steps or self.budget_spent:
                     break
+                if budget is not None:
+                    # a budgeted run's cosine ends with its budget (the factor reads the fraction)
+                    self.scheduler.lr_lambdas[0].budget_fraction = min(
+                        self.train_time_s / budget, 1.0
+                    )
                 began = time.perf_counter()
                 values = self.train_step(batch)
                 done += 1

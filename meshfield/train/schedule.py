@@ -25,6 +25,11 @@ class WarmupCosine:
     first step already has a non-zero rate (:math:`1/W`) and the last warm-up step reaches
     :math:`f = 1`. With ``cosine=False`` the factor stays 1 after the warm-up.
 
+    A run that stops on a clock instead sets :attr:`budget_fraction`, the fraction of its
+    time budget spent (in [0, 1]), before each step: the decay then follows whichever of
+    :math:`(s - W) / (S - W)` and the budget fraction is further along, so the rate reaches
+    :math:`m` when the run ends, at its last step or at the end of its budget.
+
     A plain object of numbers, so :class:`torch.optim.lr_scheduler.LambdaLR` saves it in
     its ``state_dict`` as JSON-ready values.
 
@@ -44,6 +49,9 @@ class WarmupCosine:
     >>> f = WarmupCosine(warmup_steps=2, total_steps=6)
     >>> [round(f(s), 3) for s in range(7)]
     [0.5, 1.0, 1.0, 0.854, 0.5, 0.146, 0.0]
+    >>> f.budget_fraction = 0.5  # half the time budget spent at step 3
+    >>> round(f(3), 3)
+    0.5
     """
 
     def __init__(
@@ -66,6 +74,7 @@ class WarmupCosine:
         self.total_steps = int(total_steps)
         self.final_factor = float(final_factor)
         self.cosine = bool(cosine)
+        self.budget_fraction = 0.0
 
     def __call__(self, step: int) -> float:
         if step < self.warmup_steps:
@@ -75,7 +84,9 @@ class WarmupCosine:
         decay_steps = self.total_steps - self.warmup_steps
         if decay_steps <= 0 or step >= self.total_steps:
             return self.final_factor
-        progress = (step - self.warmup_steps) / decay_steps
+        progress = max((step - self.warmup_steps) / decay_steps, self.budget_fraction)
+        if progress >= 1.0:
+            return self.final_factor
         return self.final_factor + (1.0 - self.final_factor) * 0.5 * (
             1.0 + math.cos(math.pi * progress)
         )

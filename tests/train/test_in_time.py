@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -207,6 +208,37 @@ def test_time_budget_and_init_from(
     other = second.replace(width=24)
     with pytest.raises(ValueError, match="another configuration"):
         _trainer(other, heat_data)
+
+
+def test_a_budgeted_cosine_ends_with_the_budget(
+    heat_data: Path, tiny_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a clock that moves 0.1 s per reading: every step takes 0.1 s, so a 1 s budget is 10 steps,
+    # while 1000 epochs of 40 steps would leave the step-counted cosine at its start
+    from types import SimpleNamespace
+
+    import meshfield.train.loop as loop
+
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(loop, "time", SimpleNamespace(perf_counter=lambda: 0.1 * next(ticks)))
+    rates = {}
+    for schedule in ("cosine", "constant"):
+        config = tiny_config.replace(
+            out_dir=str(tmp_path / schedule), epochs=1000, steps_per_epoch=40,
+            time_budget_s=0.95, schedule=schedule, min_lr=1e-4,
+        )
+        trainer = _trainer(config, heat_data)
+        trainer.fit()
+        assert trainer.global_step == 10
+        rates[schedule] = trainer.optimizer.param_groups[0]["lr"]
+    # the rate after the 10th step reads the budget spent before it (0.9 of 0.95 s)
+    fraction = 0.9 / 0.95
+    expected = 1e-4 + (3e-3 - 1e-4) * 0.5 * (1 + math.cos(math.pi * fraction))
+    assert rates["cosine"] == pytest.approx(expected, rel=1e-6)
+    assert rates["constant"] == pytest.approx(3e-3)
+    # the fraction is part of the schedule's saved state: a resume goes on from it
+    info = json.loads((tmp_path / "cosine" / "last" / "train_state.json").read_text())
+    assert info["scheduler"]["lr_lambdas"][0]["budget_fraction"] == pytest.approx(fraction)
 
 
 def test_divergence_stops_with_a_clear_error(

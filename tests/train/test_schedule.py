@@ -52,3 +52,19 @@ def test_bad_arguments() -> None:
         WarmupCosine(1, 0)
     with pytest.raises(ValueError, match="final_factor"):
         WarmupCosine(1, 5, final_factor=2.0)
+
+
+def test_budget_fraction_drives_the_decay() -> None:
+    f = WarmupCosine(2, 1000, final_factor=0.1)
+    assert f(10) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 8 / 998)))
+    f.budget_fraction = 0.5  # half the budget spent: the decay is half done, not 0.8 %
+    assert f(10) == pytest.approx(0.1 + 0.9 * 0.5)
+    f.budget_fraction = 1.0
+    assert f(10) == pytest.approx(0.1)
+    assert f(1) == 1.0  # the warm-up is counted in steps
+    # the steps count when they are further along than the budget
+    f.budget_fraction = 0.001
+    assert f(600) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 598 / 998)))
+    constant = WarmupCosine(2, 1000, cosine=False)
+    constant.budget_fraction = 0.9
+    assert constant(10) == 1.0
