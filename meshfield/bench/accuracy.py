@@ -81,6 +81,8 @@ RECIPE_CHANGES: dict[str, dict[str, Any]] = {
     "history-2": {"history": 2},
     # no temporal latent (the model carries no state from step to step)
     "no-temporal-latent": {"model_options": {"d_latent": 0}},
+    # the rate decays along a half cosine to 0 over the time budget instead of staying at lr
+    "cosine": {"schedule": "cosine"},
 }
 
 
