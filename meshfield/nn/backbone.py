@@ -597,9 +597,9 @@ class HybridBackbone(nn.Module):
         h = x
         for block, step in zip(self.blocks, plan.blocks, strict=True):
             if step.gather is not None:
-                h = h[step.gather]
+                h = h.index_select(0, step.gather)
             h = block(h, step.seq_batch, cond, seq_idx=step.seq_idx, patching=step.patching)
-        return h if plan.scatter is None else h[plan.scatter]
+        return h if plan.scatter is None else h.index_select(0, plan.scatter)
 
     def plan(
         self,

@@ -438,7 +438,7 @@ class NodeEncoder(nn.Module):
                 msg = f"Expected 'cond' tensor with shape [num_graphs, {self.num_cond}] (got {got})"
                 raise ValueError(msg)
             parts.append(
-                cond.expand(inputs.size(0), -1) if batch is None else cond[batch]
+                cond.expand(inputs.size(0), -1) if batch is None else cond.index_select(0, batch)
             )
         x = torch.cat(parts, dim=-1)
         if x.size(1) == 0:

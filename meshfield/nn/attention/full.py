@@ -105,7 +105,7 @@ class FullAttention(nn.Module):
         if batch is not None:
             perm, batch = sort_by_graph(batch)
             if perm is not None:
-                x = x[perm]
+                x = x.index_select(0, perm)
         length = x.size(0)
         sizes = [length] if batch is None else graph_sizes(batch)
         largest = max(sizes, default=0)

@@ -117,7 +117,7 @@ class LinearAttention(nn.Module):
         if batch is not None:
             perm, batch = sort_by_graph(batch)
             if perm is not None:
-                x = x[perm]
+                x = x.index_select(0, perm)
         length = x.size(0)
         heads, head_dim = self.num_heads, self.channels // self.num_heads
         query, key, value = self.qkv(x).view(length, 3, heads, head_dim).unbind(1)
