@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,8 @@ RECIPE_CHANGES: dict[str, dict[str, Any]] = {
     "history-2": {"history": 2},
     # no temporal latent (the model carries no state from step to step)
     "no-temporal-latent": {"model_options": {"d_latent": 0}},
+    # global linear attention over all nodes in the attention blocks instead of patches
+    "linear-attention": {"model_options": {"backbone": {"attention": "linear"}}},
     # the rate decays along a half cosine to 0 over the time budget instead of staying at lr
     "cosine": {"schedule": "cosine"},
 }
@@ -94,8 +97,18 @@ def changed_recipe(recipe: dict[str, Any], change: str) -> dict[str, Any]:
     result = dict(recipe)
     for key, value in RECIPE_CHANGES[change].items():
         if key == "model_options":
-            value = {**dict(recipe.get("model_options") or {}), **value}
+            value = _merged(recipe.get("model_options") or {}, value)
         result[key] = value
+    return result
+
+
+def _merged(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``update`` laid over it, nested mappings merged key by key."""
+    result = dict(base)
+    for key, value in update.items():
+        old = result.get(key)
+        both = isinstance(old, Mapping) and isinstance(value, Mapping)
+        result[key] = _merged(old, value) if both else value
     return result
 
 

@@ -129,3 +129,12 @@ def test_shipped_hmt_recipe_file_builds_the_shipped_architecture() -> None:
                             shipped["dim"])
     built = build_model("hmt", **options).config.to_dict()
     assert json.loads(json.dumps(built)) == shipped
+
+
+def test_linear_attention_change_keeps_the_rest_of_the_backbone() -> None:
+    # a nested change is merged key by key: only the attention of the shipped backbone changes
+    recipe = _bench_recipe("bench_pushforward_shipped_hmt.json")
+    changed = accuracy.changed_recipe(recipe, "linear-attention")
+    backbone = dict(recipe["model_options"]["backbone"], attention="linear")
+    assert changed["model_options"] == {**recipe["model_options"], "backbone": backbone}
+    assert recipe["model_options"]["backbone"].get("attention") is None  # the input is untouched
