@@ -86,6 +86,9 @@ RECIPE_CHANGES: dict[str, dict[str, Any]] = {
     "linear-attention": {"model_options": {"backbone": {"attention": "linear"}}},
     # the rate decays along a half cosine to 0 over the time budget instead of staying at lr
     "cosine": {"schedule": "cosine"},
+    # Mamba blocks of half the inner width (expand 1 instead of 2): about half the cost of
+    # each scan, projection and convolution
+    "mamba-expand-1": {"model_options": {"backbone": {"mamba": {"expand": 1}}}},
 }
 
 

@@ -178,6 +178,36 @@ def test_causal_and_segment_separated():
         assert grad[0, t].abs().max() > 0
 
 
+def _conv_per_segment(x, w, bias, seq_idx):
+    # torch's own depthwise convolution on every segment alone, zero-padded on the left
+    rows = []
+    for b in range(x.shape[0]):
+        pieces = []
+        for segment in torch.unique_consecutive(seq_idx[b]):
+            part = x[b, seq_idx[b] == segment].t()[None]  # [1, channels, length]
+            padded = F.pad(part, (w.shape[1] - 1, 0))
+            pieces.append(F.conv1d(padded, w[:, None], bias, groups=w.shape[0])[0].t())
+        rows.append(torch.cat(pieces))
+    return torch.stack(rows)
+
+
+def test_conv_gradients_with_segments_shorter_than_the_filter():
+    # taps that reach across one or several segment starts are taken out, in both passes
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 13, 5, dtype=torch.float64, generator=g, requires_grad=True)
+    w = torch.randn(5, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    bias = torch.randn(5, dtype=torch.float64, generator=g, requires_grad=True)
+    seq_idx = torch.tensor([[0, 1, 1, 2, 2, 2, 4, 4, 4, 4, 4, 5, 6], [0] * 13])
+    out = causal_conv1d(x, w, bias, seq_idx=seq_idx)
+    expected = _conv_per_segment(x, w, bias, seq_idx)
+    torch.testing.assert_close(out, expected)
+    weights = torch.randn(out.shape, dtype=torch.float64, generator=g)
+    grads = torch.autograd.grad((out * weights).sum(), (x, w, bias))
+    expected_grads = torch.autograd.grad((expected * weights).sum(), (x, w, bias))
+    for got, want in zip(grads, expected_grads):
+        torch.testing.assert_close(got, want)
+
+
 def test_conv_respects_segments():
     x = torch.randn(2, 12, 5, dtype=torch.float64)
     w = torch.randn(5, 4, dtype=torch.float64)

@@ -138,3 +138,12 @@ def test_linear_attention_change_keeps_the_rest_of_the_backbone() -> None:
     backbone = dict(recipe["model_options"]["backbone"], attention="linear")
     assert changed["model_options"] == {**recipe["model_options"], "backbone": backbone}
     assert recipe["model_options"]["backbone"].get("attention") is None  # the input is untouched
+
+
+def test_mamba_expand_change_keeps_the_other_mamba_options() -> None:
+    recipe = _bench_recipe("bench_pushforward_hmt_one_mamba.json")
+    changed = accuracy.changed_recipe(recipe, "mamba-expand-1")
+    backbone = changed["model_options"]["backbone"]
+    assert backbone["mamba"] == {**recipe["model_options"]["backbone"]["mamba"], "expand": 1}
+    assert backbone["pattern"] == recipe["model_options"]["backbone"]["pattern"]
+    assert changed["model_options"]["encoder"] == recipe["model_options"]["encoder"]

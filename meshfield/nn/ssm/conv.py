@@ -9,73 +9,93 @@ from torch import Tensor
 __all__ = ["causal_conv1d"]
 
 
-def _tap_masks(seq_idx: Tensor | None, width: int, dtype: torch.dtype) -> list[Tensor | None]:
-    """For every shift ``s`` the mask ``[batch, seqlen - s, 1]``: token ``t`` and ``t - s`` share
-    a segment (None: no ``seq_idx``)."""
+def _crossings(seq_idx: Tensor | None, width: int) -> list[tuple[Tensor, Tensor] | None]:
+    """For every shift ``s`` the taps that reach into another segment: ``(batch, token)``
+    indices of the tokens ``t >= s`` with ``seq[t - s] != seq[t]`` (None: there are none).
+
+    Segments are long and their starts few, so the convolution runs over the whole sequence
+    and these few taps are taken back out afterwards, instead of masking every tap.
+    """
+    crossings: list[tuple[Tensor, Tensor] | None] = [None] * width
     if seq_idx is None:
-        return [None] * width
-    masks: list[Tensor | None] = [None]
-    for shift in range(1, width):
-        same = seq_idx[:, shift:] == seq_idx[:, : seq_idx.shape[1] - shift]
-        masks.append(same.to(dtype)[..., None])
-    return masks
+        return crossings
+    seqlen = seq_idx.shape[1]
+    for shift in range(1, min(width, seqlen)):
+        batch, token = torch.nonzero(
+            seq_idx[:, shift:] != seq_idx[:, : seqlen - shift], as_tuple=True
+        )
+        if batch.numel():
+            crossings[shift] = (batch, token + shift)
+    return crossings
 
 
 def _shifted_taps(
-    source: Tensor, target: Tensor, weight: Tensor, masks: list[Tensor | None], backward: bool
+    source: Tensor,
+    target: Tensor,
+    taps: Tensor,
+    crossings: list[tuple[Tensor, Tensor] | None],
+    backward: bool,
 ) -> None:
-    """``target[t] += w_s * source[t - s]`` (forward) or ``target[t - s] += w_s * source[t]``."""
-    width = weight.shape[-1]
+    """``target[t] += w_s * source[t - s]`` (forward) or ``target[t - s] += w_s * source[t]``
+    for every shift ``s >= 1``, except across segments; ``taps[s]`` is ``w_s``, contiguous (a
+    strided column of the weight makes every multiply-add several times slower)."""
+    width = taps.shape[0]
     seqlen = source.shape[1]
     for shift in range(1, min(width, seqlen)):
-        tap = weight[:, width - 1 - shift]
+        tap = taps[shift]
         if backward:
-            src, dst = source[:, shift:], target[:, : seqlen - shift]
+            target[:, : seqlen - shift].addcmul_(source[:, shift:], tap)
         else:
-            src, dst = source[:, : seqlen - shift], target[:, shift:]
-        mask = masks[shift]
-        if mask is None:
-            dst.addcmul_(src, tap)
-        else:
-            dst.addcmul_(src * mask, tap)
+            target[:, shift:].addcmul_(source[:, : seqlen - shift], tap)
+        crossing = crossings[shift]
+        if crossing is not None:
+            batch, token = crossing
+            if backward:
+                target.index_put_((batch, token - shift), -source[batch, token] * tap, accumulate=True)
+            else:
+                target.index_put_((batch, token), -source[batch, token - shift] * tap, accumulate=True)
 
 
 class _CausalConv(torch.autograd.Function):
     # shifted multiply-adds in place: only the input is kept for the backward pass
 
     @staticmethod
-    def forward(ctx, x, weight, bias, masks):  # type: ignore[override]
-        out = x * weight[:, -1]
-        _shifted_taps(x, out, weight, masks, backward=False)
+    def forward(ctx, x, weight, bias, crossings):  # type: ignore[override]
+        # taps[s] multiplies the token s steps back (the weight's last column is s = 0)
+        taps = weight.flip(-1).t().contiguous()
+        out = x * taps[0]
+        _shifted_taps(x, out, taps, crossings, backward=False)
         if bias is not None:
             out += bias
-        ctx.save_for_backward(x, weight)
-        ctx.masks = masks
+        ctx.save_for_backward(x, taps)
+        ctx.crossings = crossings
         ctx.has_bias = bias is not None
         return out
 
     @staticmethod
     def backward(ctx, grad_out):  # type: ignore[override]
-        x, weight = ctx.saved_tensors
-        masks = ctx.masks
-        width = weight.shape[-1]
+        x, taps = ctx.saved_tensors
+        crossings = ctx.crossings
+        width = taps.shape[0]
         seqlen = x.shape[1]
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_x = grad_out * weight[:, -1]
-            _shifted_taps(grad_out, grad_x, weight, masks, backward=True)
+            grad_x = grad_out * taps[0]
+            _shifted_taps(grad_out, grad_x, taps, crossings, backward=True)
         if ctx.needs_input_grad[1]:
             columns = []
-            for k in range(width):
-                shift = width - 1 - k
+            for shift in range(width):
                 if shift >= seqlen:
-                    columns.append(grad_out.new_zeros(weight.shape[0]))
+                    columns.append(grad_out.new_zeros(taps.shape[1]))
                     continue
-                past = x[:, : seqlen - shift]
-                if masks[shift] is not None:
-                    past = past * masks[shift]
-                columns.append((grad_out[:, shift:] * past).sum(dim=(0, 1)))
-            grad_w = torch.stack(columns, dim=-1)
+                column = (grad_out[:, shift:] * x[:, : seqlen - shift]).sum(dim=(0, 1))
+                crossing = crossings[shift]
+                if crossing is not None:
+                    batch, token = crossing
+                    column -= (grad_out[batch, token] * x[batch, token - shift]).sum(dim=0)
+                columns.append(column)
+            # columns are shifts 0, 1, ...; the weight's last column is shift 0
+            grad_w = torch.stack(columns[::-1], dim=-1)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_out.sum(dim=(0, 1))
         return grad_x, grad_w, grad_b, None
@@ -145,7 +165,7 @@ def causal_conv1d(
         raise ValueError(msg)
     # channels stay last: F.conv1d would transpose to [batch, channels, seqlen] and back, and
     # its depthwise backward is slow on CPUs
-    out = _CausalConv.apply(x, weight, bias, _tap_masks(seq_idx, weight.shape[-1], x.dtype))
+    out = _CausalConv.apply(x, weight, bias, _crossings(seq_idx, weight.shape[-1]))
     if activation is not None:
         out = F.silu(out)
     return out
