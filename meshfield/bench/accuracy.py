@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_MODELS", "DEFAULT_RECIPE", "RECIPE_CHANGES", "main", "run_model"]
+__all__ = ["DEFAULT_MODELS", "DEFAULT_RECIPE", "RECIPE_CHANGES", "main", "read_recipe", "run_model"]
 
 #: the rows of the benchmark
 DEFAULT_MODELS = ("hmt", "meshgraphnet", "transformer", "hmt-no-mamba", "hmt-no-attention")
@@ -90,6 +90,19 @@ RECIPE_CHANGES: dict[str, dict[str, Any]] = {
     # each scan, projection and convolution
     "mamba-expand-1": {"model_options": {"backbone": {"mamba": {"expand": 1}}}},
 }
+
+
+def read_recipe(value: str) -> dict[str, Any]:
+    """TrainConfig fields from ``value``: a JSON object inline, or the path of a JSON file."""
+    inline = value.lstrip().startswith("{")
+    try:
+        given = json.loads(value if inline else Path(value).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(str(err)) from None
+    if not isinstance(given, dict):
+        msg = f"expected a JSON object of TrainConfig fields (got {given!r})"
+        raise ValueError(msg)
+    return given
 
 
 def changed_recipe(recipe: dict[str, Any], change: str) -> dict[str, Any]:
@@ -232,8 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-s", type=float, default=1200.0,
                         help="seconds of training steps per model (default: 1200)")
     parser.add_argument("--recipe", default=None,
-                        help="JSON file of TrainConfig fields for every model "
-                        "(default: the shipped model's in-time recipe)")
+                        help="TrainConfig fields for every model: a JSON file, or a JSON "
+                        "object inline (default: the shipped model's in-time recipe)")
     parser.add_argument("--changes", default="",
                         help="comma-separated recipe changes, each trained as one more row "
                         f"per model ({', '.join(RECIPE_CHANGES)}, or all)")
@@ -262,8 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     recipe = dict(DEFAULT_RECIPE)
     if args.recipe:
         try:
-            recipe.update(json.loads(Path(args.recipe).read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError) as err:
+            recipe.update(read_recipe(args.recipe))
+        except ValueError as err:
             parser.error(f"--recipe: {err}")
     data = prepare_data(args.spec, args.data, jobs=args.jobs, progress=args.progress)
     out = Path(args.out)

@@ -147,3 +147,22 @@ def test_mamba_expand_change_keeps_the_other_mamba_options() -> None:
     assert backbone["mamba"] == {**recipe["model_options"]["backbone"]["mamba"], "expand": 1}
     assert backbone["pattern"] == recipe["model_options"]["backbone"]["pattern"]
     assert changed["model_options"]["encoder"] == recipe["model_options"]["encoder"]
+
+
+def test_recipe_is_read_inline_or_from_a_file(tmp_path: Path) -> None:
+    fields = {"seed": 1, "model_options": {"backbone": {"mamba": {"expand": 1}}}}
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(fields))
+    assert accuracy.read_recipe(str(path)) == fields
+    # longer than a file name may be: read as JSON, not looked up on disk
+    inline = json.dumps({**fields, "note": "x" * 300})
+    assert accuracy.read_recipe(inline)["model_options"] == fields["model_options"]
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="JSON object"):
+        accuracy.read_recipe(str(listed))
+    with pytest.raises(ValueError, match="Expecting"):
+        accuracy.read_recipe('{"seed": 1,')
+    with pytest.raises(SystemExit) as stop:
+        accuracy.main(["--recipe", '{"seed": ', "--data", str(tmp_path)])
+    assert stop.value.code == 2
