@@ -208,6 +208,25 @@ def test_conv_gradients_with_segments_shorter_than_the_filter():
         torch.testing.assert_close(got, want)
 
 
+def test_conv_traced_for_compile_matches_the_function():
+    # the plain-operations form that torch.compile traces gives the same values and gradients
+    from meshfield.nn.ssm.conv import _causal_conv_traced
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 13, 5, dtype=torch.float64, generator=g, requires_grad=True)
+    w = torch.randn(5, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    bias = torch.randn(5, dtype=torch.float64, generator=g, requires_grad=True)
+    seq_idx = torch.tensor([[0, 1, 1, 2, 2, 2, 4, 4, 4, 4, 4, 5, 6], [0] * 13])
+    for segments in (seq_idx, None):
+        out = causal_conv1d(x, w, bias, seq_idx=segments)
+        traced = _causal_conv_traced(x, w, bias, segments)
+        torch.testing.assert_close(traced, out)
+        grads = torch.autograd.grad(out.square().sum(), (x, w, bias))
+        traced_grads = torch.autograd.grad(traced.square().sum(), (x, w, bias))
+        for got, want in zip(traced_grads, grads):
+            torch.testing.assert_close(got, want)
+
+
 def test_conv_respects_segments():
     x = torch.randn(2, 12, 5, dtype=torch.float64)
     w = torch.randn(5, 4, dtype=torch.float64)

@@ -51,9 +51,10 @@ def _shifted_taps(
         if crossing is not None:
             batch, token = crossing
             if backward:
-                target.index_put_((batch, token - shift), -source[batch, token] * tap, accumulate=True)
+                index, values = (batch, token - shift), source[batch, token]
             else:
-                target.index_put_((batch, token), -source[batch, token - shift] * tap, accumulate=True)
+                index, values = (batch, token), source[batch, token - shift]
+            target.index_put_(index, -values * tap, accumulate=True)
 
 
 class _CausalConv(torch.autograd.Function):
@@ -99,6 +100,22 @@ class _CausalConv(torch.autograd.Function):
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_out.sum(dim=(0, 1))
         return grad_x, grad_w, grad_b, None
+
+
+def _causal_conv_traced(
+    x: Tensor, weight: Tensor, bias: Tensor | None, seq_idx: Tensor | None
+) -> Tensor:
+    """The convolution as plain tensor operations, every tap masked (for ``torch.compile``,
+    which cannot trace the data-dependent shapes of :func:`_crossings`)."""
+    width, seqlen = weight.shape[-1], x.shape[1]
+    out = x * weight[:, -1]
+    for shift in range(1, min(width, seqlen)):
+        past = F.pad(x[:, : seqlen - shift], (0, 0, shift, 0))
+        if seq_idx is not None:
+            same = F.pad(seq_idx[:, shift:] == seq_idx[:, : seqlen - shift], (shift, 0))
+            past = past * same[..., None].to(x.dtype)
+        out = out + past * weight[:, width - 1 - shift]
+    return out if bias is None else out + bias
 
 
 def causal_conv1d(
@@ -163,9 +180,13 @@ def causal_conv1d(
             f"Expected 'seq_idx' tensor with shape [{batch}, {seqlen}] (got {list(seq_idx.shape)})"
         )
         raise ValueError(msg)
-    # channels stay last: F.conv1d would transpose to [batch, channels, seqlen] and back, and
-    # its depthwise backward is slow on CPUs
-    out = _CausalConv.apply(x, weight, bias, _crossings(seq_idx, weight.shape[-1]))
+    if torch.compiler.is_compiling():
+        # traceable without data-dependent shapes; inductor fuses the taps into one loop
+        out = _causal_conv_traced(x, weight, bias, seq_idx)
+    else:
+        # channels stay last: F.conv1d would transpose to [batch, channels, seqlen] and back,
+        # and its depthwise backward is slow on CPUs
+        out = _CausalConv.apply(x, weight, bias, _crossings(seq_idx, weight.shape[-1]))
     if activation is not None:
         out = F.silu(out)
     return out
