@@ -278,16 +278,25 @@ def main(argv: list[str] | None = None) -> int:
             recipe.update(read_recipe(args.recipe))
         except ValueError as err:
             parser.error(f"--recipe: {err}")
+    rows = [(name, None) for name in models]
+    rows += [(name, change) for name in models for change in changes]
+    row_recipes = [recipe if change is None else changed_recipe(recipe, change)
+                   for _, change in rows]
+    # a wrong field stops here, before any data is generated or any row trained
+    from meshfield.train import TrainConfig
+
+    for (name, _), row_recipe in zip(rows, row_recipes):
+        try:
+            TrainConfig.from_dict({**row_recipe, "model": name})
+        except ValueError as err:
+            parser.error(f"--recipe: {err}")
     data = prepare_data(args.spec, args.data, jobs=args.jobs, progress=args.progress)
     out = Path(args.out)
     print(f"meshfield bench accuracy: {data}, {args.budget_s:g} s of training per model")
     print("recipe: " + json.dumps(recipe, sort_keys=True))
     reports = {}
-    rows = [(name, None) for name in models]
-    rows += [(name, change) for name in models for change in changes]
-    for name, change in rows:
+    for (name, change), row_recipe in zip(rows, row_recipes):
         label = name if change is None else f"{name}+{change}"
-        row_recipe = recipe if change is None else changed_recipe(recipe, change)
         reports[label] = run_model(name, data, out, row_recipe, args.budget_s, label=label,
                                    fresh=args.fresh, progress=args.progress)
         print(f"  {label}: {reports[label]['bench']['steps']} steps, mean rel-L2 "

@@ -166,3 +166,13 @@ def test_recipe_is_read_inline_or_from_a_file(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as stop:
         accuracy.main(["--recipe", '{"seed": ', "--data", str(tmp_path)])
     assert stop.value.code == 2
+
+
+def test_a_wrong_recipe_field_stops_before_any_data_is_made(tmp_path: Path) -> None:
+    # the spec would be simulated into --data; the typo is refused first, with exit code 2
+    data = tmp_path / "not_made"
+    for recipe in ('{"sed": 1}', '{"lr": NaN}'):
+        with pytest.raises(SystemExit) as stop:
+            accuracy.main(["--recipe", recipe, "--data", str(data), "--models", "hmt"])
+        assert stop.value.code == 2
+    assert not data.exists()
