@@ -191,40 +191,30 @@ def _conv_per_segment(x, w, bias, seq_idx):
     return torch.stack(rows)
 
 
-def test_conv_gradients_with_segments_shorter_than_the_filter():
-    # taps that reach across one or several segment starts are taken out, in both passes
+@pytest.mark.parametrize("segmented", [True, False], ids=["segments", "one-sequence"])
+@pytest.mark.parametrize("traced", [False, True], ids=["function", "traced-for-compile"])
+def test_conv_matches_torch_per_segment(traced, segmented):
+    # segments shorter than the filter: taps that reach across one or several segment starts
+    # are taken out, in both passes; the same for the plain form torch.compile traces
+    from meshfield.nn.ssm.conv import _causal_conv_traced
+
     g = torch.Generator().manual_seed(3)
     x = torch.randn(2, 13, 5, dtype=torch.float64, generator=g, requires_grad=True)
     w = torch.randn(5, 4, dtype=torch.float64, generator=g, requires_grad=True)
     bias = torch.randn(5, dtype=torch.float64, generator=g, requires_grad=True)
     seq_idx = torch.tensor([[0, 1, 1, 2, 2, 2, 4, 4, 4, 4, 4, 5, 6], [0] * 13])
-    out = causal_conv1d(x, w, bias, seq_idx=seq_idx)
-    expected = _conv_per_segment(x, w, bias, seq_idx)
+    given = seq_idx if segmented else None
+    if traced:
+        out = _causal_conv_traced(x, w, bias, given)
+    else:
+        out = causal_conv1d(x, w, bias, seq_idx=given)
+    expected = _conv_per_segment(x, w, bias, seq_idx if segmented else torch.zeros_like(seq_idx))
     torch.testing.assert_close(out, expected)
     weights = torch.randn(out.shape, dtype=torch.float64, generator=g)
     grads = torch.autograd.grad((out * weights).sum(), (x, w, bias))
     expected_grads = torch.autograd.grad((expected * weights).sum(), (x, w, bias))
     for got, want in zip(grads, expected_grads):
         torch.testing.assert_close(got, want)
-
-
-def test_conv_traced_for_compile_matches_the_function():
-    # the plain-operations form that torch.compile traces gives the same values and gradients
-    from meshfield.nn.ssm.conv import _causal_conv_traced
-
-    g = torch.Generator().manual_seed(4)
-    x = torch.randn(2, 13, 5, dtype=torch.float64, generator=g, requires_grad=True)
-    w = torch.randn(5, 4, dtype=torch.float64, generator=g, requires_grad=True)
-    bias = torch.randn(5, dtype=torch.float64, generator=g, requires_grad=True)
-    seq_idx = torch.tensor([[0, 1, 1, 2, 2, 2, 4, 4, 4, 4, 4, 5, 6], [0] * 13])
-    for segments in (seq_idx, None):
-        out = causal_conv1d(x, w, bias, seq_idx=segments)
-        traced = _causal_conv_traced(x, w, bias, segments)
-        torch.testing.assert_close(traced, out)
-        grads = torch.autograd.grad(out.square().sum(), (x, w, bias))
-        traced_grads = torch.autograd.grad(traced.square().sum(), (x, w, bias))
-        for got, want in zip(traced_grads, grads):
-            torch.testing.assert_close(got, want)
 
 
 def test_conv_respects_segments():
