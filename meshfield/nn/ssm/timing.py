@@ -93,8 +93,10 @@ def setup_bimamba(
     headdim: int = 64,
     batch: int = 1,
     seed: int = 0,
+    backend: str = "torch",
+    device: str = "cpu",
 ) -> tuple[Callable[[], None], dict[str, Any]]:
-    """A :class:`~meshfield.nn.ssm.BiMamba` block (torch backend) and its input.
+    """A :class:`~meshfield.nn.ssm.BiMamba` block and its input.
 
     Parameters
     ----------
@@ -108,6 +110,11 @@ def setup_bimamba(
         Sizes. default: 128, 16, 2, 64, 1.
     seed : int
         Seed of the weights and the input. default: 0.
+    backend : {"torch", "cuda", "auto", "reference"}
+        The block's scan, see :class:`~meshfield.nn.ssm.Mamba`. default: "torch".
+    device : str
+        Where the block and its input live; on CUDA each call ends with a synchronize, so a
+        wall-clock timer around it measures the kernels. default: "cpu".
     """
     from meshfield.nn.ssm import BiMamba
 
@@ -117,10 +124,11 @@ def setup_bimamba(
         d_state=d_state,
         expand=expand,
         headdim=headdim,
-        backend="torch",
+        backend=backend,
         checkpoint=checkpoint,
-    )
-    x = torch.randn(batch, seqlen, d_model, requires_grad=backward)
+    ).to(device)
+    x = torch.randn(batch, seqlen, d_model, device=device, requires_grad=backward)
+    synchronize = torch.cuda.synchronize if x.is_cuda else (lambda: None)
 
     def call() -> None:
         if backward:
@@ -131,5 +139,6 @@ def setup_bimamba(
         else:
             with torch.no_grad():
                 block(x)
+        synchronize()
 
     return call, {"tokens": batch * seqlen}
