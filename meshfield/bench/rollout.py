@@ -1,8 +1,11 @@
 """The shipped model's rollout against pimpleFoam on the same mesh, and its arithmetic floor.
 
-``meshfield bench rollout [--re 150] [--compile] [--no-openfoam] [--repeat 2] [--batch 4]``
+``meshfield bench rollout [--re 150] [--compile] [--no-openfoam] [--repeat 2] [--batch 4]
+[--model RUN]``
 
-All in one run, on the shipped ``cylinder_wake`` model and the mesh of its data spec:
+All in one run, on the shipped ``cylinder_wake`` model (or ``--model``, a checkpoint or run
+folder of a model of the same case, on the shipped model's mesh and data spec) and the mesh
+of its data spec:
 
 1. **generation**: ``meshfield.generate(None, {"Re": Re}, steps=99)`` on the bundled mesh, with
    and without the residual, after one untimed call (best of ``--repeat``), and ``--batch``
@@ -110,6 +113,20 @@ def _solver_run(spec: Any, reynolds: float, workdir: Path) -> tuple[float, Any]:
     return time.perf_counter() - began, state
 
 
+def _same_case(model: Any, shipped: Any, where: str) -> Any:
+    """``model`` if it steps the shipped model's fields under its conditions in its dimension."""
+    mine = (tuple(model.field_names), tuple(model.cond_names), model.config.dim)
+    theirs = (tuple(shipped.field_names), tuple(shipped.cond_names), shipped.config.dim)
+    if mine != theirs:
+        msg = (
+            f"{where}: bench rollout times models of the shipped cylinder_wake case (fields "
+            f"{list(theirs[0])}, conditions {list(theirs[1])}, {theirs[2]}D); this one has "
+            f"fields {list(mine[0])}, conditions {list(mine[1])}, {mine[2]}D"
+        )
+        raise ValueError(msg)
+    return model
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="meshfield bench rollout", description=__doc__.split("\n\n")[0]
@@ -125,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--batch", type=int, default=4, help="conditions rolled out as one batch (default 4)"
     )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="a checkpoint or run folder of a cylinder_wake model to time instead of the "
+        "shipped one (on the shipped model's mesh)",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -138,15 +161,20 @@ def main(argv: list[str] | None = None) -> int:
 
     tune_malloc()
     resolved = resolve_model("cylinder_wake")
-    model = resolved.model.eval()
-    cond = {"Re": args.re}
     graph = _mesh_graph(None, resolved)  # the bundled mesh
+    model = resolved.model
+    label = "shipped cylinder_wake model"
+    if args.model is not None:
+        model = _same_case(resolve_model(args.model).model, model, args.model)
+        label = f"model {args.model}"
+    model = model.eval()
+    cond = {"Re": args.re}
     pde = pde_from_spec(
         resolved.details.spec, cond, model.field_names, dim=model.config.dim
     )
     num_nodes = graph.pos.size(0)
     print(
-        f"shipped cylinder_wake model, bundled mesh {num_nodes} nodes, Re {args.re:g}, "
+        f"{label}, bundled mesh {num_nodes} nodes, Re {args.re:g}, "
         f"{torch.get_num_threads()} torch threads; {malloc_setting()}"
     )
 

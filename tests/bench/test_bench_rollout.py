@@ -45,3 +45,31 @@ def test_bench_rollout_without_openfoam_prints_generation_and_floor(
     assert re.search(r"arithmetic floor: [\d.]+ GFLOP per step / \d+ GFLOP/s", out)
     assert re.search(r"eager\s+step / floor = [\d.]+x", out)
     assert "pimpleFoam: skipped" in out
+
+
+def test_a_model_of_another_case_is_refused_before_any_timing(tmp_path: Path) -> None:
+    import torch
+    from _model_helpers import tiny_hmt_config
+
+    from meshfield.checkpoint import save_checkpoint
+    from meshfield.models import HMT
+
+    torch.manual_seed(0)
+    other = HMT(tiny_hmt_config())  # fields u, v under a condition c
+    save_checkpoint(other, tmp_path / "other")
+    with pytest.raises(ValueError, match=r"other: bench rollout times models of the shipped"):
+        rollout.main(["--no-openfoam", "--repeat", "1", "--model", str(tmp_path / "other")])
+
+
+@pytest.mark.slow
+def test_bench_rollout_times_a_given_model_of_the_case(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from meshfield.pretrained import resolve_checkpoint
+
+    folder = resolve_checkpoint("cylinder_wake")
+    args = ["--no-openfoam", "--repeat", "1", "--batch", "1", "--model", str(folder)]
+    assert rollout.main(args) == 0
+    out = capsys.readouterr().out
+    assert f"model {folder}, bundled mesh 4548 nodes" in out
+    assert re.search(r"eager\s+[\d.]+ s\s+[\d.]+ ms/step", out)
