@@ -112,8 +112,8 @@ class TrainConfig(Config):
         model meets more than one node spacing. Fields and conditions must agree.
     time_budget_s : float, optional
         Stop training after this many seconds of optimizer steps (over all resumptions of
-        the run; the epoch in progress ends there, is validated and checkpointed).
-        default: no budget.
+        the run; the epoch in progress ends there, is validated and checkpointed). A run
+        resumed with a larger budget goes on until the new one is spent. default: no budget.
     initial_weight : float, default: 1.0
         Weight of the loss of the initial head (the first frame from the mesh and the
         conditions alone); 0 leaves that head untrained.

@@ -806,7 +806,9 @@ class Trainer:
         self.epochs_since_best = int(info["epochs_since_best"])
         self.stopped_early = bool(info["stopped_early"])
         self.train_time_s = float(info.get("train_time_s", 0.0))
-        self.budget_spent = bool(info.get("budget_spent", False))
+        # against this run's budget, not the saved flag: a budget raised since goes on
+        budget = self.config.time_budget_s
+        self.budget_spent = budget is not None and self.train_time_s >= budget
         load_rng_state(info["rng"], tensors)
         if self.context.is_main and self.log_path.is_file():
             # drop log lines of epochs after the saved state (written before a crash)

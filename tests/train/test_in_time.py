@@ -200,6 +200,9 @@ def test_time_budget_and_init_from(
     assert result.epoch == 1 and result.log[0]["step"] == 1
     again = _trainer(first, heat_data).fit(resume=True)
     assert again.epoch == 1 and again.log == []
+    # a larger budget on resume goes on from where the spent one stopped
+    more = _trainer(first.replace(epochs=2, time_budget_s=1e9), heat_data).fit(resume=True)
+    assert more.epoch == 2 and [entry["epoch"] for entry in more.log] == [2]
     second = hmt_config.replace(out_dir=str(tmp_path / "b"), init_from=str(tmp_path / "a"))
     trainer = _trainer(second, heat_data)
     saved = load_model(tmp_path / "a" / "last").state_dict()
