@@ -71,19 +71,16 @@ class PretrainedModel:
 
 
 #: How the shipped ``cylinder_wake`` model was made, from a clean clone (seed 0 throughout;
-#: the training settings, model included, are in ``configs/cylinder_wake_hmt.json``).
+#: the training settings, model included, are in ``configs/cylinder_wake_hybrid.json``).
 CYLINDER_WAKE_RECIPE = """\
 meshfield datagen data_specs/cylinder_wake.yaml --out data/cylinder_wake --jobs 2
 meshfield datagen data_specs/cylinder_wake_065.yaml --out data/cylinder_wake_065 --split train --jobs 2
-meshfield train data/cylinder_wake --config configs/cylinder_wake_hmt.json --out runs/cylinder_wake
-meshfield train data/cylinder_wake --config configs/cylinder_wake_hmt_in_time.json --out runs/in_time
-meshfield finetune runs/in_time data/cylinder_wake --pde navier_stokes --w-data 10 --w-mesh 4 --steps 600 --out runs/in_time_pf
-meshfield train data/cylinder_wake --config configs/cylinder_wake_hmt_multires.json --out runs/multires
 meshfield datagen data_specs/cylinder_wake_085.yaml --out data/cylinder_wake_085 --split train --jobs 2
-meshfield train data/cylinder_wake --config configs/cylinder_wake_hmt_3res.json --out runs/3res
-meshfield finetune runs/3res data/cylinder_wake --pde navier_stokes --steps 0 --calibration-steps 0 --projection 3 --out runs/3res_pf
-meshfield evaluate runs/3res_pf data/cylinder_wake --split test --generate --out runs/3res_pf/test_metrics.json
-cp runs/3res_pf/* meshfield/assets/pretrained/cylinder_wake/
+meshfield train data/cylinder_wake --config configs/cylinder_wake_hybrid.json --out runs/hybrid
+meshfield train data/cylinder_wake --config configs/cylinder_wake_hybrid_decay.json --out runs/hybrid_decay
+meshfield finetune runs/hybrid_decay data/cylinder_wake --pde navier_stokes --steps 0 --calibration-steps 0 --projection 3 --out runs/hybrid_pf
+meshfield evaluate runs/hybrid_pf data/cylinder_wake --split test --generate --out runs/hybrid_pf/test_metrics.json
+cp runs/hybrid_pf/* meshfield/assets/pretrained/cylinder_wake/
 meshfield convert "data/cylinder_wake/test/Re=150.safetensors" meshfield/assets/pretrained/cylinder_wake/mesh.vtu --mesh-only
 """
 
@@ -92,7 +89,8 @@ PRETRAINED: dict[str, PretrainedModel] = {
     "cylinder_wake": PretrainedModel(
         name="cylinder_wake",
         description=(
-            "HMT for 2D laminar flow past a cylinder (U_x, U_y, p) at Reynolds numbers 60-200, "
+            "HMT (five linear-attention blocks and one bidirectional Mamba block over a Hilbert "
+            "curve) for 2D laminar flow past a cylinder (U_x, U_y, p) at Reynolds numbers 60-200, "
             "trained on the OpenFOAM runs of data_specs/cylinder_wake.yaml and of the same case "
             "on 0.85x and 0.65x meshes (data_specs/cylinder_wake_085.yaml, "
             "cylinder_wake_065.yaml), with a Navier-Stokes refiner (a residual projection)"
