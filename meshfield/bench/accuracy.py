@@ -35,7 +35,7 @@ __all__ = ["DEFAULT_MODELS", "DEFAULT_RECIPE", "RECIPE_CHANGES", "main", "read_r
 DEFAULT_MODELS = ("hmt", "meshgraphnet", "transformer", "hmt-no-mamba", "hmt-no-attention")
 
 #: the training recipe every model gets (TrainConfig fields; the model name and run folder
-#: are set per row): the in-time recipe of the shipped model
+#: are set per row): the in-time recipe of the model shipped before the current one
 DEFAULT_RECIPE: dict[str, Any] = {
     "width": 64,
     "history": 1,
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds of training steps per model (default: 1200)")
     parser.add_argument("--recipe", default=None,
                         help="TrainConfig fields for every model: a JSON file, or a JSON "
-                        "object inline (default: the shipped model's in-time recipe)")
+                        "object inline (default: the in-time recipe of the model shipped before)")
     parser.add_argument("--changes", default="",
                         help="comma-separated recipe changes, each trained as one more row "
                         f"per model ({', '.join(RECIPE_CHANGES)}, or all)")

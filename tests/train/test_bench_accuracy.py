@@ -114,14 +114,20 @@ def test_pushforward_recipe_file_is_the_named_change() -> None:
     )
 
 
-def test_shipped_hmt_recipe_file_builds_the_shipped_architecture() -> None:
+def test_the_shipped_recipe_builds_the_shipped_architecture() -> None:
+    # the recipe recorded for the shipped model (its first stage; the second starts from it)
+    # builds exactly the model in the shipped checkpoint
     from meshfield.models import build_model
     from meshfield.train import TrainConfig
     from meshfield.train.config import model_options
 
-    recipe = _bench_recipe("bench_pushforward_shipped_hmt.json")
-    config = TrainConfig.from_dict({**recipe, "model": "hmt"})
-    assert config.state_carry and config.unroll_loss == "last" and not config.pushforward_grad
+    recipe = json.loads((REPO / "configs/cylinder_wake_hybrid.json").read_text(encoding="utf-8"))
+    config = TrainConfig.from_dict(recipe)
+    assert config.unroll_loss == "last" and not config.pushforward_grad
+    decay = json.loads(
+        (REPO / "configs/cylinder_wake_hybrid_decay.json").read_text(encoding="utf-8")
+    )
+    assert decay["model_options"] == recipe["model_options"] and decay["width"] == recipe["width"]
     shipped = json.loads(
         (REPO / "meshfield/assets/pretrained/cylinder_wake/config.json").read_text(encoding="utf-8")
     )["config"]

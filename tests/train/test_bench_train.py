@@ -44,8 +44,6 @@ def test_bench_train_times_steps_and_logs_every_loss(
         str(heat_data),
         "--recipe",
         str(recipe),
-        "--init-from",
-        "none",
         "--steps",
         "3",
         "--warmup",
