@@ -89,7 +89,7 @@ PRETRAINED: dict[str, PretrainedModel] = {
     "cylinder_wake": PretrainedModel(
         name="cylinder_wake",
         description=(
-            "HMT (five linear-attention blocks and one bidirectional Mamba block over a Hilbert "
+            "HMT (five linear-attention blocks and one bidirectional Mamba block along a Z-order "
             "curve) for 2D laminar flow past a cylinder (U_x, U_y, p) at Reynolds numbers 60-200, "
             "trained on the OpenFOAM runs of data_specs/cylinder_wake.yaml and of the same case "
             "on 0.85x and 0.65x meshes (data_specs/cylinder_wake_085.yaml, "
