@@ -114,6 +114,18 @@ def test_pushforward_recipe_file_is_the_named_change() -> None:
     )
 
 
+def test_previous_model_recipe_file_keeps_its_backbone_and_mechanisms() -> None:
+    # configs/bench_pushforward_shipped_hmt.json is the README row of the model shipped before
+    # this one: its two-block backbone with a temporal latent, the state carried, pushforward
+    from meshfield.train import TrainConfig
+
+    recipe = _bench_recipe("bench_pushforward_shipped_hmt.json")
+    config = TrainConfig.from_dict({**recipe, "model": "hmt"})
+    assert config.state_carry and config.unroll_loss == "last" and not config.pushforward_grad
+    assert config.model_options["backbone"]["pattern"] == "MA"
+    assert config.model_options["d_latent"] == 32
+
+
 def test_the_shipped_recipe_builds_the_shipped_architecture() -> None:
     # the recipe recorded for the shipped model (its first stage; the second starts from it)
     # builds exactly the model in the shipped checkpoint
