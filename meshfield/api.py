@@ -59,7 +59,8 @@ class ResolvedModel(NamedTuple):
     #: the model, in eval mode, on the requested device
     model: FieldModel
     #: the checkpoint's ``config.json`` contents (for a model object: what the model itself
-    #: knows, with ``data_spec`` and ``metadata`` from its attributes of those names if any)
+    #: knows, with ``data_spec`` and ``metadata`` from its attributes of those names if any,
+    #: and its ``frame_step`` under ``config``)
     info: dict[str, Any]
     #: the checkpoint directory, ``None`` for a model object
     path: Path | None
@@ -113,6 +114,7 @@ def _model_info(model: FieldModel) -> dict[str, Any]:
         "normalization": model.normalizer.to_dict(),
         "data_spec": spec,
         "metadata": dict(getattr(model, "metadata", None) or {}),
+        "config": {"frame_step": int(getattr(model, "frame_step", 1))},
     }
 
 
@@ -439,10 +441,10 @@ def _default_steps(info: CheckpointInfo, num_initial: int) -> int:
     if isinstance(meta.get("rollout_steps"), int):
         steps, where = max(int(meta["rollout_steps"]), 0), "metadata.rollout_steps"
     else:
-        time = info.time
-        if time is None:
+        frames = info.num_frames
+        if frames is None:
             return DEFAULT_STEPS
-        steps, where = max(time.num_snapshots - num_initial, 0), "the data spec's time window"
+        steps, where = max(frames - num_initial, 0), "the data spec's time window"
     if steps > MAX_DEFAULT_STEPS:
         msg = (
             f"The checkpoint's default rollout ({where}) is {steps} steps, more than "
@@ -675,8 +677,9 @@ def generate(
         refiner).
     steps : int, optional
         Frames to predict after the initial one(s). default: the checkpoint's
-        ``metadata["rollout_steps"]``, else the data spec's number of snapshots minus the
-        initial frames, else :data:`DEFAULT_STEPS`.
+        ``metadata["rollout_steps"]``, else the data spec's number of snapshots (every
+        ``frame_step``-th one, for a model trained with a step of several snapshots) minus
+        the initial frames, else :data:`DEFAULT_STEPS`.
     initial : array-like, mapping or "mesh", optional
         Physical initial frames ``[h, N, C]`` (or ``[N, C]``) in the model's field order, a
         mapping ``{field name: [h, N] or [N]}``, or ``"mesh"`` to start from the fields the
@@ -718,7 +721,7 @@ def generate(
     -------
     FieldResult
         ``fields [T, N, C]`` physical, ``field_names``, ``times [T]`` (from the data spec's
-        snapshot interval and start, else step numbers), ``mesh``, ``cond``, ``units`` (from
+        start and snapshot interval times the model's ``frame_step``, else step numbers), ``mesh``, ``cond``, ``units`` (from
         the data spec), ``residual [T, N, R]`` with ``residual_names`` and ``metrics``
         (``"R"``: mean squared residual, ``"R_<component>"``) when a PDE is known, and a
         ``query_fn(points, step)`` backed by the model's point-query decoder: ``result.at(q,

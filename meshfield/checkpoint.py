@@ -281,6 +281,8 @@ class CheckpointInfo:
     data_spec: Mapping[str, Any] | None = None
     #: free-form metadata (``rollout_steps``, ``boundary_names``, ...)
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: snapshot intervals of the data spec per model step (the model's ``config.frame_step``)
+    frame_step: int = 1
 
     @classmethod
     def from_dict(cls, info: Mapping[str, Any]) -> CheckpointInfo:
@@ -298,6 +300,10 @@ class CheckpointInfo:
                     ranges[str(name)] = (low, high)
         spec = info.get("data_spec")
         metadata = info.get("metadata")
+        config = info.get("config")
+        step = config.get("frame_step", 1) if isinstance(config, Mapping) else 1
+        if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+            step = 1
         return cls(
             kind=str(info.get("kind", "")),
             field_names=tuple(str(n) for n in info.get("field_names") or ()),
@@ -305,6 +311,7 @@ class CheckpointInfo:
             cond_ranges=ranges,
             data_spec=spec if isinstance(spec, Mapping) else None,
             metadata=metadata if isinstance(metadata, Mapping) else {},
+            frame_step=step,
         )
 
     @classmethod
@@ -337,12 +344,31 @@ class CheckpointInfo:
         except (TypeError, ValueError):
             return None
 
-    def times(self, total: int) -> torch.Tensor:
-        """``[total]`` times of a rollout's frames: the spec's snapshots, else 0, 1, 2, ..."""
+    @property
+    def step_interval(self) -> float | None:
+        """Time per model step: the spec's snapshot interval times ``frame_step`` (``None``:
+        no time window, or a steady case)."""
         time = self.time
         if time is None or time.steady or not time.interval:
+            return None
+        return time.interval * self.frame_step
+
+    @property
+    def num_frames(self) -> int | None:
+        """Frames of the spec's time window at the model's step: every ``frame_step``-th
+        snapshot from the first (``None``: no time window)."""
+        time = self.time
+        if time is None:
+            return None
+        return (time.num_snapshots - 1) // self.frame_step + 1
+
+    def times(self, total: int) -> torch.Tensor:
+        """``[total]`` times of a rollout's frames: the spec's snapshots ``frame_step`` apart,
+        else 0, 1, 2, ..."""
+        time, step = self.time, self.step_interval
+        if step is None:
             return torch.arange(total, dtype=torch.float64)
-        return time.spin_up + time.interval * torch.arange(total, dtype=torch.float64)
+        return time.spin_up + step * torch.arange(total, dtype=torch.float64)
 
     @property
     def units(self) -> dict[str, str]:

@@ -241,6 +241,7 @@ def run_workflow(
     from meshfield.refine.refiner import apply_refiner
     from meshfield.runtime import tune_malloc
     from meshfield.train import train
+    from meshfield.train.validation import at_model_step
     from meshfield.viz import error_curves, residual_map
 
     tune_malloc()  # the example's process: large activations reuse heap memory
@@ -278,7 +279,7 @@ def run_workflow(
     }
     rows_before, rows_after = [], []
     for i in range(len(test_set)):
-        graph = test_set[i]
+        graph = at_model_step(test_set[i], model)  # the frames the model steps through
         initial = graph.fields[: model.history].float()
         with torch.no_grad():
             before = model.rollout(graph, graph.fields.size(0) - model.history, initial=initial)

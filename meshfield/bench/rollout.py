@@ -7,13 +7,15 @@ All in one run, on the shipped ``cylinder_wake`` model (or ``--model``, a checkp
 folder of a model of the same case, on the shipped model's mesh and data spec) and the mesh
 of its data spec:
 
-1. **generation**: ``meshfield.generate(None, {"Re": Re}, steps=99)`` on the bundled mesh, with
-   and without the residual, after one untimed call (best of ``--repeat``), and ``--batch``
+1. **generation**: ``meshfield.generate(None, {"Re": Re})`` over the spec's time window (99
+   steps; 33 for a model of ``frame_step`` 3) on the bundled mesh, with and without the
+   residual, after one untimed call (best of ``--repeat``), and ``--batch``
    conditions at once (:func:`meshfield.generate_many`) against as many calls one by one;
 2. **the same 20 time units from the same state**: pimpleFoam spins the flow up on the spec's
    mesh (untimed), then runs 20 more time units writing every snapshot interval (timed, one
    core, as ``meshfield datagen`` runs it); the model rolls out the same 100 snapshot
-   intervals from the solver's state at the start of that stretch (timed, the torch threads
+   intervals (in ``100 / frame_step`` steps) from the solver's state at the start of that
+   stretch (timed, the torch threads
    of this process). Printed: both times and their ratio;
 3. **the arithmetic floor**: the step's floating-point operations of matrix products and
    attention (``torch.utils.flop_counter``) divided by the GEMM rate measured in this run on
@@ -179,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     spec = load_spec(resolved.details.spec)
-    steps = round(SPAN / spec.time.interval)
+    frame_step = resolved.details.frame_step  # snapshot intervals per model step
+    steps = round(SPAN / (spec.time.interval * frame_step))
+    window = (resolved.details.num_frames or 100) - 1  # steps over the spec's time window
     solver_s = state = None
     if args.no_openfoam or not openfoam_available(("pimpleFoam", "foamDictionary")):
         skipped = "" if args.no_openfoam else " (OpenFOAM not installed)"
@@ -206,15 +210,15 @@ def main(argv: list[str] | None = None) -> int:
             row["compile_s"] = time.perf_counter() - began
 
         def plain() -> None:
-            meshfield.generate(graph, cond, model=model, steps=99, residual=False)
+            meshfield.generate(graph, cond, model=model, steps=window, residual=False)
 
         row["generate_s"] = _best(plain, args.repeat)
-        row["step_ms"] = row["generate_s"] / 99 * 1e3
+        row["step_ms"] = row["generate_s"] / window * 1e3
         if label == "eager" and args.batch > 1:
             many = [{"Re": args.re + 10.0 * k} for k in range(args.batch)]
 
             def batched(many: list[dict[str, float]] = many) -> None:
-                meshfield.generate_many(graph, many, model=model, steps=99, residual=False)
+                meshfield.generate_many(graph, many, model=model, steps=window, residual=False)
 
             batched()  # untimed
             row["batch_s"] = _best(batched, args.repeat)
@@ -238,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         rows[label] = row
 
     model.compile_step(False)
-    result = meshfield.generate(graph, cond, model=model, steps=99, residual=False)
+    result = meshfield.generate(graph, cond, model=model, steps=window, residual=False)
     residual_s = _best(
         lambda: pde.mesh_residual(
             graph,
@@ -253,7 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     rate = gemm_rate(num_nodes, model.width)
     floor_ms = flops / rate * 1e3
 
-    print("\n99-step generation from the condition alone")
+    step_text = (
+        f", {frame_step} snapshot intervals per step" if frame_step > 1 else ""
+    )
+    print(f"\n{window}-step generation from the condition alone{step_text}")
     for label, row in rows.items():
         extra = (
             f"   (first call, compiling: {row['compile_s']:.1f} s)"
@@ -263,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {label:8s}  {row['generate_s']:6.2f} s  {row['step_ms']:6.1f} ms/step{extra}"
         )
-    print(f"  the Navier-Stokes residual of all 100 frames on the mesh: +{residual_s:.2f} s")
+    print(
+        f"  the Navier-Stokes residual of all {window + 1} frames on the mesh: +{residual_s:.2f} s"
+    )
     eager = rows["eager"]
     if "batch_s" in eager:
         print(
@@ -283,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\npimpleFoam: skipped{skipped}")
         return 0
     print(
-        f"\nthe same {SPAN:g} time units ({steps} snapshot intervals) from the solver's state "
+        f"\nthe same {SPAN:g} time units ({steps * frame_step} snapshot intervals, {steps} model "
+        f"steps) from the solver's state "
         f"at t = {spec.time.spin_up:g}, on its mesh ({state.pos.size(0)} nodes):"
     )
     print(f"  pimpleFoam (1 core)  {solver_s:7.2f} s")

@@ -145,6 +145,11 @@ def _describe_checkpoint(resolved: Any) -> list[str]:
         elif time is not None:
             end, every = (("?" if v is None else f"{v:g}") for v in (time.end, time.interval))
             parts.append(f"time {time.spin_up:g}..{end} every {every}")
+            if details.frame_step > 1:
+                parts.append(
+                    f"a model step of {details.frame_step} snapshots "
+                    f"({details.step_interval:g} time units)"
+                )
         lines.append(f"spec         {', '.join(parts)}")
     else:
         lines.append("spec         none (no residual without a PDE)")

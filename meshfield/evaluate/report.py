@@ -20,7 +20,7 @@ from torch import Tensor
 
 from meshfield.metrics.trajectory import finite_mean, rollout_metrics
 from meshfield.pretrained import resolve_checkpoint
-from meshfield.train.validation import rollout_frames
+from meshfield.train.validation import at_model_step, rollout_frames
 
 __all__ = [
     "REPORT_FORMAT",
@@ -363,6 +363,7 @@ def evaluate(
         if names != field_names:
             msg = f"trajectory {i} has fields {names}; the model predicts {field_names}"
             raise ValueError(msg)
+        graph = at_model_step(graph, model)  # every frame_step-th frame: the model's own steps
         frames = rollout_frames(model, graph, device)
         finite = torch.isfinite(frames).flatten(1).all(dim=1)
         if not bool(finite.all()):
@@ -429,6 +430,7 @@ def evaluate(
         "field_names": field_names,
         "cond_names": list(getattr(model, "cond_names", ())),
         "history": int(model.history),
+        "frame_step": int(getattr(model, "frame_step", 1)),
         "steps": max(run["steps"] for run in runs),
         "times": times,
         "metrics": list(per_step),

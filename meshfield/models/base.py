@@ -133,6 +133,11 @@ class FieldModel(nn.Module):
         return self.config.history
 
     @property
+    def frame_step(self) -> int:
+        """Snapshot intervals of the training data per step (frames ``frame_step`` apart)."""
+        return int(getattr(self.config, "frame_step", 1))
+
+    @property
     def input_channels(self) -> int:
         """Per-node encoder inputs: ``history`` normalized frames and a "frames given" flag."""
         return self.history * len(self.field_names) + 1

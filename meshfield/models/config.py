@@ -61,6 +61,10 @@ def _check_common(config: Any) -> None:
     if config.history < 1:
         msg = f"'history' must be at least 1 input frame (got {config.history})"
         raise ValueError(msg)
+    step = config.frame_step
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+        msg = f"'frame_step' must be a positive integer of snapshots per step (got {step!r})"
+        raise ValueError(msg)
     object.__setattr__(
         config, "encoder", _nested(config.encoder, EncoderConfig, "encoder")
     )
@@ -151,6 +155,10 @@ class HMTConfig(Config):
         Spatial dimension of the meshes.
     history : int, default: 1
         Input frames per step.
+    frame_step : int, default: 1
+        Snapshots of the training data per model step: the model reads frames ``frame_step``
+        snapshots apart and predicts the frame ``frame_step`` snapshots after its last input
+        (a step of ``frame_step`` snapshot intervals in time).
     encoder : EncoderConfig, default: EncoderConfig()
         Node encoder (positions with Fourier features, boundary tags, frames, conditions,
         then message passing over the mesh edges).
@@ -167,6 +175,7 @@ class HMTConfig(Config):
     cond_names: tuple[str, ...] = ()
     dim: int = 2
     history: int = 1
+    frame_step: int = 1
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     d_latent: int = 64
@@ -204,6 +213,10 @@ class MeshGraphNetConfig(Config):
         Spatial dimension of the meshes.
     history : int, default: 1
         Input frames per step.
+    frame_step : int, default: 1
+        Snapshots of the training data per model step: the model reads frames ``frame_step``
+        snapshots apart and predicts the frame ``frame_step`` snapshots after its last input
+        (a step of ``frame_step`` snapshot intervals in time).
     width : int, default: 128
         Latent size of nodes and edges.
     num_layers : int, default: 15
@@ -227,6 +240,7 @@ class MeshGraphNetConfig(Config):
     cond_names: tuple[str, ...] = ()
     dim: int = 2
     history: int = 1
+    frame_step: int = 1
     width: int = 128
     num_layers: int = 15
     mlp_layers: int = 2
@@ -262,6 +276,10 @@ class TransformerConfig(Config):
         Spatial dimension of the meshes.
     history : int, default: 1
         Input frames per step.
+    frame_step : int, default: 1
+        Snapshots of the training data per model step: the model reads frames ``frame_step``
+        snapshots apart and predicts the frame ``frame_step`` snapshots after its last input
+        (a step of ``frame_step`` snapshot intervals in time).
     width : int, default: 128
         Token width.
     num_layers : int, default: 6
@@ -282,6 +300,7 @@ class TransformerConfig(Config):
     cond_names: tuple[str, ...] = ()
     dim: int = 2
     history: int = 1
+    frame_step: int = 1
     width: int = 128
     num_layers: int = 6
     num_heads: int = 4

@@ -146,18 +146,21 @@ class Normalizer(nn.Module):
         return self
 
     @torch.no_grad()
-    def fit(self, graphs: Iterable[Any]) -> Normalizer:
+    def fit(self, graphs: Iterable[Any], *, frame_step: int = 1) -> Normalizer:
         """Compute every statistic from training graphs (one pass, float64).
 
         Means and standard deviations are those of :func:`meshfield.data.compute_stats` (the
         same streaming algorithm, :class:`meshfield.data.stats.Moments`): per graph, fields
-        over every node and time step, increments between consecutive steps, conditions.
+        over every node and time step, increments over one model step, conditions.
 
         Parameters
         ----------
         graphs : iterable of MeshGraph
-            Graphs with ``pos``, ``fields [T, N, C]`` (increments need ``T >= 2``) and,
-            when the normalizer has conditions, ``cond [K]``.
+            Graphs with ``pos``, ``fields [T, N, C]`` (increments need ``T > frame_step``)
+            and, when the normalizer has conditions, ``cond [K]``.
+        frame_step : int, default: 1
+            Snapshots per model step: the increments are ``fields[t + s] - fields[t]`` for
+            every ``t`` (the model's ``frame_step``).
 
         Returns
         -------
@@ -171,6 +174,9 @@ class Normalizer(nn.Module):
         cond_max = torch.full((self.num_cond,), float("-inf"), dtype=f64)
         low = torch.full((self.dim,), float("inf"), dtype=f64)
         high = torch.full((self.dim,), float("-inf"), dtype=f64)
+        if isinstance(frame_step, bool) or not isinstance(frame_step, int) or frame_step < 1:
+            msg = f"Expected frame_step >= 1 (got {frame_step!r})"
+            raise ValueError(msg)
         seen = 0
         for graph in graphs:
             seen += 1
@@ -182,8 +188,8 @@ class Normalizer(nn.Module):
                 )
                 raise ValueError(msg)
             moments["field"].add(fields)
-            if fields.size(0) > 1:
-                moments["delta"].add(fields[1:] - fields[:-1])
+            if fields.size(0) > frame_step:
+                moments["delta"].add(fields[frame_step:] - fields[:-frame_step])
             if self.num_cond:
                 cond = torch.as_tensor(graph.cond).reshape(-1, self.num_cond).to(f64)
                 moments["cond"].add(cond)

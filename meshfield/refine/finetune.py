@@ -81,6 +81,7 @@ from meshfield.refine.refiner import (
     save_refined_checkpoint,
     transition_residual,
 )
+from meshfield.train.validation import at_model_step
 
 __all__ = [
     "FinetuneConfig",
@@ -667,7 +668,7 @@ def finetune(
     frozen = config.unfreeze_last == 0
     anchors = []
     for i in range(count):
-        graph = dataset[i]
+        graph = at_model_step(dataset[i], model)  # the frames the model steps through
         initial = graph.fields[: model.history].float()
         steps = graph.fields.size(0) - initial.size(0)
         if steps < 1:
@@ -806,6 +807,7 @@ def compare_refinement(
         model = model.model
     rows = []
     for graph in trajectories:
+        graph = at_model_step(graph, model)  # the frames the model steps through
         reference = graph.fields.float()
         history = model.history
         with torch.no_grad():

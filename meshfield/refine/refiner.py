@@ -646,6 +646,11 @@ class RefinedModel(nn.Module):
         self.refiner = refiner
 
     @property
+    def frame_step(self) -> int:
+        """The model's snapshots per step."""
+        return int(getattr(self.model, "frame_step", 1))
+
+    @property
     def config(self) -> dict[str, Any]:
         """``{"model": {"kind", "config"}, "refiner": RefinerConfig.to_dict()}`` (JSON)."""
         return {

@@ -49,6 +49,11 @@ class TrainConfig(Config):
         mappings), e.g. ``{"num_layers": 4}`` or ``{"backbone": {"pattern": "MA"}}``.
     history : int, default: 1
         Input frames per step.
+    frame_step : int, default: 1
+        Snapshots per model step: windows take every ``frame_step``-th frame of a trajectory
+        (from every start), so the model learns a step of ``frame_step`` snapshot intervals
+        and rolls a trajectory out in ``frame_step`` times fewer steps. Recorded in the model
+        (``config.frame_step``); validation, evaluation and generation follow it.
     epochs : int, default: 20
         Passes over the training windows.
     batch_size : int, default: 4
@@ -160,6 +165,7 @@ class TrainConfig(Config):
     width: int | None = None
     model_options: Mapping[str, Any] = field(default_factory=dict)
     history: int = 1
+    frame_step: int = 1
     epochs: int = 20
     batch_size: int = 4
     steps_per_epoch: int | None = None
@@ -212,6 +218,7 @@ class TrainConfig(Config):
         object.__setattr__(self, "extra_data", tuple(extra))
         positive = {
             "history": self.history,
+            "frame_step": self.frame_step,
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "initial_every": self.initial_every,
@@ -361,6 +368,7 @@ def model_options(
         "cond_names": tuple(cond_names),
         "dim": int(dim),
         "history": config.history,
+        "frame_step": config.frame_step,
     }
     if config.width is not None:
         if config.model.startswith("hmt"):

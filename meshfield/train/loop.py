@@ -17,6 +17,8 @@ the epoch, and every other random state is restored.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import logging
 import math
@@ -309,19 +311,41 @@ def _write_json(path: Path, value: Any) -> None:
     write_atomic(path, json.dumps(value, indent=2) + "\n")
 
 
-def _load_initial_weights(model: nn.Module, source: str) -> None:
-    """Copy the weights (and normalization) of a checkpoint into ``model``."""
+def _load_initial_weights(model: nn.Module, source: str, train_data: Any) -> None:
+    """Copy the weights (and normalization) of a checkpoint into ``model``.
+
+    The checkpoint's model may have another ``frame_step`` (a model of one snapshot per step
+    starting a model of several): the statistics of its increments are then fitted again on
+    ``train_data`` for this model's step, the rest is the checkpoint's.
+    """
     from meshfield.checkpoint import load_model
     from meshfield.pretrained import resolve_checkpoint
 
     saved = load_model(resolve_checkpoint(source))
-    if saved.config != model.config:
+    step = int(getattr(model.config, "frame_step", 1))
+    same_but_step = (
+        type(saved.config) is type(model.config)
+        and dataclasses.replace(saved.config, frame_step=step) == model.config
+    )
+    if not same_but_step:
         msg = (
             f"init_from: the model in {source} has another configuration than this run's "
             "(same model, width and options needed)"
         )
         raise ValueError(msg)
     model.load_state_dict(saved.state_dict())
+    if saved.frame_step != step:
+        logger.info(
+            "init_from: %s steps %d snapshot(s) at a time, this run %d: the increments' "
+            "statistics are fitted again",
+            source,
+            saved.frame_step,
+            step,
+        )
+        fitted = copy.deepcopy(model.normalizer).fit(
+            (train_data[i] for i in range(len(train_data))), frame_step=step
+        )
+        model.normalizer.set_stats(delta_mean=fitted.delta_mean, delta_std=fitted.delta_std)
 
 
 # -------------------------------------------------------------------------------------------
@@ -383,7 +407,7 @@ class Trainer:
         if model is None:
             model = self._build_model()
         if config.init_from is not None:
-            _load_initial_weights(model, config.init_from)
+            _load_initial_weights(model, config.init_from, train_data)
         names = train_data[0].get("boundary_names") if len(train_data) else None
         self.boundary_names = [str(n) for n in names] if names is not None else None
         self.model = model.to(self.device)
@@ -393,6 +417,7 @@ class Trainer:
             train_data,
             config.history,
             config.horizon,
+            frame_step=int(getattr(self.model, "frame_step", 1)),
             noise=config.noise_std > 0,
             seed=config.seed,
             cache_runs=config.cache_runs,
@@ -462,7 +487,10 @@ class Trainer:
         options = model_options(self.config, field_names, cond_names, int(first.pos.size(1)))
         model = build_model(self.config.model, **options)
         # statistics of the training split only; the same in every process
-        model.normalizer.fit(self.train_data[i] for i in range(len(self.train_data)))
+        model.normalizer.fit(
+            (self.train_data[i] for i in range(len(self.train_data))),
+            frame_step=int(getattr(model, "frame_step", 1)),
+        )
         return model
 
     @property

@@ -2,7 +2,8 @@
 
 A trajectory of ``T`` frames gives ``T - history - horizon + 1`` windows; window ``t`` holds
 frames ``t .. t + history + horizon - 1``, the first ``history`` of them the model's input and
-the rest its targets. With ``warmup``, a window also carries the frames before it, on which
+the rest its targets (with ``frame_step`` :math:`s`, frames ``t, t + s, ..., t + (history +
+horizon - 1) s``: a model step of :math:`s` snapshot intervals). With ``warmup``, a window also carries the frames before it, on which
 the trainer advances the model's temporal state (teacher forcing, no gradients) so that the
 window starts from the state a rollout from the trajectory's start would have reached. :class:`TrajectoryWindows` lists the windows of a dataset without
 reading it (the frame counts come from the file headers) and cuts each window from its
@@ -88,6 +89,10 @@ class TrajectoryWindows(Dataset):
         Target frames per window (1 for a one-step loss, more for pushforward).
     stride : int, default: 1
         Frames between the starts of consecutive windows.
+    frame_step : int, default: 1
+        Snapshots between the frames of a window: window ``t`` holds frames ``t, t + s,
+        t + 2 s, ...`` (a model step of ``s`` snapshot intervals); every start ``t`` is a
+        window, so all phases of a trajectory are trained on.
     noise : bool, default: False
         Attach standard-normal noise ``[history, N, C]`` to every window; it depends only on
         ``seed``, the epoch (:meth:`set_epoch`) and the window's index, so it is the same in
@@ -125,6 +130,7 @@ class TrajectoryWindows(Dataset):
         horizon: int = 1,
         *,
         stride: int = 1,
+        frame_step: int = 1,
         noise: bool = False,
         seed: int = 0,
         cache_runs: int = 16,
@@ -139,7 +145,11 @@ class TrajectoryWindows(Dataset):
                 f"(got {history}, {horizon}, {stride}, {cache_runs})"
             )
             raise ValueError(msg)
+        if isinstance(frame_step, bool) or not isinstance(frame_step, int) or frame_step < 1:
+            msg = f"Expected frame_step >= 1 (got {frame_step!r})"
+            raise ValueError(msg)
         self.trajectories = trajectories
+        self.frame_step = frame_step
         self.history = history
         self.horizon = horizon
         self.stride = stride
@@ -150,19 +160,21 @@ class TrajectoryWindows(Dataset):
         self._cache: OrderedDict[int, MeshGraph] = OrderedDict()
         files = getattr(trajectories, "files", None)
         length = history + horizon
+        span = (length - 1) * frame_step + 1  # snapshots from a window's first frame to its last
         self.frames: list[int] = []
         self.index: list[tuple[int, int]] = []
         for run in range(len(trajectories)):
             frames = num_frames(files[run] if files is not None else trajectories[run])
             self.frames.append(frames)
-            self.index.extend((run, start) for start in range(0, frames - length + 1, stride))
+            self.index.extend((run, start) for start in range(0, frames - span + 1, stride))
         if not self.index:
+            spacing = f" {frame_step} snapshots apart ({span} frames)" if frame_step > 1 else ""
             msg = (
                 f"No training windows: every trajectory has fewer than history + horizon = "
-                f"{length} frames (frames per trajectory: {sorted(set(self.frames))})"
+                f"{length} frames{spacing} (frames per trajectory: {sorted(set(self.frames))})"
             )
             raise ValueError(msg)
-        latest = max(start for _, start in self.index)
+        latest = max(start for _, start in self.index) // frame_step
         self.warmup = latest if warmup is None else min(int(warmup), latest)
 
     def set_epoch(self, epoch: int) -> None:
@@ -197,18 +209,20 @@ class TrajectoryWindows(Dataset):
             value = graph.get(key)
             if value is not None:
                 window[key] = value
-        fields = graph.fields[start : start + self.history + self.horizon]
+        k = self.frame_step
+        fields = graph.fields[start : start + (self.history + self.horizon - 1) * k + 1 : k]
         window.fields = fields.to(torch.float32)
         window.initial = graph.fields[0].to(torch.float32)
         window.run = run
         window.start = start
         window.num_nodes = graph.pos.size(0)
         if self.warmup > 0:
-            steps = min(start, self.warmup)
-            frames_before = graph.fields[start - steps : start + self.history - 1]
+            steps = min(start // k, self.warmup)
+            begin = start - steps * k
+            frames_before = graph.fields[begin : start + (self.history - 1) * k : k]
             pad = self.warmup - steps
             if pad:
-                first = graph.fields[start - steps : start - steps + 1]
+                first = graph.fields[begin : begin + 1]
                 frames_before = torch.cat([first.expand(pad, -1, -1), frames_before])
             window.warmup = frames_before.to(torch.float32)
             window.warmup_steps = steps
@@ -224,7 +238,7 @@ class TrajectoryWindows(Dataset):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(runs={len(self.frames)}, windows={len(self)}, "
-            f"history={self.history}, horizon={self.horizon})"
+            f"history={self.history}, horizon={self.horizon}, frame_step={self.frame_step})"
         )
 
 
@@ -232,8 +246,9 @@ class TrajectoryStreams(Sampler[int]):
     r"""Window indices for ``streams`` walks through the trajectories, each in time order.
 
     For training with a carried temporal state (``TrainConfig.state_carry``): batch position
-    ``s`` is stream ``s``, and its window in batch ``b + 1`` is the window ``stride`` frames
-    after its window in batch ``b``, of the same trajectory, so the state a window's unroll
+    ``s`` is stream ``s``, and its window in batch ``b + 1`` is the window ``stride`` model
+    steps (``stride * windows.frame_step`` frames) after its window in batch ``b``, of the same
+    trajectory, so the state a window's unroll
     ends with is the state the stream's next window starts from. A stream walks one
     trajectory from a random offset below ``stride`` to its last window, then takes the next
     trajectory of a shuffled list of all of them (shuffled again when used up). The order
@@ -313,10 +328,11 @@ class TrajectoryStreams(Sampler[int]):
             if not queue:
                 queue.extend(runs[i] for i in torch.randperm(len(runs), generator=generator))
             run = queue.pop(0)
-            offset = int(torch.randint(self.stride, (1,), generator=generator))
+            step = self.stride * self.windows.frame_step  # snapshots between a walk's windows
+            offset = int(torch.randint(step, (1,), generator=generator))
             last = self._starts[run][-1]
             start = min(offset, last)
-            return [self._position[(run, t)] for t in range(start, last + 1, self.stride)]
+            return [self._position[(run, t)] for t in range(start, last + 1, step)]
 
         total = self.streams * self.world_size
         walks: list[list[int]] = [[] for _ in range(total)]
