@@ -256,7 +256,9 @@ def evaluate(
 
     Each trajectory starts from its first ``model.history`` frames and is predicted to its
     end (the full horizon); :func:`rollout_metrics` compares every predicted frame with the
-    reference.
+    reference. A model of ``frame_step`` :math:`s` steps through every :math:`s`-th frame of
+    each trajectory (:func:`meshfield.train.validation.at_model_step`): its steps, times,
+    scores and baselines are those of these frames.
 
     Parameters
     ----------
