@@ -14,7 +14,7 @@ of its data spec:
 2. **the same 20 time units from the same state**: pimpleFoam spins the flow up on the spec's
    mesh (untimed), then runs 20 more time units writing every snapshot interval (timed, one
    core, as ``meshfield datagen`` runs it); the model rolls out the same 100 snapshot
-   intervals (in ``100 / frame_step`` steps) from the solver's state at the start of that
+   intervals (in ``100 / frame_step`` steps, rounded up) from the solver's state at the start of that
    stretch (timed, the torch threads
    of this process). Printed: both times and their ratio;
 3. **the arithmetic floor**: the step's floating-point operations of matrix products and
@@ -29,6 +29,7 @@ installed or with ``--no-openfoam``.
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import tempfile
 import time
@@ -182,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
 
     spec = load_spec(resolved.details.spec)
     frame_step = resolved.details.frame_step  # snapshot intervals per model step
-    steps = round(SPAN / (spec.time.interval * frame_step))
+    # model steps over the solver's span, rounded up: the model never covers less time
+    steps = math.ceil(SPAN / (spec.time.interval * frame_step) - 1e-9)
     window = (resolved.details.num_frames or 100) - 1  # steps over the spec's time window
     solver_s = state = None
     if args.no_openfoam or not openfoam_available(("pimpleFoam", "foamDictionary")):
@@ -292,8 +294,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\npimpleFoam: skipped{skipped}")
         return 0
     print(
-        f"\nthe same {SPAN:g} time units ({steps * frame_step} snapshot intervals, {steps} model "
-        f"steps) from the solver's state "
+        f"\nthe same {SPAN:g} time units ({round(SPAN / spec.time.interval)} snapshot intervals; "
+        f"the model: {steps} steps, {steps * frame_step * spec.time.interval:g} time units) "
+        f"from the solver's state "
         f"at t = {spec.time.spin_up:g}, on its mesh ({state.pos.size(0)} nodes):"
     )
     print(f"  pimpleFoam (1 core)  {solver_s:7.2f} s")

@@ -3,12 +3,14 @@
 A trajectory of ``T`` frames gives ``T - history - horizon + 1`` windows; window ``t`` holds
 frames ``t .. t + history + horizon - 1``, the first ``history`` of them the model's input and
 the rest its targets (with ``frame_step`` :math:`s`, frames ``t, t + s, ..., t + (history +
-horizon - 1) s``: a model step of :math:`s` snapshot intervals). With ``warmup``, a window also carries the frames before it, on which
-the trainer advances the model's temporal state (teacher forcing, no gradients) so that the
-window starts from the state a rollout from the trajectory's start would have reached. :class:`TrajectoryWindows` lists the windows of a dataset without
-reading it (the frame counts come from the file headers) and cuts each window from its
-trajectory on access; :func:`collate_windows` makes a PyG :class:`~torch_geometric.data.Batch`
-of several (``fields`` concatenated along nodes, ``cond`` stacked per graph).
+horizon - 1) s``: a model step of :math:`s` snapshot intervals, from every start ``t``). With
+``warmup``, a window also carries the frames before it, on which the trainer advances the
+model's temporal state (teacher forcing, no gradients) so that the window starts from the
+state a rollout from the trajectory's start would have reached. :class:`TrajectoryWindows`
+lists the windows of a dataset without reading it (the frame counts come from the file
+headers) and cuts each window from its trajectory on access; :func:`collate_windows` makes a
+PyG :class:`~torch_geometric.data.Batch` of several (``fields`` concatenated along nodes,
+``cond`` stacked per graph).
 """
 
 from __future__ import annotations
