@@ -25,6 +25,7 @@ from meshfield.checkpoint import CONFIG_FILE, WEIGHTS_FILE
 from meshfield.errors import MeshfieldError
 
 __all__ = [
+    "CYLINDER_WAKE_FAST_RECIPE",
     "CYLINDER_WAKE_RECIPE",
     "PRETRAINED",
     "PRETRAINED_ROOT",
@@ -84,6 +85,19 @@ cp runs/hybrid_pf/* meshfield/assets/pretrained/cylinder_wake/
 meshfield convert "data/cylinder_wake/test/Re=150.safetensors" meshfield/assets/pretrained/cylinder_wake/mesh.vtu --mesh-only
 """
 
+#: How the shipped ``cylinder_wake_fast`` model was made: the data of ``cylinder_wake`` (the
+#: first three commands of :data:`CYLINDER_WAKE_RECIPE`), then ``cylinder_wake``'s weights
+#: trained on to a step of three snapshots (``configs/cylinder_wake_hybrid_step3.json``).
+CYLINDER_WAKE_FAST_RECIPE = """\
+meshfield datagen data_specs/cylinder_wake.yaml --out data/cylinder_wake --jobs 2
+meshfield datagen data_specs/cylinder_wake_065.yaml --out data/cylinder_wake_065 --split train --jobs 2
+meshfield datagen data_specs/cylinder_wake_085.yaml --out data/cylinder_wake_085 --split train --jobs 2
+meshfield train data/cylinder_wake --config configs/cylinder_wake_hybrid_step3.json --out runs/step3
+meshfield finetune runs/step3 data/cylinder_wake --pde navier_stokes --steps 0 --calibration-steps 0 --projection 3 --out runs/step3_pf
+meshfield evaluate runs/step3_pf data/cylinder_wake --split test --generate --out runs/step3_pf/test_metrics.json
+cp runs/step3_pf/* meshfield/assets/pretrained/cylinder_wake_fast/
+"""
+
 #: The registered pretrained models, by name.
 PRETRAINED: dict[str, PretrainedModel] = {
     "cylinder_wake": PretrainedModel(
@@ -97,6 +111,16 @@ PRETRAINED: dict[str, PretrainedModel] = {
         ),
         mesh="cylinder.msh",
         train_command=CYLINDER_WAKE_RECIPE,
+    ),
+    "cylinder_wake_fast": PretrainedModel(
+        name="cylinder_wake_fast",
+        description=(
+            "cylinder_wake's model trained on to step 0.6 time units at a time (three "
+            "snapshots of its data, frame_step 3): the same flows in a third of the steps, "
+            "with the same kind of Navier-Stokes refiner"
+        ),
+        mesh="pretrained/cylinder_wake/mesh.vtu",  # the mesh of cylinder_wake, not copied
+        train_command=CYLINDER_WAKE_FAST_RECIPE,
     ),
 }
 

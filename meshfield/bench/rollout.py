@@ -182,10 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     spec = load_spec(resolved.details.spec)
-    frame_step = resolved.details.frame_step  # snapshot intervals per model step
+    frame_step = int(getattr(model, "frame_step", 1))  # snapshot intervals per model step
     # model steps over the solver's span, rounded up: the model never covers less time
     steps = math.ceil(SPAN / (spec.time.interval * frame_step) - 1e-9)
-    window = (resolved.details.num_frames or 100) - 1  # steps over the spec's time window
+    window = (spec.time.num_snapshots - 1) // frame_step  # steps over the spec's time window
     solver_s = state = None
     if args.no_openfoam or not openfoam_available(("pimpleFoam", "foamDictionary")):
         skipped = "" if args.no_openfoam else " (OpenFOAM not installed)"

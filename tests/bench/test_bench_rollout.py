@@ -73,3 +73,17 @@ def test_bench_rollout_times_a_given_model_of_the_case(
     out = capsys.readouterr().out
     assert f"model {folder}, bundled mesh 4548 nodes" in out
     assert re.search(r"eager\s+[\d.]+ s\s+[\d.]+ ms/step", out)
+
+
+@pytest.mark.slow
+def test_bench_rollout_of_a_model_of_several_snapshots_per_step(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the fast shipped model steps 3 snapshots (0.6 time units) at a time: the spec's window
+    # of 100 snapshots is 33 of its steps, and its residual covers the 34 frames it makes
+    args = ["--no-openfoam", "--repeat", "1", "--batch", "1", "--model", "cylinder_wake_fast"]
+    assert rollout.main(args) == 0
+    out = capsys.readouterr().out
+    assert "33-step generation from the condition alone, 3 snapshot intervals per step" in out
+    assert re.search(r"residual of all 34 frames on the mesh: \+[\d.]+ s", out)
+    assert re.search(r"eager\s+[\d.]+ s\s+[\d.]+ ms/step", out)
