@@ -140,13 +140,21 @@ def test_the_shipped_recipe_builds_the_shipped_architecture() -> None:
         (REPO / "configs/cylinder_wake_hybrid_decay.json").read_text(encoding="utf-8")
     )
     assert decay["model_options"] == recipe["model_options"] and decay["width"] == recipe["width"]
-    shipped = json.loads(
-        (REPO / "meshfield/assets/pretrained/cylinder_wake/config.json").read_text(encoding="utf-8")
-    )["config"]
-    options = model_options(config, tuple(shipped["field_names"]), tuple(shipped["cond_names"]),
-                            shipped["dim"])
-    built = build_model("hmt", **options).config.to_dict()
-    assert json.loads(json.dumps(built)) == shipped
+    # the fast model's recipe builds the same network with its step of three snapshots
+    fast = json.loads(
+        (REPO / "configs/cylinder_wake_hybrid_step3.json").read_text(encoding="utf-8")
+    )
+    assert fast["model_options"] == recipe["model_options"] and fast["frame_step"] == 3
+    for name, stage in (("cylinder_wake", config), ("cylinder_wake_fast", TrainConfig.from_dict(fast))):
+        shipped = json.loads(
+            (REPO / f"meshfield/assets/pretrained/{name}/config.json").read_text(encoding="utf-8")
+        )["config"]
+        options = model_options(stage, tuple(shipped["field_names"]),
+                                tuple(shipped["cond_names"]), shipped["dim"])
+        built = build_model("hmt", **options)
+        # a checkpoint written before frame_step existed reads it as 1
+        assert built.config == type(built.config).from_dict(shipped), name
+        assert built.frame_step == shipped.get("frame_step", 1), name
 
 
 def test_linear_attention_change_keeps_the_rest_of_the_backbone() -> None:

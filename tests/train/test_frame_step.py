@@ -146,7 +146,7 @@ def test_init_from_a_model_of_another_step(heat_data: Path, two_step_run: Path, 
     one_step = torch.cat([f[1:] - f[:-1] for f in fields], dim=0)
     assert float(norm.delta_std) == pytest.approx(float(one_step.std()), rel=1e-3)
     weight = dict(source.named_parameters())
-    moved = max(float((p - weight[n]).abs().max()) for n, p in started.named_parameters())
+    moved = max(float((p - weight[n]).detach().abs().max()) for n, p in started.named_parameters())
     assert moved < 1e-6, result
     # another architecture is still refused
     wider = dataclasses.replace(config, width=32, out_dir=str(tmp_path / "wider"))
