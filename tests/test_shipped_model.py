@@ -1,4 +1,7 @@
-"""The pretrained cylinder_wake model shipped in the package: what a new user runs first.
+"""The pretrained cylinder_wake models shipped in the package: what a new user runs first.
+
+The checkpoint and short-rollout tests run on both: ``cylinder_wake`` (0.2 time units per step, the
+default) and ``cylinder_wake_fast`` (the same network stepping three snapshots, 0.6).
 
 The reference data (18 OpenFOAM runs) is not in the repository, so these tests compute what
 holds without it: the checkpoint is small and loads without unpickling, it knows its training
