@@ -59,8 +59,8 @@ class ResolvedModel(NamedTuple):
     #: the model, in eval mode, on the requested device
     model: FieldModel
     #: the checkpoint's ``config.json`` contents (for a model object: what the model itself
-    #: knows, with ``data_spec`` and ``metadata`` from its attributes of those names if any,
-    #: and its ``frame_step`` under ``config``)
+    #: knows: its ``config`` and, from its attributes of those names if any, ``data_spec``
+    #: and ``metadata``)
     info: dict[str, Any]
     #: the checkpoint directory, ``None`` for a model object
     path: Path | None
@@ -114,7 +114,7 @@ def _model_info(model: FieldModel) -> dict[str, Any]:
         "normalization": model.normalizer.to_dict(),
         "data_spec": spec,
         "metadata": dict(getattr(model, "metadata", None) or {}),
-        "config": {"frame_step": int(getattr(model, "frame_step", 1))},
+        "config": model.config.to_dict(),
     }
 
 
@@ -721,8 +721,8 @@ def generate(
     -------
     FieldResult
         ``fields [T, N, C]`` physical, ``field_names``, ``times [T]`` (from the data spec's
-        start and snapshot interval times the model's ``frame_step``, else step numbers), ``mesh``, ``cond``, ``units`` (from
-        the data spec), ``residual [T, N, R]`` with ``residual_names`` and ``metrics``
+        start and snapshot interval times the model's ``frame_step``, else step numbers),
+        ``mesh``, ``cond``, ``units`` (from the data spec), ``residual [T, N, R]`` with ``residual_names`` and ``metrics``
         (``"R"``: mean squared residual, ``"R_<component>"``) when a PDE is known, and a
         ``query_fn(points, step)`` backed by the model's point-query decoder: ``result.at(q,
         step=k)`` evaluates the decoder of step ``k`` (the last is cached, others are

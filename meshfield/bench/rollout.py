@@ -14,9 +14,9 @@ of its data spec:
 2. **the same 20 time units from the same state**: pimpleFoam spins the flow up on the spec's
    mesh (untimed), then runs 20 more time units writing every snapshot interval (timed, one
    core, as ``meshfield datagen`` runs it); the model rolls out the same 100 snapshot
-   intervals (in ``100 / frame_step`` steps, rounded up) from the solver's state at the start of that
-   stretch (timed, the torch threads
-   of this process). Printed: both times and their ratio;
+   intervals (in ``100 / frame_step`` steps, rounded up) from the solver's state at the start
+   of that stretch (timed, the torch threads of this process). Printed: both times and their
+   ratio;
 3. **the arithmetic floor**: the step's floating-point operations of matrix products and
    attention (``torch.utils.flop_counter``) divided by the GEMM rate measured in this run on
    the step's own shapes (``[N, D] x [D, 4D]``), beside the measured step time.
@@ -294,8 +294,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\npimpleFoam: skipped{skipped}")
         return 0
     print(
-        f"\nthe same {SPAN:g} time units ({round(SPAN / spec.time.interval)} snapshot intervals; "
-        f"the model: {steps} steps, {steps * frame_step * spec.time.interval:g} time units) "
+        f"\nthe same {SPAN:g} time units ({round(SPAN / spec.time.interval)} snapshot "
+        f"intervals; the model: {steps} steps, {steps * frame_step * spec.time.interval:g} "
+        "time units) "
         f"from the solver's state "
         f"at t = {spec.time.spin_up:g}, on its mesh ({state.pos.size(0)} nodes):"
     )

@@ -17,7 +17,6 @@ the epoch, and every other random state is restored.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import logging
@@ -311,12 +310,12 @@ def _write_json(path: Path, value: Any) -> None:
     write_atomic(path, json.dumps(value, indent=2) + "\n")
 
 
-def _load_initial_weights(model: nn.Module, source: str, train_data: Any) -> None:
+def _load_initial_weights(model: nn.Module, source: str) -> None:
     """Copy the weights (and normalization) of a checkpoint into ``model``.
 
     The checkpoint's model may have another ``frame_step`` (a model of one snapshot per step
-    starting a model of several): the statistics of its increments are then fitted again on
-    ``train_data`` for this model's step, the rest is the checkpoint's.
+    starting a model of several): the statistics of the increments are then ``model``'s own
+    (fitted for its step on this run's data), the rest is the checkpoint's.
     """
     from meshfield.checkpoint import load_model
     from meshfield.pretrained import resolve_checkpoint
@@ -333,19 +332,18 @@ def _load_initial_weights(model: nn.Module, source: str, train_data: Any) -> Non
             "(same model, width and options needed)"
         )
         raise ValueError(msg)
+    norm = model.normalizer
+    own = {"delta_mean": norm.delta_mean.clone(), "delta_std": norm.delta_std.clone()}
     model.load_state_dict(saved.state_dict())
     if saved.frame_step != step:
         logger.info(
             "init_from: %s steps %d snapshot(s) at a time, this run %d: the increments' "
-            "statistics are fitted again",
+            "statistics are this run's",
             source,
             saved.frame_step,
             step,
         )
-        fitted = copy.deepcopy(model.normalizer).fit(
-            (train_data[i] for i in range(len(train_data))), frame_step=step
-        )
-        model.normalizer.set_stats(delta_mean=fitted.delta_mean, delta_std=fitted.delta_std)
+        norm.set_stats(**own)
 
 
 # -------------------------------------------------------------------------------------------
@@ -406,8 +404,14 @@ class Trainer:
         seed_everything(config.seed)
         if model is None:
             model = self._build_model()
+        elif int(getattr(model, "frame_step", 1)) != config.frame_step:
+            msg = (
+                f"frame_step: the run steps {config.frame_step} snapshot(s) at a time, the "
+                f"given model {int(getattr(model, 'frame_step', 1))}"
+            )
+            raise ValueError(msg)
         if config.init_from is not None:
-            _load_initial_weights(model, config.init_from, train_data)
+            _load_initial_weights(model, config.init_from)
         names = train_data[0].get("boundary_names") if len(train_data) else None
         self.boundary_names = [str(n) for n in names] if names is not None else None
         self.model = model.to(self.device)
@@ -417,7 +421,7 @@ class Trainer:
             train_data,
             config.history,
             config.horizon,
-            frame_step=int(getattr(self.model, "frame_step", 1)),
+            frame_step=config.frame_step,
             noise=config.noise_std > 0,
             seed=config.seed,
             cache_runs=config.cache_runs,

@@ -152,3 +152,15 @@ def test_init_from_a_model_of_another_step(heat_data: Path, two_step_run: Path, 
     wider = dataclasses.replace(config, width=32, out_dir=str(tmp_path / "wider"))
     with pytest.raises(ValueError, match="another configuration"):
         train(wider, heat_data)
+
+
+def test_a_given_model_of_another_step_is_refused(heat_data: Path, tmp_path: Path) -> None:
+    from meshfield.train import Trainer
+
+    graphs = load_dataset(heat_data, "train")
+    config = TrainConfig(model="meshgraphnet", width=16, frame_step=2, device="cpu",
+                         out_dir=str(tmp_path / "run"), progress=False)
+    model = build_model("meshgraphnet", field_names=tuple(graphs[0].field_names),
+                        cond_names=tuple(graphs[0].cond_names), width=16)
+    with pytest.raises(ValueError, match="the run steps 2 snapshot.s. at a time, the given model 1"):
+        Trainer(config, graphs, model=model)
