@@ -14,6 +14,7 @@ from meshfield._chunks import spans
 from meshfield._config import Config
 from meshfield.nn.attention import FullAttention, LinearAttention, PatchAttention
 from meshfield.nn.conditioning import AdaLNZero, Modulation
+from meshfield.nn.mlp import mlp_forward
 
 if TYPE_CHECKING:
     from meshfield.serialize import Patching, Serialization
@@ -340,7 +341,7 @@ class HybridBlock(nn.Module):
         h = self.norm2(x)
         if modulation is not None:
             h = modulation.modulate(h, batch)
-        h = self.dropout(self.mlp(h))
+        h = self.dropout(mlp_forward(self.mlp, h))
         return x + (modulation.gated(h, batch) if modulation is not None else h)
 
     def __repr__(self) -> str:

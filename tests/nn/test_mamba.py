@@ -356,6 +356,71 @@ def test_rmsnorm_gated_groups():
         torch.testing.assert_close(y[:, grp], part * F.silu(z[:, grp]))
 
 
+def _saved_numel(fn, *args):
+    """Numbers autograd keeps for the backward pass of ``fn(*args)`` (each storage once)."""
+    storages = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes() // t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(*args)
+    return sum(storages.values())
+
+
+@pytest.mark.parametrize("norm_before_gate", [False, True])
+@pytest.mark.parametrize("gated", [True, False])
+@pytest.mark.parametrize("group_size", [None, 4])
+def test_rmsnorm_gated_gradients(norm_before_gate, gated, group_size):
+    torch.manual_seed(0)
+    norm = RMSNormGated(8, group_size=group_size, norm_before_gate=norm_before_gate).double()
+    with torch.no_grad():
+        norm.weight.normal_()
+    x = torch.randn(2, 5, 8, dtype=torch.float64, requires_grad=True)
+    z = torch.randn(2, 5, 8, dtype=torch.float64, requires_grad=True) if gated else None
+    inputs = (x, z) if gated else (x,)
+    torch.autograd.gradcheck(lambda *a: norm(*a), inputs)
+    # the same values as the formula written out, gradients included
+    group = 8 if group_size is None else group_size
+    v = x * F.silu(z) if gated and not norm_before_gate else x
+    v = v.unflatten(-1, (-1, group))
+    expected = (v / (v.square().mean(-1, keepdim=True) + norm.eps).sqrt()).flatten(-2)
+    expected = expected * norm.weight * (F.silu(z) if gated and norm_before_gate else 1)
+    out = norm(*inputs)
+    torch.testing.assert_close(out, expected)
+    grads = torch.autograd.grad(out.square().sum(), [*inputs, norm.weight])
+    expected_grads = torch.autograd.grad(expected.square().sum(), [*inputs, norm.weight])
+    for got, want in zip(grads, expected_grads):
+        torch.testing.assert_close(got, want)
+
+
+def test_rmsnorm_gated_keeps_its_inputs_only():
+    # the gated input, gate and normalized values are recomputed in the backward pass
+    norm = RMSNormGated(64, group_size=32, norm_before_gate=False)
+    x = torch.randn(1, 1000, 64, requires_grad=True)
+    z = torch.randn(1, 1000, 64, requires_grad=True)
+    kept = _saved_numel(norm, x, z)
+    assert kept <= 2 * x.numel() + 2 * 1000 + 64
+    with torch.no_grad():
+        assert _saved_numel(norm, x, z) == 0
+
+
+def test_conv_with_silu_keeps_its_input_only():
+    x = torch.randn(1, 500, 24, requires_grad=True)
+    w = torch.randn(24, 4, requires_grad=True)
+    b = torch.randn(24, requires_grad=True)
+    plain = _saved_numel(lambda: F.silu(causal_conv1d(x, w, b)))
+    fused = _saved_numel(lambda: causal_conv1d(x, w, b, activation="silu"))
+    assert fused <= x.numel() + w.numel() + b.numel() < plain
+    y = causal_conv1d(x, w, b, activation="silu")
+    torch.testing.assert_close(y, F.silu(causal_conv1d(x, w, b)))
+    grads = torch.autograd.grad(y.square().sum(), (x, w, b))
+    plain_grads = torch.autograd.grad(F.silu(causal_conv1d(x, w, b)).square().sum(), (x, w, b))
+    for got, want in zip(grads, plain_grads):
+        torch.testing.assert_close(got, want)
+
+
 def test_importing_never_loads_cuda_libraries():
     # beyond what torch and PyG load themselves (PyG imports Triton where it is installed)
     code = (

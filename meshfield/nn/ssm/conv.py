@@ -57,26 +57,38 @@ def _shifted_taps(
             target.index_put_(index, -values * tap, accumulate=True)
 
 
+def _conv_forward(x: Tensor, taps: Tensor, bias: Tensor | None, crossings: list) -> Tensor:
+    out = x * taps[0]
+    _shifted_taps(x, out, taps, crossings, backward=False)
+    if bias is not None:
+        out += bias
+    return out
+
+
 class _CausalConv(torch.autograd.Function):
-    # shifted multiply-adds in place: only the input is kept for the backward pass
+    # shifted multiply-adds in place: only the input is kept for the backward pass; with the
+    # SiLU applied inside, its input is recomputed there instead of kept
 
     @staticmethod
-    def forward(ctx, x, weight, bias, crossings):  # type: ignore[override]
+    def forward(ctx, x, weight, bias, crossings, silu):  # type: ignore[override]
         # taps[s] multiplies the token s steps back (the weight's last column is s = 0)
         taps = weight.flip(-1).t().contiguous()
-        out = x * taps[0]
-        _shifted_taps(x, out, taps, crossings, backward=False)
-        if bias is not None:
-            out += bias
-        ctx.save_for_backward(x, taps)
+        out = _conv_forward(x, taps, bias, crossings)
+        if silu:
+            out = F.silu(out, inplace=True)
+        ctx.save_for_backward(x, taps, bias)
         ctx.crossings = crossings
-        ctx.has_bias = bias is not None
+        ctx.silu = silu
         return out
 
     @staticmethod
     def backward(ctx, grad_out):  # type: ignore[override]
-        x, taps = ctx.saved_tensors
+        x, taps, bias = ctx.saved_tensors
         crossings = ctx.crossings
+        if ctx.silu:
+            grad_out = torch.ops.aten.silu_backward(
+                grad_out, _conv_forward(x, taps, bias, crossings)
+            )
         width = taps.shape[0]
         seqlen = x.shape[1]
         grad_x = grad_w = grad_b = None
@@ -97,9 +109,9 @@ class _CausalConv(torch.autograd.Function):
                 columns.append(column)
             # columns are shifts 0, 1, ...; the weight's last column is shift 0
             grad_w = torch.stack(columns[::-1], dim=-1)
-        if ctx.has_bias and ctx.needs_input_grad[2]:
+        if bias is not None and ctx.needs_input_grad[2]:
             grad_b = grad_out.sum(dim=(0, 1))
-        return grad_x, grad_w, grad_b, None
+        return grad_x, grad_w, grad_b, None, None
 
 
 def _causal_conv_traced(
@@ -183,10 +195,8 @@ def causal_conv1d(
     if torch.compiler.is_compiling():
         # traceable without data-dependent shapes; inductor fuses the taps into one loop
         out = _causal_conv_traced(x, weight, bias, seq_idx)
-    else:
-        # channels stay last: F.conv1d would transpose to [batch, channels, seqlen] and back,
-        # and its depthwise backward is slow on CPUs
-        out = _CausalConv.apply(x, weight, bias, _crossings(seq_idx, weight.shape[-1]))
-    if activation is not None:
-        out = F.silu(out)
-    return out
+        return out if activation is None else F.silu(out)
+    # channels stay last: F.conv1d would transpose to [batch, channels, seqlen] and back, and
+    # its depthwise backward is slow on CPUs
+    crossings = _crossings(seq_idx, weight.shape[-1])
+    return _CausalConv.apply(x, weight, bias, crossings, activation is not None)

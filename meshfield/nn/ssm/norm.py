@@ -81,15 +81,15 @@ class RMSNormGated(nn.Module):
         dtype = x.dtype
         # statistics in float32 at least, as the fused kernels do
         work = torch.promote_types(dtype, torch.float32)
-        x = x.to(work)
-        if z is not None and not self.norm_before_gate:
-            x = x * F.silu(z.to(work))
         group = self.hidden_size if self.group_size is None else self.group_size
-        grouped = x.unflatten(-1, (-1, group))
-        rstd = torch.rsqrt(grouped.square().mean(dim=-1, keepdim=True) + self.eps)
-        out = (grouped * rstd).flatten(-2) * self.weight.to(work)
-        if z is not None and self.norm_before_gate:
-            out = out * F.silu(z.to(work))
+        x = x.to(work)
+        z = None if z is None else z.to(work)
+        weight = self.weight.to(work)
+        if torch.compiler.is_compiling() or not torch.is_grad_enabled():
+            # plain operations: inductor fuses them, and without gradients nothing is kept
+            out = _gated_rms_norm(x, z, weight, group, self.eps, self.norm_before_gate)[0]
+        else:
+            out = _GatedRMSNorm.apply(x, z, weight, group, self.eps, self.norm_before_gate)
         return out.to(dtype)
 
     def extra_repr(self) -> str:
@@ -97,3 +97,63 @@ class RMSNormGated(nn.Module):
             f"{self.hidden_size}, eps={self.eps}, group_size={self.group_size}, "
             f"norm_before_gate={self.norm_before_gate}"
         )
+
+
+def _gated_rms_norm(
+    x: Tensor, z: Tensor | None, weight: Tensor, group: int, eps: float, norm_before_gate: bool
+) -> tuple[Tensor, Tensor]:
+    """The normalization as plain operations; returns ``(out, rstd)``, ``rstd [..., groups, 1]``."""
+    if z is not None and not norm_before_gate:
+        x = x * F.silu(z)
+    grouped = x.unflatten(-1, (-1, group))
+    rstd = torch.rsqrt(grouped.square().mean(dim=-1, keepdim=True) + eps)
+    out = (grouped * rstd).flatten(-2) * weight
+    if z is not None and norm_before_gate:
+        out = out * F.silu(z)
+    return out, rstd
+
+
+class _GatedRMSNorm(torch.autograd.Function):
+    # keeps x, z and the per-group 1/rms only (autograd would keep the gated input, the gate,
+    # the normalized values and their product with the weight: four tensors of x's size);
+    # the backward pass recomputes the gate and the normalized values from them
+
+    @staticmethod
+    def forward(ctx, x, z, weight, group, eps, norm_before_gate):  # type: ignore[override]
+        out, rstd = _gated_rms_norm(x, z, weight, group, eps, norm_before_gate)
+        ctx.save_for_backward(x, z, weight, rstd)
+        ctx.group = group
+        ctx.norm_before_gate = norm_before_gate
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):  # type: ignore[override]
+        x, z, weight, rstd = ctx.saved_tensors
+        group, before = ctx.group, ctx.norm_before_gate
+        gate = None if z is None else F.silu(z)
+        grad_z = grad_w = None
+        # v: the values normalized, v_hat = v / rms(v); g: the gradient reaching v_hat * weight
+        v = x if gate is None or before else x * gate
+        groups = rstd.shape[-2]
+        v_hat = (v.unflatten(-1, (groups, group)) * rstd).flatten(-2)
+        g = grad_out if gate is None or not before else grad_out * gate
+        product = g * v_hat
+        if ctx.needs_input_grad[2]:
+            grad_w = product.flatten(0, -2).sum(0)
+        # per group: mean of g * weight * v_hat, as one small matrix product
+        grouped_product = product.unflatten(-1, (groups, group))
+        dot = torch.einsum("...gc,gc->...g", grouped_product, weight.view(groups, group))
+        dot = dot.unsqueeze(-1) / group
+        v_grouped = v_hat.unflatten(-1, (groups, group))
+        g_hat = (g * weight).unflatten(-1, (groups, group))
+        grad_v = torch.addcmul(g_hat, v_grouped, dot, value=-1)
+        grad_v = (grad_v * rstd).flatten(-2)
+        if gate is None or before:
+            grad_x = grad_v
+            if gate is not None and ctx.needs_input_grad[1]:
+                grad_z = torch.ops.aten.silu_backward(grad_out * v_hat * weight, z)
+        else:
+            grad_x = grad_v * gate
+            if ctx.needs_input_grad[1]:
+                grad_z = torch.ops.aten.silu_backward(grad_v * x, z)
+        return grad_x, grad_z, grad_w, None, None, None

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from meshfield.nn.mlp import mlp_forward
+
+
+def _saved_numel(fn) -> int:
+    storages = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes() // t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(storages.values())
+
+
+def _mlp(approximate: str = "none", dropout: float = 0.0, bias: bool = True) -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Linear(6, 24, bias=bias),
+        nn.GELU(approximate),
+        nn.Dropout(dropout),
+        nn.Linear(24, 6, bias=bias),
+    ).double()
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_same_values_and_gradients_as_the_module(approximate: str, bias: bool) -> None:
+    mlp = _mlp(approximate, bias=bias)
+    x = torch.randn(3, 7, 6, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda x: mlp_forward(mlp, x), (x,))
+    out = mlp_forward(mlp, x)
+    torch.testing.assert_close(out, mlp(x))
+    params = list(mlp.parameters())
+    got = torch.autograd.grad(out.sin().sum(), [x, *params])
+    want = torch.autograd.grad(mlp(x).sin().sum(), [x, *params])
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+
+
+def test_the_activation_is_not_kept() -> None:
+    mlp = _mlp().float()
+    x = torch.randn(1000, 6, requires_grad=True)
+    plain = _saved_numel(lambda: mlp(x))
+    recomputed = _saved_numel(lambda: mlp_forward(mlp, x))
+    # input and pre-activation (and the weights): the [1000, 24] activation is gone
+    assert recomputed <= plain - 1000 * 24
+    assert recomputed <= x.numel() + 1000 * 24 + sum(p.numel() for p in mlp.parameters())
+
+
+def test_other_modules_and_active_dropout_run_as_they_are() -> None:
+    x = torch.randn(50, 6, dtype=torch.float64, requires_grad=True)
+    dropped = _mlp(dropout=0.5).train()
+    torch.manual_seed(1)
+    a = mlp_forward(dropped, x)
+    torch.manual_seed(1)
+    torch.testing.assert_close(a, dropped(x))
+    assert (a != _mlp()(x)).any()  # the dropout did act
+    relu = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 6)).double()
+    torch.testing.assert_close(mlp_forward(relu, x), relu(x))
+    # an idle dropout (eval mode) is skipped by the recomputing path, values unchanged
+    dropped.eval()
+    torch.testing.assert_close(mlp_forward(dropped, x), dropped(x))
