@@ -49,6 +49,21 @@ def test_quick_run_prints_every_row(capsys: pytest.CaptureFixture[str]) -> None:
         assert label in out, label
 
 
+def test_targets_name_the_training_ratio_at_10k_and_100k(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = [
+        model.Row("hmt", 10_000, True, 1.0, 10**9, 10_000),
+        model.Row("meshgraphnet", 10_000, True, 3.2, 10**9, 10_000),
+        model.Row("hmt", 100_000, True, 10.0, 10**9, 100_000),
+        model.Row("meshgraphnet", 100_000, True, 25.0, 10**9, 100_000, checkpoint=True),
+    ]
+    model._print_targets(rows, (10_000, 100_000))
+    out = capsys.readouterr().out
+    assert re.search(r"training step at 10k\s+3\.2\s+target >= 3\s+met", out)
+    assert re.search(r"training step at 100k\s+2\.5\s+target >= 3\s+NOT met \(meshgraphnet", out)
+
+
 def test_bad_sizes_are_rejected() -> None:
     with pytest.raises(SystemExit):
         model.main(["--sizes", "0"])
