@@ -65,11 +65,16 @@ def mlp_forward(mlp: nn.Module, x: Tensor) -> Tensor:
     """``mlp(x)``; a ``Sequential(Linear, GELU, Linear)`` (with an idle dropout between) under
     autograd keeps its input and pre-activation only, and recomputes the GELU backwards.
 
-    Same values and gradients as ``mlp(x)``; under ``torch.compile``, without gradients, or
-    for any other module it is ``mlp(x)`` itself.
+    Same values and gradients as ``mlp(x)``; under ``torch.compile`` or autocast, without
+    gradients, or for any other module it is ``mlp(x)`` itself.
     """
     layers = _gelu_mlp_layers(mlp)
-    if layers is None or not torch.is_grad_enabled() or torch.compiler.is_compiling():
+    if (
+        layers is None
+        or not torch.is_grad_enabled()
+        or torch.compiler.is_compiling()
+        or torch.is_autocast_enabled(x.device.type)
+    ):
         return mlp(x)
     first, act, second = layers
     return _GeluMLP.apply(

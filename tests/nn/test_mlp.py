@@ -67,3 +67,15 @@ def test_other_modules_and_active_dropout_run_as_they_are() -> None:
     # an idle dropout (eval mode) is skipped by the recomputing path, values unchanged
     dropped.eval()
     torch.testing.assert_close(mlp_forward(dropped, x), dropped(x))
+
+
+def test_autocast_runs_the_module_as_it_is() -> None:
+    mlp = _mlp().float()
+    x = torch.randn(20, 6, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = mlp_forward(mlp, x)
+        expected = mlp(x)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out, expected)
+    out.float().sum().backward()  # the module's own backward, mixed dtypes and all
+    assert x.grad is not None and torch.isfinite(x.grad).all()

@@ -439,10 +439,13 @@ class Mamba(nn.Module):
         """Torch forward of ``u``, whose first ``history`` tokens only feed the convolution."""
         batch = u.shape[0]
         d_mlp, d_ssm, d_bc = self.d_mlp, self.d_ssm, self.ngroups * self.d_state
-        zxbcdt = self.in_proj(u)
-        z0, x0, z, xBC, dt = torch.split(
-            zxbcdt, [d_mlp, d_mlp, d_ssm, d_ssm + 2 * d_bc, self.nheads], dim=-1
-        )
+        # in_proj as one product per piece: each piece comes out contiguous (column slices of
+        # one [L, d_in_proj] output are strided, and element-wise work on them several times
+        # slower on CPUs), and the backward pass sums input gradients instead of concatenating
+        sizes = [d_mlp, d_mlp, d_ssm, d_ssm + 2 * d_bc, self.nheads]
+        weights = self.in_proj.weight.split(sizes)
+        biases = [None] * 5 if self.in_proj.bias is None else self.in_proj.bias.split(sizes)
+        z0, x0, z, xBC, dt = (F.linear(u, w, b) for w, b in zip(weights, biases))
         xBC = causal_conv1d(
             xBC, self.conv1d.weight, self.conv1d.bias, seq_idx=seq_idx, activation=self.activation
         )
