@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from meshfield.nn._grad import differentiable_backward
+
 __all__ = ["mlp_forward"]
 
 
@@ -18,15 +20,23 @@ class _GeluMLP(torch.autograd.Function):
     def forward(ctx, x, weight1, bias1, weight2, bias2, approximate):  # type: ignore[override]
         hidden = F.linear(x, weight1, bias1)
         out = F.linear(F.gelu(hidden, approximate=approximate), weight2, bias2)
-        ctx.save_for_backward(x, hidden, weight1, weight2)
+        ctx.save_for_backward(x, hidden, weight1, weight2, bias1, bias2)
         ctx.approximate = approximate
         ctx.has_bias = (bias1 is not None, bias2 is not None)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):  # type: ignore[override]
-        x, hidden, weight1, weight2 = ctx.saved_tensors
+        x, hidden, weight1, weight2, bias1, bias2 = ctx.saved_tensors
         needs = ctx.needs_input_grad
+        if torch.is_grad_enabled():  # this backward pass is differentiated in turn
+
+            def plain(x: Tensor, w1: Tensor, b1: Tensor | None, w2: Tensor, b2: Tensor | None):
+                hidden = F.gelu(F.linear(x, w1, b1), approximate=ctx.approximate)
+                return F.linear(hidden, w2, b2)
+
+            inputs = (x, weight1, bias1, weight2, bias2)
+            return (*differentiable_backward(plain, inputs, needs, grad_out), None)
         grad_out2 = grad_out.reshape(-1, grad_out.shape[-1])
         hidden2 = hidden.reshape(-1, hidden.shape[-1])
         grad_x = grad_w1 = grad_b1 = grad_w2 = grad_b2 = None

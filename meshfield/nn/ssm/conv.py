@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from meshfield.nn._grad import differentiable_backward
+
 __all__ = ["causal_conv1d"]
 
 
@@ -70,21 +72,29 @@ class _CausalConv(torch.autograd.Function):
     # SiLU applied inside, its input is recomputed there instead of kept
 
     @staticmethod
-    def forward(ctx, x, weight, bias, crossings, silu):  # type: ignore[override]
+    def forward(ctx, x, weight, bias, seq_idx, crossings, silu):  # type: ignore[override]
         # taps[s] multiplies the token s steps back (the weight's last column is s = 0)
         taps = weight.flip(-1).t().contiguous()
         out = _conv_forward(x, taps, bias, crossings)
         if silu:
             out = F.silu(out, inplace=True)
-        ctx.save_for_backward(x, taps, bias)
+        ctx.save_for_backward(x, weight, taps, bias, seq_idx)
         ctx.crossings = crossings
         ctx.silu = silu
         return out
 
     @staticmethod
     def backward(ctx, grad_out):  # type: ignore[override]
-        x, taps, bias = ctx.saved_tensors
+        x, weight, taps, bias, seq_idx = ctx.saved_tensors
         crossings = ctx.crossings
+        if torch.is_grad_enabled():  # this backward pass is differentiated in turn
+
+            def plain(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+                out = _causal_conv_traced(x, weight, bias, seq_idx)
+                return F.silu(out) if ctx.silu else out
+
+            grads = differentiable_backward(plain, (x, weight, bias), ctx.needs_input_grad, grad_out)
+            return (*grads, None, None, None)
         if ctx.silu:
             grad_out = torch.ops.aten.silu_backward(
                 grad_out, _conv_forward(x, taps, bias, crossings)
@@ -111,7 +121,7 @@ class _CausalConv(torch.autograd.Function):
             grad_w = torch.stack(columns[::-1], dim=-1)
         if bias is not None and ctx.needs_input_grad[2]:
             grad_b = grad_out.sum(dim=(0, 1))
-        return grad_x, grad_w, grad_b, None, None
+        return grad_x, grad_w, grad_b, None, None, None
 
 
 def _causal_conv_traced(
@@ -199,4 +209,4 @@ def causal_conv1d(
     # channels stay last: F.conv1d would transpose to [batch, channels, seqlen] and back, and
     # its depthwise backward is slow on CPUs
     crossings = _crossings(seq_idx, weight.shape[-1])
-    return _CausalConv.apply(x, weight, bias, crossings, activation is not None)
+    return _CausalConv.apply(x, weight, bias, seq_idx, crossings, activation is not None)

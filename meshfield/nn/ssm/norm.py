@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from meshfield.nn._grad import differentiable_backward
+
 __all__ = ["RMSNormGated"]
 
 
@@ -123,6 +125,7 @@ class _GatedRMSNorm(torch.autograd.Function):
         out, rstd = _gated_rms_norm(x, z, weight, group, eps, norm_before_gate)
         ctx.save_for_backward(x, z, weight, rstd)
         ctx.group = group
+        ctx.eps = eps
         ctx.norm_before_gate = norm_before_gate
         return out
 
@@ -130,6 +133,13 @@ class _GatedRMSNorm(torch.autograd.Function):
     def backward(ctx, grad_out):  # type: ignore[override]
         x, z, weight, rstd = ctx.saved_tensors
         group, before = ctx.group, ctx.norm_before_gate
+        if torch.is_grad_enabled():  # this backward pass is differentiated in turn
+
+            def plain(x: Tensor, z: Tensor | None, weight: Tensor) -> Tensor:
+                return _gated_rms_norm(x, z, weight, group, ctx.eps, before)[0]
+
+            grads = differentiable_backward(plain, (x, z, weight), ctx.needs_input_grad, grad_out)
+            return (*grads, None, None, None)
         gate = None if z is None else F.silu(z)
         grad_z = grad_w = None
         # v: the values normalized, v_hat = v / rms(v); g: the gradient reaching v_hat * weight
