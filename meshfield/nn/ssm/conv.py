@@ -93,7 +93,8 @@ class _CausalConv(torch.autograd.Function):
                 out = _causal_conv_traced(x, weight, bias, seq_idx)
                 return F.silu(out) if ctx.silu else out
 
-            grads = differentiable_backward(plain, (x, weight, bias), ctx.needs_input_grad, grad_out)
+            needs = ctx.needs_input_grad
+            grads = differentiable_backward(plain, (x, weight, bias), needs, grad_out)
             return (*grads, None, None, None)
         if ctx.silu:
             grad_out = torch.ops.aten.silu_backward(
