@@ -23,6 +23,23 @@ def differentiable_backward(
     constants to autograd. Inside such a backward pass (grad mode on), recomputing the forward
     pass from the saved inputs in plain operations and differentiating it is right at every
     order.
+
+    Parameters
+    ----------
+    fn : callable
+        The forward pass in plain operations, ``fn(*inputs) -> Tensor``.
+    inputs : sequence of torch.Tensor or None
+        The Function's saved inputs, as ``fn`` takes them.
+    needs : sequence of bool
+        ``ctx.needs_input_grad``: which inputs get a gradient (an entry past the end, or for
+        a None input, gets None).
+    grad_out : torch.Tensor
+        The gradient reaching the output of ``fn``.
+
+    Returns
+    -------
+    list of torch.Tensor or None
+        One entry per input: its gradient, part of the graph, or None.
     """
     with torch.enable_grad():
         out = fn(*inputs)
