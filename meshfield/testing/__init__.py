@@ -1,5 +1,5 @@
-"""Public test helpers: tiny meshes with known answers and assertions for equivariance, round
-trips and backend parity. Downstream projects can use them in their own test suites."""
+"""Public test helpers: tiny meshes with known answers, assertions for equivariance, round
+trips and backend parity, and what autograd keeps for a backward pass. Downstream projects can use them in their own test suites."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ _LAZY: dict[str, str] = {
     "assert_roundtrip": "meshfield.testing.roundtrip",
     "assert_backend_parity": "meshfield.testing.parity",
     "tiny_meshes": "meshfield.testing.meshes",
+    "saved_numel": "meshfield.testing.memory",
 }
 
 __all__ = list(_LAZY)

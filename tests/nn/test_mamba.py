@@ -14,6 +14,7 @@ from meshfield.errors import MissingDependencyError
 from meshfield.nn.ssm import Mamba, RMSNormGated, causal_conv1d
 from meshfield.nn.ssm import _cuda as cuda_module
 from meshfield.nn.ssm import mamba as mamba_module
+from meshfield.testing import saved_numel
 from meshfield.testing.parity import assert_backend_parity
 from meshfield.typing import extensions_disabled
 
@@ -361,19 +362,6 @@ def test_rmsnorm_gated_groups():
         torch.testing.assert_close(y[:, grp], part * F.silu(z[:, grp]))
 
 
-def _saved_numel(fn, *args):
-    """Numbers autograd keeps for the backward pass of ``fn(*args)`` (each storage once)."""
-    storages = {}
-
-    def pack(t):
-        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes() // t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn(*args)
-    return sum(storages.values())
-
-
 @pytest.mark.parametrize("norm_before_gate", [False, True])
 @pytest.mark.parametrize("gated", [True, False])
 @pytest.mark.parametrize("group_size", [None, 4])
@@ -427,18 +415,18 @@ def test_rmsnorm_gated_keeps_its_inputs_only():
     norm = RMSNormGated(64, group_size=32, norm_before_gate=False)
     x = torch.randn(1, 1000, 64, requires_grad=True)
     z = torch.randn(1, 1000, 64, requires_grad=True)
-    kept = _saved_numel(norm, x, z)
+    kept = saved_numel(norm, x, z)
     assert kept <= 2 * x.numel() + 2 * 1000 + 64
     with torch.no_grad():
-        assert _saved_numel(norm, x, z) == 0
+        assert saved_numel(norm, x, z) == 0
 
 
 def test_conv_with_silu_keeps_its_input_only():
     x = torch.randn(1, 500, 24, requires_grad=True)
     w = torch.randn(24, 4, requires_grad=True)
     b = torch.randn(24, requires_grad=True)
-    plain = _saved_numel(lambda: F.silu(causal_conv1d(x, w, b)))
-    fused = _saved_numel(lambda: causal_conv1d(x, w, b, activation="silu"))
+    plain = saved_numel(lambda: F.silu(causal_conv1d(x, w, b)))
+    fused = saved_numel(lambda: causal_conv1d(x, w, b, activation="silu"))
     # the input, the weight and its taps as a contiguous copy, the bias
     assert fused <= x.numel() + 2 * w.numel() + b.numel() < plain
     y = causal_conv1d(x, w, b, activation="silu")

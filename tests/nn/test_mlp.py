@@ -5,18 +5,7 @@ import torch
 from torch import nn
 
 from meshfield.nn.mlp import mlp_forward
-
-
-def _saved_numel(fn) -> int:
-    storages = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes() // t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn()
-    return sum(storages.values())
+from meshfield.testing import saved_numel
 
 
 def _mlp(approximate: str = "none", dropout: float = 0.0, bias: bool = True) -> nn.Sequential:
@@ -55,8 +44,8 @@ def test_second_derivatives() -> None:
 def test_the_activation_is_not_kept() -> None:
     mlp = _mlp().float()
     x = torch.randn(1000, 6, requires_grad=True)
-    plain = _saved_numel(lambda: mlp(x))
-    recomputed = _saved_numel(lambda: mlp_forward(mlp, x))
+    plain = saved_numel(lambda: mlp(x))
+    recomputed = saved_numel(lambda: mlp_forward(mlp, x))
     # input and pre-activation (and the parameters): the [1000, 24] activation is gone
     biases = mlp[0].bias.numel() + mlp[3].bias.numel()
     assert recomputed <= plain - 1000 * 24 + biases
