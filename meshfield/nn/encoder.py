@@ -141,7 +141,8 @@ class _MessageSum(torch.autograd.Function):
             z = _message_block(target, source, f, weight, s, d)
             if differentiable:
                 sigmoid = torch.sigmoid(z)
-                # silu'(z) = sigmoid(z) (1 + z (1 - sigmoid(z)))
+                # silu'(z) = sigmoid(z) (1 + z (1 - sigmoid(z))), in operations autograd can
+                # differentiate (it has no derivative of silu_backward)
                 dz = grad.index_select(0, d) * (sigmoid * (1 + z * (1 - sigmoid)))
                 if grad_target is not None:
                     grad_target = grad_target.index_add(0, d, dz)

@@ -22,7 +22,6 @@ class _GeluMLP(torch.autograd.Function):
         out = F.linear(F.gelu(hidden, approximate=approximate), weight2, bias2)
         ctx.save_for_backward(x, hidden, weight1, weight2, bias1, bias2)
         ctx.approximate = approximate
-        ctx.has_bias = (bias1 is not None, bias2 is not None)
         return out
 
     @staticmethod
@@ -42,14 +41,14 @@ class _GeluMLP(torch.autograd.Function):
         grad_x = grad_w1 = grad_b1 = grad_w2 = grad_b2 = None
         if needs[3]:
             grad_w2 = grad_out2.t() @ F.gelu(hidden2, approximate=ctx.approximate)
-        if needs[4] and ctx.has_bias[1]:
+        if needs[4] and bias2 is not None:
             grad_b2 = grad_out2.sum(0)
         grad_hidden = torch.ops.aten.gelu_backward(
             grad_out2 @ weight2, hidden2, approximate=ctx.approximate
         )
         if needs[1]:
             grad_w1 = grad_hidden.t() @ x.reshape(-1, x.shape[-1])
-        if needs[2] and ctx.has_bias[0]:
+        if needs[2] and bias1 is not None:
             grad_b1 = grad_hidden.sum(0)
         if needs[0]:
             grad_x = (grad_hidden @ weight1).view(x.shape)

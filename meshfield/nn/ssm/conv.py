@@ -59,6 +59,12 @@ def _shifted_taps(
             target.index_put_(index, -values * tap, accumulate=True)
 
 
+def _taps(weight: Tensor) -> Tensor:
+    """``[width, channels]``, contiguous: ``taps[s]`` multiplies the token ``s`` steps back (the
+    weight's last column is ``s = 0``)."""
+    return weight.flip(-1).t().contiguous()
+
+
 def _conv_forward(x: Tensor, taps: Tensor, bias: Tensor | None, crossings: list) -> Tensor:
     out = x * taps[0]
     _shifted_taps(x, out, taps, crossings, backward=False)
@@ -73,19 +79,17 @@ class _CausalConv(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, seq_idx, crossings, silu):  # type: ignore[override]
-        # taps[s] multiplies the token s steps back (the weight's last column is s = 0)
-        taps = weight.flip(-1).t().contiguous()
-        out = _conv_forward(x, taps, bias, crossings)
+        out = _conv_forward(x, _taps(weight), bias, crossings)
         if silu:
             out = F.silu(out, inplace=True)
-        ctx.save_for_backward(x, weight, taps, bias, seq_idx)
+        ctx.save_for_backward(x, weight, bias, seq_idx)
         ctx.crossings = crossings
         ctx.silu = silu
         return out
 
     @staticmethod
     def backward(ctx, grad_out):  # type: ignore[override]
-        x, weight, taps, bias, seq_idx = ctx.saved_tensors
+        x, weight, bias, seq_idx = ctx.saved_tensors
         crossings = ctx.crossings
         if torch.is_grad_enabled():  # this backward pass is differentiated in turn
 
@@ -96,6 +100,7 @@ class _CausalConv(torch.autograd.Function):
             needs = ctx.needs_input_grad
             grads = differentiable_backward(plain, (x, weight, bias), needs, grad_out)
             return (*grads, None, None, None)
+        taps = _taps(weight)
         if ctx.silu:
             grad_out = torch.ops.aten.silu_backward(
                 grad_out, _conv_forward(x, taps, bias, crossings)
