@@ -722,8 +722,9 @@ def generate(
     FieldResult
         ``fields [T, N, C]`` physical, ``field_names``, ``times [T]`` (from the data spec's
         start and snapshot interval times the model's ``frame_step``, else step numbers),
-        ``mesh``, ``cond``, ``units`` (from the data spec), ``residual [T, N, R]`` with ``residual_names`` and ``metrics``
-        (``"R"``: mean squared residual, ``"R_<component>"``) when a PDE is known, and a
+        ``mesh``, ``cond``, ``units`` (from the data spec), ``residual [T, N, R]`` with
+        ``residual_names`` and ``metrics`` (``"R"``: mean squared residual,
+        ``"R_<component>"``) when a PDE is known, and a
         ``query_fn(points, step)`` backed by the model's point-query decoder: ``result.at(q,
         step=k)`` evaluates the decoder of step ``k`` (the last is cached, others are
         recomputed from the stored frames; with ``q.requires_grad`` the values are

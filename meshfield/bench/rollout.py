@@ -296,9 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nthe same {SPAN:g} time units ({round(SPAN / spec.time.interval)} snapshot "
         f"intervals; the model: {steps} steps, {steps * frame_step * spec.time.interval:g} "
-        "time units) "
-        f"from the solver's state "
-        f"at t = {spec.time.spin_up:g}, on its mesh ({state.pos.size(0)} nodes):"
+        f"time units) from the solver's state at t = {spec.time.spin_up:g}, on its mesh "
+        f"({state.pos.size(0)} nodes):"
     )
     print(f"  pimpleFoam (1 core)  {solver_s:7.2f} s")
     for label, row in rows.items():

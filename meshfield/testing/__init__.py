@@ -1,5 +1,6 @@
 """Public test helpers: tiny meshes with known answers, assertions for equivariance, round
-trips and backend parity, and what autograd keeps for a backward pass. Downstream projects can use them in their own test suites."""
+trips and backend parity, and what autograd keeps for a backward pass. Downstream projects
+can use them in their own test suites."""
 
 from __future__ import annotations
 

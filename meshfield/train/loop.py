@@ -404,10 +404,10 @@ class Trainer:
         seed_everything(config.seed)
         if model is None:
             model = self._build_model()
-        elif int(getattr(model, "frame_step", 1)) != config.frame_step:
+        elif (given := int(getattr(model, "frame_step", 1))) != config.frame_step:
             msg = (
                 f"frame_step: the run steps {config.frame_step} snapshot(s) at a time, the "
-                f"given model {int(getattr(model, 'frame_step', 1))}"
+                f"given model {given}"
             )
             raise ValueError(msg)
         if config.init_from is not None:
