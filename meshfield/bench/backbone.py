@@ -19,7 +19,9 @@ wall time over ``--repeat`` calls and peak resident memory above the set-up. Flo
 2. **Scan alone** at ``--scan-length`` (64k): ``d_inner = 128``, ``d_state = 16``, batch 1,
    :func:`~meshfield.nn.ssd_chunked` vs ``mambapy``'s selective scan (its ``pscan``) vs
    :func:`~meshfield.nn.ssd_reference` (at ``--reference-length``, compared per token).
-3. **Targets** against the figures just measured, with ratios.
+3. **Targets** against the figures just measured, with ratios; beside the BiMamba block's time
+   per token, its arithmetic floor (:mod:`meshfield.bench._floor`: the operations of its matrix
+   products, forward and backward, over the GEMM rate measured in this process at the end).
 
 A configuration whose predicted peak memory (bytes per token of the previous length of the
 same series times ``L``) exceeds ``--max-mb`` is skipped with a note, as is full attention
@@ -41,6 +43,7 @@ from typing import Any
 
 import torch
 
+from meshfield.bench._floor import count_flops, gemm_rate
 from meshfield.bench._measure import Measurement, measure
 
 __all__ = ["main"]
@@ -55,6 +58,8 @@ CHUNK_SIZE = 64
 
 DEFAULT_SIZES = (16384, 65536, 262144, 1048576)
 QUICK_SIZES = (256, 1024)
+#: tokens on which the BiMamba block's operations per token are counted, and GEMM rows of the rate
+FLOOR_LENGTH = 16384
 #: up to this length one untimed call comes first (one-time costs off the clock)
 WARMUP_MAX_LENGTH = 16384
 
@@ -457,17 +462,47 @@ def main(argv: Sequence[str] | None = None) -> int:
             "scan", "ssd_reference", reference_length, backward, "setup_scan", impl="reference"
         )
 
-    _print_targets(runner, sizes, scan_length)
+    _print_targets(runner, sizes, scan_length, _bimamba_floor(min(sizes[0], FLOOR_LENGTH)))
     print(
         "\n  figures taken on a shared machine are indicative; rerun on a quiet one to report them"
     )
     return 0
 
 
-def _print_targets(runner: _Runner, sizes: Sequence[int], scan_length: int) -> None:
+def _bimamba_floor(length: int) -> tuple[float, float]:
+    """Operations per token of a BiMamba block's forward and backward, and the GEMM rate now.
+
+    Counted in this process on ``length`` tokens (the count per token barely moves with the
+    length: every part of the block is per token or per chunk), the rate on a
+    ``[16k, d_model] x [d_model, 4 d_model]`` product, the shape of the block's projections.
+    """
+    call, _ = setup_block(mixer="bimamba", length=length, backward=True)
+    _, flops = count_flops(call)
+    return flops / length, gemm_rate(FLOOR_LENGTH, D_MODEL)
+
+
+def _print_targets(
+    runner: _Runner, sizes: Sequence[int], scan_length: int, floor: tuple[float, float]
+) -> None:
     print("\ntargets (measured in this run)")
-    # 1. linear time: BiMamba growth from 64k (or the smallest size) to the largest measured
+    # 0. the BiMamba block per token at 64k (or the longest length measured), and its floor
     series = runner.series("block", "BiMamba block", True)
+    flops_per_token, rate = floor
+    floor_us = flops_per_token / rate * 1e6
+    row = runner.find("block", "BiMamba block", 65536, True) or (series[-1] if series else None)
+    value = row.us_per_token if row else None
+    at = _fmt_len(row.length) if row else "64k"
+    _target_line(
+        f"BiMamba block us/token fwd+bwd at {at}",
+        value,
+        "<= 12",
+        None if value is None else value <= 12,
+        f"  (arithmetic floor {floor_us:.2g} us/token: {flops_per_token / 1e6:.2f} MFLOP/token "
+        f"at {rate / 1e9:.0f} GFLOP/s, this run"
+        + ("" if value is None else f"; {value / floor_us:.1f}x the floor")
+        + ")",
+    )
+    # 1. linear time: BiMamba growth from 64k (or the smallest size) to the largest measured
     checkpointed = runner.series("block", "BiMamba block (checkpointed)", True)
     for label, rows in (("", series), (" (checkpointed)", checkpointed)):
         growth, note = None, ""

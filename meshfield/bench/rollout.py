@@ -18,8 +18,8 @@ of its data spec:
    of that stretch (timed, the torch threads of this process). Printed: both times and their
    ratio;
 3. **the arithmetic floor**: the step's floating-point operations of matrix products and
-   attention (``torch.utils.flop_counter``) divided by the GEMM rate measured in this run on
-   the step's own shapes (``[N, D] x [D, 4D]``), beside the measured step time.
+   attention (:func:`meshfield.bench._floor.count_flops`) divided by the GEMM rate measured in
+   this run on the step's own shapes (``[N, D] x [D, 4D]``), beside the measured step time.
 
 ``--compile`` adds the compiled step (:meth:`~meshfield.models.FieldModel.compile_step`) to
 (1) and (2), after its compilation (timed on its own). OpenFOAM is skipped when it is not
@@ -36,6 +36,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from meshfield.bench._floor import count_flops, gemm_rate
 
 __all__ = ["main"]
 
@@ -54,30 +56,14 @@ def _best(fn: Callable[[], Any], repeat: int) -> float:
 def step_flops(model: Any, graph: Any, cond: dict[str, float]) -> int:
     """Floating-point operations of one model step on ``graph`` (matrix products, attention)."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     frames = graph.fields[:1] if getattr(graph, "fields", None) is not None else None
     with torch.no_grad():
         context = model.prepare(graph)
         if frames is None:
             frames = model.initial(graph, cond, context=context).fields.unsqueeze(0)
-        counter = FlopCounterMode(display=False)
-        with counter:
-            model(graph, frames, cond, None, context=context)
-    return int(counter.get_total_flops())
-
-
-def gemm_rate(num_nodes: int, width: int, repeat: int = 20) -> float:
-    """FLOP/s of ``[N, D] @ [D, 4D]`` in this process (the step's typical product)."""
-    import torch
-
-    a = torch.randn(num_nodes, width)
-    b = torch.randn(width, 4 * width)
-    out = torch.empty(num_nodes, 4 * width)
-    for _ in range(3):
-        torch.mm(a, b, out=out)
-    seconds = _best(lambda: torch.mm(a, b, out=out), repeat)
-    return 2.0 * num_nodes * width * 4 * width / seconds
+        _, flops = count_flops(lambda: model(graph, frames, cond, None, context=context))
+    return flops
 
 
 def _solver_run(spec: Any, reynolds: float, workdir: Path) -> tuple[float, Any]:

@@ -11,6 +11,9 @@ model to start from it), on the training split of ``--data``. The first
 ``--warmup`` optimizer steps are off the clock (lazy initializations, compilation); then the
 median step time, windows per second, and the loss of every step (the same seed gives the same
 windows, so two runs of different code can be compared step by step: ``--out`` writes them).
+Last the arithmetic floor (:mod:`meshfield.bench._floor`): the operations of the matrix products
+and attention of the first, untimed step, divided by the rate of a ``[nodes, width] x [width,
+4 width]`` product measured after the timed steps, and each step time against it.
 
 ``--change`` applies named changes of the recipe (those of ``meshfield bench accuracy``:
 :data:`meshfield.bench.accuracy.RECIPE_CHANGES`) on top of ``--recipe``, so a change's cost
@@ -29,7 +32,10 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from functools import partial
 from typing import Any
+
+from meshfield.bench._floor import count_flops, gemm_rate
 
 __all__ = ["main"]
 
@@ -76,13 +82,19 @@ def run_steps(
         trainer.model.train()
         trainer.loss.horizon = config.horizon
         times: list[float] = []
+        flops = gemm_rows = None
         losses: list[float] = []
         step_losses: list[float] = []
         for i, batch in enumerate(trainer._loader(0)):
             if i >= warmup + steps:
                 break
             began = time.perf_counter()
-            values = trainer.train_step(batch)
+            if i == 0 and warmup > 0 and not compiled:
+                # the first step is off the clock: count its operations there
+                values, flops = count_flops(partial(trainer.train_step, batch))
+                gemm_rows = int(batch.num_nodes)
+            else:
+                values = trainer.train_step(batch)
             elapsed = time.perf_counter() - began
             losses.append(float(values[0]))
             step_losses.append(float(values[1]))
@@ -98,7 +110,25 @@ def run_steps(
         "windows_per_s": config.batch_size / median,
         "losses": losses,
         "step_losses": step_losses,
+        "flops": flops,
+        "gemm_shape": None if gemm_rows is None else [gemm_rows, int(trainer.model.width)],
     }
+
+
+def _print_floor(rows: list[dict[str, Any]]) -> None:
+    """The step's operations over the GEMM rate measured now, and each step against it."""
+    flops = rows[0]["flops"]
+    gemm_rows, width = rows[0]["gemm_shape"]
+    rate = gemm_rate(gemm_rows, width)
+    floor_s = flops / rate
+    print(
+        f"arithmetic floor: {flops / 1e9:.1f} GFLOP per step (matrix products and attention, "
+        f"forward and backward) / {rate / 1e9:.0f} GFLOP/s (GEMM [{gemm_rows}, {width}] x "
+        f"[{width}, {4 * width}], this run) = {floor_s * 1e3:.0f} ms"
+    )
+    for row in rows:
+        label = "compiled" if row["compiled"] else "eager"
+        print(f"  {label:8s}  step / floor = {row['step_s'] / floor_s:.1f}x")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  compiled / eager windows per second: {rows[1]['windows_per_s'] / rows[0]['windows_per_s']:.2f}x"
         )
+    if rows[0]["flops"] is not None:
+        _print_floor(rows)
+    else:
+        print("  arithmetic floor: not counted (it is counted on the first --warmup step)")
     if args.out is not None:
         from meshfield._files import write_atomic
 

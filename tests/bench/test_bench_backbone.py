@@ -37,6 +37,11 @@ def test_quick_run_prints_every_row(capsys: pytest.CaptureFixture[str]) -> None:
         assert "mambapy is not installed" in out
     else:
         assert re.search(rf"{mambapy}\s+512\s+fwd\+bwd{measured}", out)
+    assert re.search(
+        r"BiMamba block us/token fwd\+bwd at 512\s+[\d.]+\s+target <= 12 .*"
+        r"arithmetic floor [\d.e+-]+ us/token: [\d.]+ MFLOP/token at \d+ GFLOP/s",
+        out,
+    )
     for label in (
         "time growth / L growth",
         "scan us/token fwd+bwd",

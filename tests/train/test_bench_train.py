@@ -54,9 +54,12 @@ def test_bench_train_times_steps_and_logs_every_loss(
     assert train.main(argv) == 0
     text = capsys.readouterr().out
     assert re.search(r"eager\s+step\s+[\d.]+ ms\s+[\d.]+ windows/s", text)
+    assert re.search(r"arithmetic floor: [\d.]+ GFLOP per step .* = \d+ ms", text)
+    assert re.search(r"eager\s+step / floor = [\d.]+x", text)
     rows = json.loads(out.read_text())
     assert len(rows) == 1 and len(rows[0]["losses"]) == 4  # warm-up step included
     assert rows[0]["windows_per_s"] == pytest.approx(2 / rows[0]["step_s"])
+    assert rows[0]["flops"] > 0 and rows[0]["gemm_shape"][1] == 16  # the recipe's width
     # the same seed gives the same windows and the same losses
     assert train.main(argv) == 0
     assert json.loads(out.read_text())[0]["losses"] == rows[0]["losses"]
