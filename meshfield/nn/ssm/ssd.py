@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from meshfield.nn.ssm import cpu_scan
 from meshfield.nn.ssm._common import (
     DEFAULT_DT_LIMIT,
     check_scan_inputs,
@@ -102,6 +103,17 @@ def _decay_scan(
         carry_log = carry_log.masked_fill(reset_blocks != before[..., None], -torch.inf)
     out = local + torch.exp(carry_log)[..., None] * carry[:, :, :, None, :]
     return out.view(b, h, nblocks * block, dim)[:, :, :steps]
+
+
+def _kernel_runs(x: Tensor) -> bool:
+    """Whether the compiled CPU kernel takes this scan: float32 on the CPU, not while
+    ``torch.compile`` traces (inductor fuses the chunked form instead), kernel built here."""
+    return (
+        x.dtype == torch.float32
+        and x.device.type == "cpu"
+        and not torch.compiler.is_compiling()
+        and cpu_scan.available()
+    )
 
 
 def _ssd_chunks(
@@ -330,6 +342,12 @@ def ssd_chunked(
     if seqlen == 0:
         y = x_c.new_zeros(x.shape)  # D x is empty too
         final = x_c.new_zeros(batch, nheads, headdim, dstate) if init is None else init
+    elif _kernel_runs(x_c):
+        # the recurrence token by token in the compiled CPU kernel (meshfield.nn.ssm.cpu_scan)
+        y, final = cpu_scan.selective_scan(x_c, dt_c, A_c, B_c, C_c, seq_idx, init)
+        if D is not None:
+            D_c = D.to(dtype)
+            y = y + x_c * (D_c[:, None] if D_c.dim() == 1 else D_c)
     else:
         q = min(chunk_size, seqlen)
         D_c = None if D is None else D.to(dtype)
