@@ -244,11 +244,13 @@ int meshfield_scan_forward(const float* x, const float* dt, const float* A, cons
                            const float* C, const int64_t* seg, const float* init, float* y,
                            float* fin, float* saved, int64_t b, int64_t L, int64_t h, int64_t p,
                            int64_t g, int64_t n, int64_t K, int64_t threads) {
+#define MESHFIELD_FORWARD(P) \
+  forward<P>(x, dt, A, B, C, seg, init, y, fin, saved, b, L, h, p, g, n, K, threads)
   switch (p) {
-    case 16: forward<16>(x, dt, A, B, C, seg, init, y, fin, saved, b, L, h, p, g, n, K, threads); break;
-    case 32: forward<32>(x, dt, A, B, C, seg, init, y, fin, saved, b, L, h, p, g, n, K, threads); break;
-    case 64: forward<64>(x, dt, A, B, C, seg, init, y, fin, saved, b, L, h, p, g, n, K, threads); break;
-    default: forward<0>(x, dt, A, B, C, seg, init, y, fin, saved, b, L, h, p, g, n, K, threads);
+    case 16: MESHFIELD_FORWARD(16); break;
+    case 32: MESHFIELD_FORWARD(32); break;
+    case 64: MESHFIELD_FORWARD(64); break;
+    default: MESHFIELD_FORWARD(0);
   }
   return 0;
 }
@@ -262,7 +264,9 @@ int meshfield_scan_backward(const float* x, const float* dt, const float* A, con
                             const float* dy, const float* dfin, float* dx, float* ddt, float* dA,
                             float* dB, float* dC, float* dinit, int64_t b, int64_t L, int64_t h,
                             int64_t p, int64_t g, int64_t n, int64_t K, int64_t threads) {
-#define MESHFIELD_BACKWARD(P) backward<P>(x, dt, A, B, C, seg, saved, dy, dfin, dx, ddt, dA, dB, dC, dinit, b, L, h, p, g, n, K, threads)
+#define MESHFIELD_BACKWARD(P)                                                              \
+  backward<P>(x, dt, A, B, C, seg, saved, dy, dfin, dx, ddt, dA, dB, dC, dinit, b, L, h, p, g, \
+              n, K, threads)
   switch (p) {
     case 16: MESHFIELD_BACKWARD(16); break;
     case 32: MESHFIELD_BACKWARD(32); break;
@@ -341,21 +345,24 @@ def available() -> bool:
     with _lock:
         if not _tried:
             compiler = _compiler()
-            path = None
             if compiler is not None and platform.system() in ("Linux", "Darwin"):
                 try:
                     path = _build(compiler)
-                except OSError:
-                    path = None
-            if path is not None:
-                library = ctypes.CDLL(str(path))
-                for name, count in (("meshfield_scan_forward", 18), ("meshfield_scan_backward", 23)):
-                    fn = getattr(library, name)
-                    fn.restype = ctypes.c_int
-                    fn.argtypes = [ctypes.c_void_p] * (count - 8) + [ctypes.c_int64] * 8
-                _library = library
+                    _library = None if path is None else _load(path)
+                except OSError:  # an unwritable cache, a library that does not load
+                    _library = None
             _tried = True
     return _library is not None
+
+
+def _load(path: Path) -> ctypes.CDLL:
+    library = ctypes.CDLL(str(path))
+    # pointers first, then the eight sizes (b, L, h, p, g, n, K, threads)
+    for name, pointers in (("meshfield_scan_forward", 10), ("meshfield_scan_backward", 15)):
+        fn = getattr(library, name)
+        fn.restype = ctypes.c_int
+        fn.argtypes = [ctypes.c_void_p] * pointers + [ctypes.c_int64] * 8
+    return library
 
 
 def _ptr(t: Tensor | None) -> int | None:
@@ -409,7 +416,9 @@ class _SelectiveScan(torch.autograd.Function):
         return dx, ddt, dA.sum(0), dB, dC, None, dinit
 
 
-def _differentiable_backward(x, dt, A, B, C, seg, init, dy, dfinal, needs):  # type: ignore[no-untyped-def]
+def _differentiable_backward(  # type: ignore[no-untyped-def]
+    x, dt, A, B, C, seg, init, dy, dfinal, needs
+):
     """The gradients with a graph of their own: the chunked scan recomputed from the saved
     inputs and differentiated (right at every order, where the kernel's backward is not)."""
     from meshfield.nn.ssm.ssd import _scan_padded

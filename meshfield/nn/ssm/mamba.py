@@ -119,7 +119,9 @@ class Mamba(nn.Module):
     device, dtype : optional
         Factory arguments of the parameters. default: None.
     backend : {"auto", "torch", "cuda", "reference"}
-        ``"torch"``: the chunked scan :func:`~meshfield.nn.ssm.ssd_chunked` (any device);
+        ``"torch"``: :func:`~meshfield.nn.ssm.ssd_chunked` (any device; for float32 on the
+        CPU it runs the compiled scan kernel of :mod:`meshfield.nn.ssm.cpu_scan` where a C++
+        compiler builds it, the chunked scan elsewhere);
         ``"cuda"``: the ``mamba_ssm`` kernels (raises
         :class:`~meshfield.errors.MissingDependencyError` when they are missing or the input is
         not on CUDA); ``"auto"``: the kernels for CUDA inputs when they import, else torch,
