@@ -306,8 +306,9 @@ def ssd_chunked(
     -----
     For float32 inputs on the CPU (outside ``torch.compile``) the scan runs in the compiled
     kernel of :mod:`meshfield.nn.ssm.cpu_scan` where it builds (``MESHFIELD_CPU_SCAN=0`` turns
-    it off): the recurrence token by token, the same values up to float32 rounding, about 3x
-    faster forward and backward; ``chunk_size`` is then not used.
+    it off): the recurrence token by token, the same values up to float32 rounding, about 2x
+    faster forward and backward and 4x forward alone (10k tokens of 4 heads of 64 channels);
+    ``chunk_size`` is then not used.
     A sequence length that is not a multiple of ``chunk_size`` is padded with ``dt = 0``
     (decay 1, no input), which leaves outputs and final states unchanged. Half-precision
     inputs are scanned in float32. The largest temporary holds ``nheads * chunk_size``
