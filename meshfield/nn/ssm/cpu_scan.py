@@ -162,6 +162,7 @@ void backward(const float* x, const float* dt, const float* A, const float* B, c
     if (dfin != nullptr) to_inner(ds, dfin + item * pn, p, n);
     const float rate = A[head];
     double dA_sum = 0.0;
+    float scale = 1.f;
     for (int64_t k = stretches - 1; k >= 0; --k) {
       const int64_t t0 = k * K, t1 = std::min(L, t0 + K);
       const float* start = saved + (item * stretches + k) * pn;
@@ -189,7 +190,40 @@ void backward(const float* x, const float* dt, const float* A, const float* B, c
         float* dCt = dC + (tok * h + head) * n;
         std::fill(tx, tx + p, 0.f);
         std::fill(tp, tp + p, 0.f);
-        for (int64_t j = 0; j < n; ++j) {
+        // two state rows at a time: half the passes over the accumulators tx and tp; the
+        // adjoint's decay from the token after is applied here, as it is read (scale)
+        int64_t j = 0;
+        for (; j + 1 < n; j += 2) {
+          float* __restrict ds0 = ds + j * p;
+          float* __restrict ds1 = ds0 + p;
+          const float* __restrict c0 = cur + j * p;
+          const float* __restrict c1 = c0 + p;
+          const float* __restrict p0 = prev + j * p;
+          const float* __restrict p1 = p0 + p;
+          float* __restrict txr = tx;
+          float* __restrict tpr = tp;
+          const float C0 = Ct[j], C1 = Ct[j + 1], B0 = Bt[j], B1 = Bt[j + 1];
+          float to_C0 = 0.f, to_C1 = 0.f, to_B0 = 0.f, to_B1 = 0.f;
+#pragma omp simd reduction(+ : to_C0, to_C1, to_B0, to_B1)
+          for (int64_t i = 0; i < p; ++i) {
+            const float gy = dyt[i];
+            const float total0 = scale * ds0[i] + gy * C0;  // d loss / d h_t
+            const float total1 = scale * ds1[i] + gy * C1;
+            ds0[i] = total0;
+            ds1[i] = total1;
+            to_C0 += gy * c0[i];
+            to_C1 += gy * c1[i];
+            to_B0 += total0 * xt[i];
+            to_B1 += total1 * xt[i];
+            txr[i] += total0 * B0 + total1 * B1;
+            tpr[i] += total0 * p0[i] + total1 * p1[i];
+          }
+          dCt[j] = to_C0;
+          dCt[j + 1] = to_C1;
+          dBt[j] = d * to_B0;
+          dBt[j + 1] = d * to_B1;
+        }
+        for (; j < n; ++j) {
           float* __restrict dsj = ds + j * p;
           const float* __restrict cj = cur + j * p;
           const float* __restrict pj = prev + j * p;
@@ -200,7 +234,7 @@ void backward(const float* x, const float* dt, const float* A, const float* B, c
 #pragma omp simd reduction(+ : to_C, to_B)
           for (int64_t i = 0; i < p; ++i) {
             to_C += dyt[i] * cj[i];
-            const float total = dsj[i] + dyt[i] * cC;  // d loss / d h_t
+            const float total = scale * dsj[i] + dyt[i] * cC;
             dsj[i] = total;
             txr[i] += total * bB;
             to_B += total * xt[i];
@@ -219,15 +253,16 @@ void backward(const float* x, const float* dt, const float* A, const float* B, c
         }
         if (restart) {
           ddt[tok * h + head] = through_x;
-          std::fill(ds, ds + pn, 0.f);  // nothing before a restart reaches this state
+          scale = 0.f;  // nothing before a restart reaches this state
         } else {
           ddt[tok * h + head] = through_x + rate * a * through_decay;
           dA_sum += static_cast<double>(d) * a * through_decay;
-#pragma omp simd
-          for (int64_t i = 0; i < pn; ++i) ds[i] *= a;
+          scale = a;
         }
       }
     }
+#pragma omp simd
+    for (int64_t i = 0; i < pn; ++i) ds[i] *= scale;
     dA[item] = static_cast<float>(dA_sum);
     if (dinit != nullptr) to_outer(dinit + item * pn, ds, p, n);
   });
