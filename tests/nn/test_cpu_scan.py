@@ -153,3 +153,17 @@ def test_the_kernel_is_built_once_into_the_cache(
     monkeypatch.setattr(cpu_scan, "_library", None)
     assert cpu_scan.available() is True
     assert built.stat().st_mtime_ns == stamp  # loaded, not compiled again
+
+
+def test_a_library_that_does_not_load_leaves_the_chunked_scan(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _fresh_kernel_state(monkeypatch, tmp_path)
+    broken = tmp_path / "scan-broken.so"
+    broken.write_bytes(b"not a shared library")
+    monkeypatch.setattr(cpu_scan, "_build", lambda compiler: broken)
+    assert cpu_scan.available() is False
+    inputs = _inputs(batch=1, length=40, heads=2, headdim=8, groups=1, dstate=4)
+    y = ssd_chunked(**inputs, chunk_size=16)
+    want = ssd_reference(**{k: v.double() for k, v in inputs.items()})
+    torch.testing.assert_close(y, want.float(), rtol=1e-4, atol=1e-4)

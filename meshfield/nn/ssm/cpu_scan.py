@@ -9,17 +9,18 @@ the recurrence itself,
 
     h_t = \\exp(\\Delta_t A)\\, h_{t-1} + \\Delta_t\\, x_t B_t^\\top, \\qquad y_t = h_t C_t,
 
-token by token with the ``[headdim, dstate]`` state of one head in registers and the first-level
-cache, vectorized over ``dstate``, the heads of the batch spread over threads. Its backward
+token by token with the ``[dstate, headdim]`` state of one head in the first-level cache, the
+loops over ``headdim`` vectorized, the heads of the batch spread over OpenMP threads (PyTorch's
+own: loaded after PyTorch, the kernel binds to the OpenMP runtime already loaded). Its backward
 pass walks the tokens in reverse with the adjoint state, recomputing the forward states of one
 stretch of tokens at a time from states saved every ``stretch`` tokens (the only thing the
 forward pass keeps besides its inputs).
 
-The kernel is a few dozen lines of C++ compiled on first use with the system's C++ compiler
-(``c++``, ``g++`` or ``$CXX``) into meshfield's cache folder, and loaded with :mod:`ctypes`;
-no PyTorch headers are involved, so it builds in about a second. Where no compiler is found or
-the build fails, :func:`available` is False and the chunked scan runs, as it always did;
-``MESHFIELD_CPU_SCAN=0`` turns the kernel off.
+The kernel is about two hundred lines of C++ compiled on first use with the system's C++
+compiler (``$CXX``, ``c++``, ``g++`` or ``clang++``) into :func:`kernel_dir`, and loaded with
+:mod:`ctypes`; no PyTorch headers are involved, so it builds in a second or two. Where no
+compiler is found or the build fails, :func:`available` is False and the chunked scan runs, as
+it always did; ``MESHFIELD_CPU_SCAN=0`` turns the kernel off.
 """
 
 from __future__ import annotations
@@ -362,6 +363,7 @@ def _build(compiler: str) -> Path | None:
                 [compiler, *attempt, str(source), "-o", str(built)],
                 capture_output=True,
                 check=False,
+                timeout=300,
             )
             if result.returncode == 0:
                 os.replace(built, target)  # whole or not at all
@@ -384,7 +386,8 @@ def available() -> bool:
                 try:
                     path = _build(compiler)
                     _library = None if path is None else _load(path)
-                except OSError:  # an unwritable cache, a library that does not load
+                except (OSError, subprocess.SubprocessError):
+                    # an unwritable cache, a compiler that hangs, a library that does not load
                     _library = None
             _tried = True
     return _library is not None
