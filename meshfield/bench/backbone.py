@@ -45,6 +45,7 @@ import torch
 
 from meshfield.bench._floor import count_flops, gemm_rate
 from meshfield.bench._measure import Measurement, measure
+from meshfield.nn.ssm import cpu_scan
 
 __all__ = ["main"]
 
@@ -392,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "headdim 64, "
         f"chunk {CHUNK_SIZE}, torch backend; PatchAttention: patch {PATCH_SIZE}, {NUM_HEADS} heads"
     )
+    print(f"  {cpu_scan.describe()}")
     if not has_mambapy:
         print("  note: mambapy is not installed (pip install mambapy); its rows are skipped")
 

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from meshfield.bench._measure import measure
+from meshfield.nn.ssm import cpu_scan
 
 __all__ = ["main", "make_mesh"]
 
@@ -297,6 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}, "
         f"cpus {os.cpu_count()}, memory {memory / 1024:.0f} GiB"
     )
+    print(f"  {cpu_scan.describe()}")
     print(
         f"  one warm-up call, then best of {args.repeat}; --max-mb {args.max_mb:.0f}; "
         f"checkpointing {args.checkpoint} (train* = checkpointed)"

@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     from meshfield.api import _mesh_graph, resolve_model
     from meshfield.cases.openfoam import openfoam_available
     from meshfield.data.spec import load_spec
+    from meshfield.nn.ssm import cpu_scan
     from meshfield.physics.spec import pde_from_spec
     from meshfield.runtime import malloc_setting, tune_malloc
 
@@ -166,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{label}, bundled mesh {num_nodes} nodes, Re {args.re:g}, "
         f"{torch.get_num_threads()} torch threads; {malloc_setting()}"
     )
+    print(f"  {cpu_scan.describe()} (a compiled step runs the chunked scan)")
 
     spec = load_spec(resolved.details.spec)
     frame_step = int(getattr(model, "frame_step", 1))  # snapshot intervals per model step

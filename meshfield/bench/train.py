@@ -31,8 +31,8 @@ import math
 import statistics
 import tempfile
 import time
-from pathlib import Path
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from meshfield.bench._floor import count_flops, gemm_rate
@@ -182,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         f"state warm-up {recipe.get('state_warmup')}, unroll {recipe.get('pushforward_steps')}, "
         f"{args.steps} timed steps after {args.warmup}"
     )
+    from meshfield.nn.ssm import cpu_scan
+
+    print(f"  {cpu_scan.describe()}")
     for row in rows:
         label = "compiled" if row["compiled"] else "eager"
         print(

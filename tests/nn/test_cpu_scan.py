@@ -167,3 +167,11 @@ def test_a_library_that_does_not_load_leaves_the_chunked_scan(
     y = ssd_chunked(**inputs, chunk_size=16)
     want = ssd_reference(**{k: v.double() for k, v in inputs.items()})
     torch.testing.assert_close(y, want.float(), rtol=1e-4, atol=1e-4)
+
+
+def test_describe_names_the_scan_that_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    line = cpu_scan.describe()
+    assert line.startswith("selective scan: ")
+    assert ("compiled CPU kernel" in line) == cpu_scan.available()
+    monkeypatch.setenv(cpu_scan.ENV_VARIABLE, "0")
+    assert cpu_scan.describe() == f"selective scan: chunked ({cpu_scan.ENV_VARIABLE}=0)"

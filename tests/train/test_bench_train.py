@@ -56,6 +56,7 @@ def test_bench_train_times_steps_and_logs_every_loss(
     assert re.search(r"eager\s+step\s+[\d.]+ ms\s+[\d.]+ windows/s", text)
     assert re.search(r"arithmetic floor: [\d.]+ GFLOP per step .* = \d+ ms", text)
     assert re.search(r"eager\s+step / floor = [\d.]+x", text)
+    assert re.search(r"selective scan: (the compiled CPU kernel|chunked)", text)
     rows = json.loads(out.read_text())
     assert len(rows) == 1 and len(rows[0]["losses"]) == 4  # warm-up step included
     assert rows[0]["windows_per_s"] == pytest.approx(2 / rows[0]["step_s"])

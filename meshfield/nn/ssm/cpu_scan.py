@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["available", "kernel_dir", "selective_scan"]
+__all__ = ["available", "describe", "kernel_dir", "selective_scan"]
 
 ENV_VARIABLE = "MESHFIELD_CPU_SCAN"
 
@@ -391,6 +391,15 @@ def available() -> bool:
                     _library = None
             _tried = True
     return _library is not None
+
+
+def describe() -> str:
+    """One line for benchmark reports: which selective scan float32 CPU code runs here."""
+    if available():
+        return "selective scan: the compiled CPU kernel (meshfield.nn.ssm.cpu_scan)"
+    if os.environ.get(ENV_VARIABLE, "1") == "0":
+        return f"selective scan: chunked ({ENV_VARIABLE}=0)"
+    return "selective scan: chunked (no C++ compiler built the CPU kernel)"
 
 
 def _load(path: Path) -> ctypes.CDLL:
