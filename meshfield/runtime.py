@@ -34,6 +34,7 @@ __all__ = [
     "COMPILE_CACHE_VARIABLE",
     "ENV_VARIABLE",
     "CompiledFunction",
+    "cache_home",
     "compile_cache_dir",
     "malloc_setting",
     "tune_malloc",
@@ -105,6 +106,13 @@ def malloc_setting() -> str:
 COMPILE_CACHE_VARIABLE = "TORCHINDUCTOR_CACHE_DIR"
 
 
+def cache_home() -> Path:
+    """meshfield's cache folder: ``$XDG_CACHE_HOME/meshfield`` (by default
+    ``~/.cache/meshfield``); compiled model steps and built kernels live below it."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "meshfield"
+
+
 def compile_cache_dir() -> Path:
     """Where compiled model steps are cached between processes.
 
@@ -115,8 +123,7 @@ def compile_cache_dir() -> Path:
     given = os.environ.get(COMPILE_CACHE_VARIABLE)
     if given:
         return Path(given)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "meshfield" / "inductor"
+    return cache_home() / "inductor"
 
 
 def _use_compile_cache() -> None:

@@ -1,4 +1,5 @@
-"""meshfield.runtime.tune_malloc: large blocks are reused instead of page-faulted again."""
+"""meshfield.runtime: tune_malloc reuses large blocks instead of page-faulting them again; one
+cache home for compiled steps and built kernels."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+import meshfield.runtime as runtime
 
 # allocate and free a 64 MiB tensor many times; count the minor page faults of the last 20
 # (glibc's heap takes a few rounds, how many varies, before aligned blocks of one size find a
@@ -55,3 +59,17 @@ def test_environment_turns_it_off() -> None:
     result = _probe("tuned", MESHFIELD_TUNE_MALLOC="0")
     assert result["applied"] is False
     assert "MESHFIELD_TUNE_MALLOC=0" in result["setting"]
+
+
+def test_compiled_steps_and_built_kernels_share_one_cache_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from meshfield.nn.ssm import cpu_scan
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv(runtime.COMPILE_CACHE_VARIABLE, raising=False)
+    assert runtime.cache_home() == tmp_path / "meshfield"
+    assert runtime.compile_cache_dir() == tmp_path / "meshfield" / "inductor"
+    assert cpu_scan.kernel_dir() == tmp_path / "meshfield" / "kernels"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert runtime.cache_home() == Path.home() / ".cache" / "meshfield"

@@ -321,10 +321,11 @@ _tried = False
 
 
 def kernel_dir() -> Path:
-    """Where built kernels are cached: ``$XDG_CACHE_HOME/meshfield/kernels`` (by default
-    ``~/.cache/meshfield/kernels``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "meshfield" / "kernels"
+    """Where built kernels are cached: ``kernels`` in :func:`meshfield.runtime.cache_home`
+    (by default ``~/.cache/meshfield/kernels``)."""
+    from meshfield.runtime import cache_home
+
+    return cache_home() / "kernels"
 
 
 def _compiler() -> str | None:
