@@ -38,6 +38,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from meshfield._files import atomic_path
+
 __all__ = ["available", "describe", "kernel_dir", "selective_scan"]
 
 ENV_VARIABLE = "MESHFIELD_CPU_SCAN"
@@ -353,22 +355,23 @@ def _build(compiler: str) -> Path | None:
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+    portable = [f for f in flags if f != "-march=native"]
+    no_openmp = ["-fopenmp-simd" if f == "-fopenmp" else f for f in portable]
+    with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "scan.cpp"
         source.write_text(_SOURCE)
-        built = Path(tmp) / "scan.so"
-        portable = [f for f in flags if f != "-march=native"]
-        no_openmp = ["-fopenmp-simd" if f == "-fopenmp" else f for f in portable]
         for attempt in (flags, portable, no_openmp):
-            result = subprocess.run(
-                [compiler, *attempt, str(source), "-o", str(built)],
-                capture_output=True,
-                check=False,
-                timeout=300,
-            )
-            if result.returncode == 0:
-                os.replace(built, target)  # whole or not at all
-                return target
+            try:
+                with atomic_path(target) as built:  # whole or not at all
+                    subprocess.run(
+                        [compiler, *attempt, str(source), "-o", str(built)],
+                        capture_output=True,
+                        check=True,
+                        timeout=300,
+                    )
+            except subprocess.CalledProcessError:
+                continue  # the next, plainer set of flags
+            return target
     return None
 
 
