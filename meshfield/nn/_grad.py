@@ -11,10 +11,10 @@ __all__ = ["differentiable_backward"]
 
 
 def differentiable_backward(
-    fn: Callable[..., Tensor],
+    fn: Callable[..., Tensor | tuple[Tensor, ...]],
     inputs: Sequence[Tensor | None],
     needs: Sequence[bool],
-    grad_out: Tensor,
+    grad_out: Tensor | Sequence[Tensor | None],
 ) -> list[Tensor | None]:
     """Gradients of ``fn(*inputs)`` for the inputs in ``needs``, with a graph of their own.
 
@@ -27,14 +27,16 @@ def differentiable_backward(
     Parameters
     ----------
     fn : callable
-        The forward pass in plain operations, ``fn(*inputs) -> Tensor``.
+        The forward pass in plain operations, ``fn(*inputs)``: a tensor, or a tuple of them
+        for a Function with several outputs.
     inputs : sequence of torch.Tensor or None
         The Function's saved inputs, as ``fn`` takes them.
     needs : sequence of bool
         ``ctx.needs_input_grad``: which inputs get a gradient (an entry past the end, or for
         a None input, gets None).
-    grad_out : torch.Tensor
-        The gradient reaching the output of ``fn``.
+    grad_out : torch.Tensor or sequence of torch.Tensor or None
+        The gradient reaching the output of ``fn``; one per output for a tuple (None for an
+        output no gradient reaches).
 
     Returns
     -------
@@ -43,9 +45,16 @@ def differentiable_backward(
     """
     with torch.enable_grad():
         out = fn(*inputs)
+    outs = out if isinstance(out, tuple) else (out,)
+    grads_out = tuple(grad_out) if isinstance(out, tuple) else (grad_out,)
+    pairs = [(o, g) for o, g in zip(outs, grads_out, strict=True) if g is not None]
     wanted = [i for i, t in enumerate(inputs) if t is not None and i < len(needs) and needs[i]]
     grads = torch.autograd.grad(
-        out, [inputs[i] for i in wanted], grad_out, create_graph=True, allow_unused=True
+        [o for o, _ in pairs],
+        [inputs[i] for i in wanted],
+        [g for _, g in pairs],
+        create_graph=True,
+        allow_unused=True,
     )
     result: list[Tensor | None] = [None] * len(inputs)
     for i, grad in zip(wanted, grads):

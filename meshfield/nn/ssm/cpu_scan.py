@@ -39,6 +39,7 @@ import torch
 from torch import Tensor
 
 from meshfield._files import atomic_path
+from meshfield.nn._grad import differentiable_backward
 
 __all__ = ["available", "describe", "kernel_dir", "selective_scan"]
 
@@ -445,7 +446,8 @@ class _SelectiveScan(torch.autograd.Function):
         x, dt, A, B, C, seg, init, saved = ctx.saved_tensors
         needs = ctx.needs_input_grad
         if torch.is_grad_enabled():  # this backward pass is differentiated in turn
-            return _differentiable_backward(x, dt, A, B, C, seg, init, dy, dfinal, needs)
+            inputs = (x, dt, A, B, C, seg, init)
+            return tuple(differentiable_backward(_chunked, inputs, needs, (dy, dfinal)))
         b, L, h, p = x.shape
         g, n = B.shape[2:]
         dy = torch.zeros_like(x) if dy is None else dy.contiguous()
@@ -467,29 +469,13 @@ class _SelectiveScan(torch.autograd.Function):
         return dx, ddt, dA.sum(0), dB, dC, None, dinit
 
 
-def _differentiable_backward(  # type: ignore[no-untyped-def]
-    x, dt, A, B, C, seg, init, dy, dfinal, needs
-):
-    """The gradients with a graph of their own: the chunked scan recomputed from the saved
-    inputs and differentiated (right at every order, where the kernel's backward is not)."""
+def _chunked(
+    x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, seg: Tensor | None, init: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """The same scan in plain operations (the chunked form), for a differentiated backward."""
     from meshfield.nn.ssm.ssd import _scan_padded
 
-    inputs = (x, dt, A, B, C, None, init)
-    with torch.enable_grad():
-        y, final = _scan_padded(x, dt, A, B, C, None, seg, init, min(64, x.shape[1]))
-    pairs = [(out, grad) for out, grad in ((y, dy), (final, dfinal)) if grad is not None]
-    wanted = [i for i, t in enumerate(inputs) if t is not None and needs[i]]
-    grads = torch.autograd.grad(
-        [out for out, _ in pairs],
-        [inputs[i] for i in wanted],
-        [grad for _, grad in pairs],
-        create_graph=True,
-        allow_unused=True,
-    )
-    result: list[Tensor | None] = [None] * len(inputs)
-    for i, grad in zip(wanted, grads, strict=True):
-        result[i] = torch.zeros_like(inputs[i]) if grad is None else grad
-    return tuple(result)
+    return _scan_padded(x, dt, A, B, C, None, seg, init, min(64, x.shape[1]))
 
 
 def selective_scan(
