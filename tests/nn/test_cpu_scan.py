@@ -81,13 +81,13 @@ def test_ssd_chunked_takes_the_kernel_for_float32_on_the_cpu_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls = []
-    original = cpu_scan.selective_scan
+    original = cpu_scan.scan_unchecked
 
     def counted(*args: object) -> object:
         calls.append(args[0].dtype)
         return original(*args)
 
-    monkeypatch.setattr(cpu_scan, "selective_scan", counted)
+    monkeypatch.setattr(cpu_scan, "scan_unchecked", counted)
     inputs = _inputs(batch=1, length=70, heads=2, headdim=8, groups=1, dstate=4)
     D = torch.randn(2)
     y = ssd_chunked(**inputs, D=D, chunk_size=16)
@@ -175,3 +175,37 @@ def test_describe_names_the_scan_that_runs(monkeypatch: pytest.MonkeyPatch) -> N
     assert ("compiled CPU kernel" in line) == cpu_scan.available()
     monkeypatch.setenv(cpu_scan.ENV_VARIABLE, "0")
     assert cpu_scan.describe() == f"selective scan: chunked ({cpu_scan.ENV_VARIABLE}=0)"
+
+
+@needs_kernel
+def test_inference_keeps_nothing_for_a_backward_pass() -> None:
+    from meshfield.testing import saved_numel
+
+    inputs = _inputs(batch=1, length=200, heads=2, headdim=16, groups=1, dstate=16)
+    with torch.no_grad():
+        y, final = cpu_scan.selective_scan(*inputs.values())
+    assert y.grad_fn is None and final.grad_fn is None
+    leaves = [t.clone().requires_grad_() for t in inputs.values()]
+    # with gradients: the inputs and the states saved every stretch of tokens, no more
+    kept = saved_numel(lambda: cpu_scan.selective_scan(*leaves))
+    inputs_numel = sum(t.numel() for t in leaves)
+    states = 2 * 16 * 16 * -(-200 // cpu_scan._stretch(16 * 16))
+    assert kept == inputs_numel + states
+
+
+@needs_kernel
+def test_bad_input_is_refused_before_the_kernel_reads_it() -> None:
+    inputs = _inputs(batch=1, length=20, heads=2, headdim=4, groups=1, dstate=4)
+    with pytest.raises(ValueError, match=r"Expected 'dt' tensor with shape \[1, 20, 2\]"):
+        cpu_scan.selective_scan(**{**inputs, "dt": inputs["dt"][:, :10]})
+    with pytest.raises(ValueError, match=r"float32 CPU tensors \('x' is torch.float64"):
+        cpu_scan.selective_scan(**{**inputs, "x": inputs["x"].double()})
+
+
+def test_without_the_kernel_selective_scan_says_what_to_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(cpu_scan.ENV_VARIABLE, "0")
+    inputs = _inputs(batch=1, length=20, heads=2, headdim=4, groups=1, dstate=4)
+    with pytest.raises(RuntimeError, match=r"not available here .* call .*ssd_chunked"):
+        cpu_scan.selective_scan(**inputs)

@@ -40,6 +40,7 @@ from torch import Tensor
 
 from meshfield._files import atomic_path
 from meshfield.nn._grad import differentiable_backward
+from meshfield.nn.ssm._common import check_scan_inputs
 
 __all__ = ["available", "describe", "kernel_dir", "selective_scan"]
 
@@ -425,19 +426,34 @@ def _stretch(pn: int) -> int:
     return max(1, min(1024, _STRETCH_FLOATS // pn))
 
 
+def _forward(
+    x: Tensor,
+    dt: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    seg: Tensor | None,
+    init: Tensor | None,
+    save: bool,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``(y, final, saved)``; the states for a backward pass only when ``save``."""
+    b, L, h, p = x.shape
+    g, n = B.shape[2:]
+    K = _stretch(p * n)
+    y = torch.empty_like(x)
+    final = x.new_empty(b, h, p, n)
+    saved = x.new_empty(b, h, -(-L // K), n, p) if save else None
+    _library.meshfield_scan_forward(  # type: ignore[union-attr]
+        _ptr(x), _ptr(dt), _ptr(A), _ptr(B), _ptr(C), _ptr(seg), _ptr(init),
+        _ptr(y), _ptr(final), _ptr(saved), b, L, h, p, g, n, K, torch.get_num_threads(),
+    )  # fmt: skip
+    return y, final, saved
+
+
 class _SelectiveScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, dt, A, B, C, seg, init):  # type: ignore[override]
-        b, L, h, p = x.shape
-        g, n = B.shape[2:]
-        K = _stretch(p * n)
-        y = torch.empty_like(x)
-        final = x.new_empty(b, h, p, n)
-        saved = x.new_empty(b, h, -(-L // K), p, n)
-        _library.meshfield_scan_forward(  # type: ignore[union-attr]
-            _ptr(x), _ptr(dt), _ptr(A), _ptr(B), _ptr(C), _ptr(seg), _ptr(init),
-            _ptr(y), _ptr(final), _ptr(saved), b, L, h, p, g, n, K, torch.get_num_threads(),
-        )  # fmt: skip
+        y, final, saved = _forward(x, dt, A, B, C, seg, init, save=True)
         ctx.save_for_backward(x, dt, A, B, C, seg, init, saved)
         return y, final
 
@@ -490,11 +506,49 @@ def selective_scan(
     """The scan of :func:`~meshfield.nn.ssm.ssd_chunked` without ``D``, gate or ``dt``
     transform, in the compiled kernel: ``(y, final_states)``.
 
-    Float32 CPU tensors shaped as :func:`~meshfield.nn.ssm.ssd_chunked` takes them; ``dt`` is
-    used as given. Call only where :func:`available` is True.
+    Float32 CPU tensors shaped as :func:`~meshfield.nn.ssm.ssd_chunked` takes them (shapes are
+    checked the same way); ``dt`` is used as given. Without gradients nothing is kept for a backward
+    pass. Raises ``RuntimeError`` where :func:`available` is False and ``ValueError`` for
+    tensors of another dtype or device.
     """
+    if not available():
+        msg = (
+            "The CPU scan kernel is not available here (no C++ compiler built it, or "
+            f"{ENV_VARIABLE}=0); call meshfield.nn.ssm.ssd_chunked, which falls back to the "
+            "chunked scan"
+        )
+        raise RuntimeError(msg)
+    tensors = {"x": x, "dt": dt, "A": A, "B": B, "C": C, "initial_states": initial_states}
+    for name, t in tensors.items():
+        if t is not None and (t.dtype != torch.float32 or t.device.type != "cpu"):
+            msg = (
+                f"The CPU scan kernel takes float32 CPU tensors ({name!r} is {t.dtype} on "
+                f"{t.device})"
+            )
+            raise ValueError(msg)
+    # a wrong shape would make the kernel read past its inputs: refuse it here
+    check_scan_inputs(
+        x, dt, A, B, C, D=None, z=None, dt_bias=None, seq_idx=seq_idx,
+        initial_states=initial_states,
+    )  # fmt: skip
+    return scan_unchecked(x, dt, A, B, C, seq_idx, initial_states)
+
+
+def scan_unchecked(
+    x: Tensor,
+    dt: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    seq_idx: Tensor | None,
+    initial_states: Tensor | None,
+) -> tuple[Tensor, Tensor]:
+    """:func:`selective_scan` for callers that checked its inputs already (``ssd_chunked``)."""
     seg = None if seq_idx is None else seq_idx.to(torch.int64).contiguous()
     init = None if initial_states is None else initial_states.contiguous()
-    return _SelectiveScan.apply(
-        x.contiguous(), dt.contiguous(), A.contiguous(), B.contiguous(), C.contiguous(), seg, init
-    )
+    args = (x.contiguous(), dt.contiguous(), A.contiguous(), B.contiguous(), C.contiguous())
+    inputs = (*args, init)
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs):
+        return _SelectiveScan.apply(*args, seg, init)
+    y, final, _ = _forward(*args, seg, init, save=False)
+    return y, final

@@ -350,7 +350,7 @@ def ssd_chunked(
         final = x_c.new_zeros(batch, nheads, headdim, dstate) if init is None else init
     elif _kernel_runs(x_c):
         # the recurrence token by token in the compiled CPU kernel (meshfield.nn.ssm.cpu_scan)
-        y, final = cpu_scan.selective_scan(x_c, dt_c, A_c, B_c, C_c, seq_idx, init)
+        y, final = cpu_scan.scan_unchecked(x_c, dt_c, A_c, B_c, C_c, seq_idx, init)
         if D is not None:
             D_c = D.to(dtype)
             y = y + x_c * (D_c[:, None] if D_c.dim() == 1 else D_c)
