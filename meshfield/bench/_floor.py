@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["count_flops", "gemm_rate"]
+__all__ = ["best_time", "count_flops", "gemm_rate"]
 
 T = TypeVar("T")
 
@@ -73,9 +73,14 @@ def gemm_rate(rows: int, width: int, repeat: int = 20) -> float:
     out = torch.empty(rows, 4 * width)
     for _ in range(3):
         torch.mm(a, b, out=out)
+    return 2.0 * rows * width * 4 * width / best_time(lambda: torch.mm(a, b, out=out), repeat)
+
+
+def best_time(fn: Callable[[], Any], repeat: int) -> float:
+    """The shortest wall time of ``repeat`` calls of ``fn``, in seconds."""
     best = float("inf")
     for _ in range(repeat):
         began = time.perf_counter()
-        torch.mm(a, b, out=out)
+        fn()
         best = min(best, time.perf_counter() - began)
-    return 2.0 * rows * width * 4 * width / best
+    return best

@@ -33,24 +33,14 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from meshfield.bench._floor import count_flops, gemm_rate
+from meshfield.bench._floor import best_time, count_flops, gemm_rate
 
 __all__ = ["main"]
 
 SPAN = 20.0  # time units of the side-by-side run
-
-
-def _best(fn: Callable[[], Any], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
-    return min(times)
 
 
 def step_flops(model: Any, graph: Any, cond: dict[str, float]) -> int:
@@ -202,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         def plain() -> None:
             meshfield.generate(graph, cond, model=model, steps=window, residual=False)
 
-        row["generate_s"] = _best(plain, args.repeat)
+        row["generate_s"] = best_time(plain, args.repeat)
         row["step_ms"] = row["generate_s"] / window * 1e3
         if label == "eager" and args.batch > 1:
             many = [{"Re": args.re + 10.0 * k} for k in range(args.batch)]
@@ -211,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                 meshfield.generate_many(graph, many, model=model, steps=window, residual=False)
 
             batched()  # untimed
-            row["batch_s"] = _best(batched, args.repeat)
+            row["batch_s"] = best_time(batched, args.repeat)
         if state is not None:
             initial = state.fields[0]
 
@@ -228,12 +218,12 @@ def main(argv: list[str] | None = None) -> int:
             meshfield.generate(
                 state, cond, model=model, initial=initial, steps=2, residual=False
             )
-            row["span_s"] = _best(side_by_side, args.repeat)
+            row["span_s"] = best_time(side_by_side, args.repeat)
         rows[label] = row
 
     model.compile_step(False)
     result = meshfield.generate(graph, cond, model=model, steps=window, residual=False)
-    residual_s = _best(
+    residual_s = best_time(
         lambda: pde.mesh_residual(
             graph,
             result.fields.double(),

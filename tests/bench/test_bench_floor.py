@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
 
-from meshfield.bench._floor import count_flops, gemm_rate
+from meshfield.bench._floor import best_time, count_flops, gemm_rate
 
 
 def test_a_linear_layer_counts_two_operations_per_multiply_add() -> None:
@@ -36,3 +36,11 @@ def test_cpu_flash_attention_is_counted_forward_and_backward() -> None:
 def test_gemm_rate_is_a_finite_positive_rate() -> None:
     rate = gemm_rate(256, 16, repeat=2)
     assert math.isfinite(rate) and rate > 1e6
+
+
+def test_best_time_is_the_shortest_call() -> None:
+    import time
+
+    delays = iter([0.02, 0.001, 0.01])
+    best = best_time(lambda: time.sleep(next(delays)), 3)
+    assert 0.001 <= best < 0.01
